@@ -1,0 +1,128 @@
+// buildApp(deps): the one composition root. It wires stores, accounts, the provider and the routes
+// into a Fastify instance and never listens, so tests can use app.inject() or listen themselves.
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyServerOptions } from "fastify";
+import middie from "@fastify/middie";
+import cookie from "@fastify/cookie";
+import formbody from "@fastify/formbody";
+import csrfProtection from "@fastify/csrf-protection";
+import type Provider from "oidc-provider";
+import { mountPath, type Config } from "./config.ts";
+import type { Database } from "./db/database.ts";
+import type { KeyMaterial } from "./keys/key-material.ts";
+import { createUserStore } from "./store/users.ts";
+import { createClientStore } from "./store/clients.ts";
+import { createOidcPayloadStore } from "./store/oidc-payloads.ts";
+import { argon2Params, createPasswordHasher } from "./accounts/passwords.ts";
+import { createPasswordSignIn } from "./accounts/sign-in.ts";
+import { createAdapterClass } from "./oidc/adapter.ts";
+import { createProvider } from "./oidc/provider.ts";
+import { interactionRoutes } from "./interactions/routes.ts";
+import { errorPage, stylesheet, STYLESHEET_PATH } from "./interactions/views.ts";
+import { loggerOptions } from "./logging.ts";
+
+export type AppDeps = {
+  config: Config;
+  db: Database;
+  keys: KeyMaterial;
+  /** The clock; tests drive it. */
+  now?: () => Date;
+  /** Fastify logger settings; defaults to JSON logs at config.logLevel with secrets redacted. */
+  logger?: FastifyServerOptions["logger"];
+};
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The oidc-provider instance behind the OIDC endpoints. */
+    provider: Provider;
+  }
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, db, keys } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  const users = createUserStore(db);
+  const clients = createClientStore(db);
+  const payloads = createOidcPayloadStore(db, now);
+  const hasher = createPasswordHasher(argon2Params(config));
+  const adapter = createAdapterClass({
+    payloads,
+    clients,
+    refreshTokenReuseGraceSeconds: config.refreshTokenReuseGraceSeconds,
+    now,
+  });
+  const provider = createProvider({ config, keys, adapter, users });
+
+  const app = Fastify({
+    logger: deps.logger ?? loggerOptions(config.logLevel),
+    trustProxy: config.trustProxy,
+    bodyLimit: 64 * 1024,
+  });
+
+  provider.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
+
+  // oidc-provider is a Koa app: it runs as middleware before Fastify's routing, under the issuer's path.
+  await app.register(middie);
+  app.use(mountPath(config), provider.callback());
+
+  await app.register(cookie, { secret: keys.cookieKeys });
+  await app.register(formbody);
+  await app.register(csrfProtection, {
+    sessionPlugin: "@fastify/cookie",
+    cookieOpts: { path: "/interaction", httpOnly: true, sameSite: "lax", signed: true, secure: "auto" },
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    if (wantsHtml(request.url)) return reply.code(404).type("text/html").send(errorPage({ title: "Not found", message: "There is no page here." }));
+    return reply.code(404).send({ error: "not_found", error_description: "no such endpoint" });
+  });
+
+  app.get(STYLESHEET_PATH, async (_request, reply) =>
+    reply.type("text/css").header("Cache-Control", "public, max-age=3600").send(stylesheet),
+  );
+  app.get("/healthz", async () => ({ status: "ok" }));
+  await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword: createPasswordSignIn(users, hasher) }));
+
+  scheduleCleanup(app, () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
+
+  app.decorate("provider", provider);
+  return app;
+}
+
+function wantsHtml(url: string): boolean {
+  return url.startsWith("/interaction");
+}
+
+/** One place that turns errors into responses: 4xx say what was wrong, 5xx say nothing internal. */
+function errorHandler(this: FastifyInstance, error: FastifyError, request: import("fastify").FastifyRequest, reply: import("fastify").FastifyReply) {
+  const status = error.validation ? 400 : error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+  if (status >= 500) request.log.error({ err: error }, "request failed");
+  const csrf = error.code?.startsWith("FST_CSRF");
+  const message =
+    status >= 500
+      ? "The server could not complete the request."
+      : csrf
+        ? "This form has expired. Go back, reload the page and try again."
+        : error.message;
+  if (wantsHtml(request.url)) {
+    const title = status >= 500 ? "Something went wrong" : csrf ? "Form expired" : "Invalid request";
+    return reply.code(status).type("text/html").send(errorPage({ title, message }));
+  }
+  return reply.code(status).send({ error: status >= 500 ? "server_error" : "invalid_request", error_description: message });
+}
+
+function scheduleCleanup(app: FastifyInstance, cleanup: () => Promise<number>, intervalSeconds: number) {
+  if (intervalSeconds <= 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook("onReady", async () => {
+    timer = setInterval(() => {
+      cleanup().then(
+        (deleted) => deleted > 0 && app.log.info({ deleted }, "removed expired oidc state"),
+        (error: unknown) => app.log.warn({ err: error }, "cleanup of expired oidc state failed"),
+      );
+    }, intervalSeconds * 1000);
+    timer.unref();
+  });
+  app.addHook("onClose", async () => clearInterval(timer));
+}

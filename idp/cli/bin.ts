@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `idp` command: parses the command line and hands over to cli/commands.ts. Errors are one
+// line on stderr and exit status 1.
+import { runCli, CliUsageError } from "./commands.ts";
+
+try {
+  const code = await runCli(process.argv.slice(2));
+  if (code !== undefined) process.exitCode = code;
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`idp: ${message}\n`);
+  if (error instanceof CliUsageError) process.stderr.write("Run `idp help` for usage.\n");
+  process.exitCode = 1;
+}

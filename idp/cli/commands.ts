@@ -1,0 +1,212 @@
+// The CLI's commands. Each opens what it needs (configuration, database, keys), does one thing,
+// and closes it again; `serve` runs until SIGINT or SIGTERM.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { loadConfig, type Config } from "../config.ts";
+import { openDatabase } from "../db/connect.ts";
+import type { Database } from "../db/database.ts";
+import { migrate } from "../db/migrate.ts";
+import { createAdmin, type Admin } from "../accounts/admin.ts";
+import { argon2Params, createPasswordHasher } from "../accounts/passwords.ts";
+import { generateSigningKey, loadSigningKeys } from "../keys/signing-keys.ts";
+import { generateCookieKeys, loadCookieKeys } from "../keys/cookie-keys.ts";
+import { startServer } from "../server.ts";
+import { convexAuthConfig } from "./convex-config.ts";
+import { readNewPassword } from "./prompt.ts";
+
+export class CliUsageError extends Error {
+  override name = "CliUsageError";
+}
+
+export const USAGE = `Usage: idp <command>
+
+  serve                                  start the identity provider
+  migrate                                apply pending database migrations
+  users add --email E [--name N] [--email-verified]   (password from stdin or a prompt)
+  users list
+  users disable E | users enable E
+  users set-password E                   (password from stdin or a prompt)
+  clients add --id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]
+              [--post-logout-redirect-uri URI ...] [--name N]
+  clients list
+  clients remove ID
+  keys generate                          create a signing key (and cookie keys if missing)
+  keys list
+  convex config --client ID              print convex/auth.config.ts for this issuer
+
+Configuration comes from environment variables; see README.md.`;
+
+const out = (line = ""): void => {
+  process.stdout.write(line + "\n");
+};
+
+function parse<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, positionals = 0) {
+  try {
+    const parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
+    if (parsed.positionals.length !== positionals) throw new CliUsageError(`expected ${positionals} argument(s)`);
+    return parsed;
+  } catch (error) {
+    throw new CliUsageError((error as Error).message);
+  }
+}
+
+async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config);
+  try {
+    await migrate(db);
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+const withAdmin = <T>(config: Config, fn: (admin: Admin) => Promise<T>) =>
+  withDatabase(config, (db) => fn(createAdmin(db, createPasswordHasher(argon2Params(config)))));
+
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | void> {
+  const [command, sub, ...rest] = argv;
+  if (!command || command === "help" || command === "--help" || command === "-h") return out(USAGE);
+  const config = loadConfig(env);
+  const key = ["serve", "migrate"].includes(command) ? command : `${command} ${sub ?? ""}`.trim();
+  const args = ["serve", "migrate"].includes(command) ? argv.slice(1) : rest;
+
+  switch (key) {
+    case "serve":
+      parse(args, {});
+      return serve(config);
+    case "migrate": {
+      parse(args, {});
+      const db = await openDatabase(config);
+      const applied = await migrate(db).finally(() => db.close());
+      return out(applied.length ? `applied ${applied.join(", ")}` : "database is up to date");
+    }
+    case "users add": {
+      const { values } = parse(args, {
+        email: { type: "string" },
+        name: { type: "string" },
+        "email-verified": { type: "boolean" },
+      });
+      if (!values.email) throw new CliUsageError("--email is required");
+      const password = await readNewPassword();
+      const user = await withAdmin(config, (admin) =>
+        admin.addUser({ email: values.email!, name: values.name, emailVerified: values["email-verified"], password }),
+      );
+      return out(`added user ${user.email} (sub ${user.id})`);
+    }
+    case "users list": {
+      parse(args, {});
+      const users = await withAdmin(config, (admin) => admin.users.list());
+      if (users.length === 0) return out("no users");
+      for (const user of users) {
+        const flags = [user.emailVerified ? "verified" : "unverified", user.disabled ? "disabled" : "active"].join(", ");
+        out(`${user.email}\t${user.name ?? "-"}\t${user.id}\t${flags}`);
+      }
+      return;
+    }
+    case "users disable":
+    case "users enable": {
+      const { positionals } = parse(args, {}, 1);
+      const disabled = sub === "disable";
+      await withAdmin(config, (admin) => admin.users.setDisabled(positionals[0]!, disabled));
+      return out(`${disabled ? "disabled" : "enabled"} ${positionals[0]}`);
+    }
+    case "users set-password": {
+      const { positionals } = parse(args, {}, 1);
+      const password = await readNewPassword();
+      await withAdmin(config, (admin) => admin.setPassword(positionals[0]!, password));
+      return out(`password changed for ${positionals[0]}`);
+    }
+    case "clients add": {
+      const { values } = parse(args, {
+        id: { type: "string" },
+        name: { type: "string" },
+        "redirect-uri": { type: "string", multiple: true },
+        "post-logout-redirect-uri": { type: "string", multiple: true },
+        public: { type: "boolean" },
+        "first-party": { type: "boolean" },
+      });
+      if (!values.id) throw new CliUsageError("--id is required");
+      const { client, secret } = await withAdmin(config, (admin) =>
+        admin.addClient({
+          id: values.id!,
+          name: values.name,
+          redirectUris: values["redirect-uri"] ?? [],
+          postLogoutRedirectUris: values["post-logout-redirect-uri"] ?? [],
+          public: values.public ?? false,
+          firstParty: values["first-party"] ?? false,
+        }),
+      );
+      out(`added ${secret ? "confidential" : "public"} client ${client.id}`);
+      if (secret) out(`client secret (shown once, store it now): ${secret}`);
+      return;
+    }
+    case "clients list": {
+      parse(args, {});
+      const clients = await withAdmin(config, (admin) => admin.clients.list());
+      if (clients.length === 0) return out("no clients");
+      for (const client of clients) {
+        const kind = [client.secretHash ? "confidential" : "public", client.firstParty ? "first-party" : "third-party"].join(", ");
+        out(`${client.id}\t${kind}\t${client.redirectUris.join(" ")}`);
+      }
+      return;
+    }
+    case "clients remove": {
+      const { positionals } = parse(args, {}, 1);
+      await withAdmin(config, (admin) => admin.removeClient(positionals[0]!));
+      return out(`removed client ${positionals[0]} and revoked its tokens`);
+    }
+    case "keys generate": {
+      parse(args, {});
+      const key = await generateSigningKey(config.keysDir);
+      out(`generated signing key ${key.kid} in ${config.keysDir}`);
+      if (!(await loadCookieKeys(config.keysDir))) {
+        await generateCookieKeys(config.keysDir);
+        out(`generated cookie keys in ${config.keysDir}`);
+      }
+      out("restart the server to load it");
+      return;
+    }
+    case "keys list": {
+      parse(args, {});
+      const keys = await loadSigningKeys(config.keysDir);
+      if (keys.length === 0) return out(`no signing keys in ${config.keysDir}`);
+      for (const key of keys) out(`${key.kid}\t${key.state}\t${key.createdAt}`);
+      return;
+    }
+    case "convex config": {
+      const { values } = parse(args, { client: { type: "string" } });
+      if (!values.client) throw new CliUsageError("--client is required");
+      const client = await withAdmin(config, (admin) => admin.clients.find(values.client!));
+      if (!client) throw new Error(`no client with id ${values.client}: add it with \`idp clients add\``);
+      return out(convexAuthConfig(config.issuer, client.id));
+    }
+    default:
+      throw new CliUsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
+  }
+}
+
+async function serve(config: Config): Promise<void> {
+  const server = await startServer(config);
+  const base = config.issuer;
+  process.stderr.write(
+    [
+      "",
+      `Identity provider running (${config.databaseUrl ? "PostgreSQL" : `embedded database in ${config.dataDir}`})`,
+      `  issuer     ${base}`,
+      `  discovery  ${base}/.well-known/openid-configuration`,
+      `  JWKS       ${base}/jwks`,
+      "",
+      "Next steps:",
+      "  npm run idp -- users add --email you@example.com",
+      "  npm run idp -- clients add --id my-app --public --first-party --redirect-uri http://localhost:5173/callback",
+      "  npm run idp -- convex config --client my-app",
+      "",
+    ].join("\n"),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  server.app.log.info("shutting down");
+  await server.close();
+}

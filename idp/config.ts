@@ -1,0 +1,243 @@
+// Every setting of the IdP in one place: its environment variable, type, default and meaning.
+// This is the only module that reads process.env; everything else receives a Config.
+import path from "node:path";
+
+export type Config = {
+  production: boolean;
+  port: number;
+  host: string;
+  issuer: string;
+  trustProxy: boolean;
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  dataDir: string;
+  keysDir: string;
+  generateKeys: boolean;
+  jwksMaxAgeSeconds: number;
+  idTokenTtlSeconds: number;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  refreshTokenReuseGraceSeconds: number;
+  authorizationCodeTtlSeconds: number;
+  sessionTtlSeconds: number;
+  interactionTtlSeconds: number;
+  grantTtlSeconds: number;
+  argon2MemoryKib: number;
+  argon2Iterations: number;
+  argon2Parallelism: number;
+  payloadCleanupIntervalSeconds: number;
+  logLevel: string;
+};
+
+type Kind = "string" | "integer" | "boolean";
+
+type Setting = {
+  env: string;
+  kind: Kind;
+  /** The default, computed from what is already known (so ISSUER can follow PORT). */
+  fallback: (partial: Partial<Config>, env: Env) => string | undefined;
+  doc: string;
+};
+
+type Env = Record<string, string | undefined>;
+
+const constant = (value: string) => () => value;
+
+/** The settings, in the order the README documents them. */
+export const settings: { [K in keyof Config]: Setting } = {
+  production: {
+    env: "NODE_ENV",
+    kind: "string",
+    fallback: constant("development"),
+    doc: "`production` refuses to start without DATABASE_URL and without existing keys (unless GENERATE_KEYS=true).",
+  },
+  port: { env: "PORT", kind: "integer", fallback: constant("3000"), doc: "TCP port the server listens on." },
+  host: {
+    env: "HOST",
+    kind: "string",
+    fallback: constant("127.0.0.1"),
+    doc: "Address to bind; `0.0.0.0` in containers.",
+  },
+  issuer: {
+    env: "ISSUER",
+    kind: "string",
+    fallback: (partial) => `http://localhost:${partial.port}/oidc`,
+    doc: "The exact issuer string in discovery, every token's `iss` and Convex's `auth.config.ts`. Never change it once users exist: Convex's `tokenIdentifier` contains it. Its path is where the OIDC endpoints are mounted.",
+  },
+  trustProxy: {
+    env: "TRUST_PROXY",
+    kind: "boolean",
+    fallback: constant("false"),
+    doc: "Trust `X-Forwarded-*` headers from a TLS-terminating proxy, so advertised endpoints and cookies are https.",
+  },
+  databaseUrl: {
+    env: "DATABASE_URL",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "PostgreSQL connection string. Unset: an embedded PostgreSQL (PGlite) under DATA_DIR (development only).",
+  },
+  databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "integer", fallback: constant("10"), doc: "Maximum connections in the pool." },
+  dataDir: {
+    env: "DATA_DIR",
+    kind: "string",
+    fallback: constant("data"),
+    doc: "Where the embedded database keeps its files.",
+  },
+  keysDir: {
+    env: "KEYS_DIR",
+    kind: "string",
+    fallback: constant("keys"),
+    doc: "Directory of signing keys (private JWKs) and cookie keys, files mode 0600.",
+  },
+  generateKeys: {
+    env: "GENERATE_KEYS",
+    kind: "boolean",
+    fallback: (partial) => String(!partial.production),
+    doc: "Generate a signing key and cookie keys at start when none exist. Default: true in development, false in production.",
+  },
+  jwksMaxAgeSeconds: {
+    env: "JWKS_MAX_AGE",
+    kind: "integer",
+    fallback: constant("300"),
+    doc: "`Cache-Control: max-age` of the JWKS, in seconds. Convex caches the JWKS this long.",
+  },
+  idTokenTtlSeconds: { env: "ID_TOKEN_TTL", kind: "integer", fallback: constant("3600"), doc: "ID token lifetime, seconds." },
+  accessTokenTtlSeconds: {
+    env: "ACCESS_TOKEN_TTL",
+    kind: "integer",
+    fallback: constant("3600"),
+    doc: "Access token lifetime, seconds.",
+  },
+  refreshTokenTtlSeconds: {
+    env: "REFRESH_TOKEN_TTL",
+    kind: "integer",
+    fallback: constant(String(14 * 24 * 3600)),
+    doc: "Refresh token lifetime, seconds (each rotation issues a token with this lifetime).",
+  },
+  refreshTokenReuseGraceSeconds: {
+    env: "REFRESH_TOKEN_REUSE_GRACE",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "A rotated refresh token presented again within this many seconds is refused without revoking the grant (concurrent refreshes); later, reuse revokes the whole grant.",
+  },
+  authorizationCodeTtlSeconds: {
+    env: "AUTHORIZATION_CODE_TTL",
+    kind: "integer",
+    fallback: constant("60"),
+    doc: "Authorization code lifetime, seconds.",
+  },
+  sessionTtlSeconds: {
+    env: "SESSION_TTL",
+    kind: "integer",
+    fallback: constant(String(14 * 24 * 3600)),
+    doc: "Sign-in session lifetime at the IdP, seconds.",
+  },
+  interactionTtlSeconds: {
+    env: "INTERACTION_TTL",
+    kind: "integer",
+    fallback: constant("900"),
+    doc: "How long a login or consent page stays usable, seconds.",
+  },
+  grantTtlSeconds: {
+    env: "GRANT_TTL",
+    kind: "integer",
+    fallback: constant(String(14 * 24 * 3600)),
+    doc: "Lifetime of a user's grant to a client, seconds.",
+  },
+  argon2MemoryKib: {
+    env: "ARGON2_MEMORY_KIB",
+    kind: "integer",
+    fallback: constant("19456"),
+    doc: "argon2id memory cost in KiB (OWASP: 19 MiB). Changing a parameter rehashes each password at its next sign-in.",
+  },
+  argon2Iterations: { env: "ARGON2_ITERATIONS", kind: "integer", fallback: constant("2"), doc: "argon2id time cost (OWASP: 2)." },
+  argon2Parallelism: {
+    env: "ARGON2_PARALLELISM",
+    kind: "integer",
+    fallback: constant("1"),
+    doc: "argon2id parallelism (OWASP: 1).",
+  },
+  payloadCleanupIntervalSeconds: {
+    env: "CLEANUP_INTERVAL",
+    kind: "integer",
+    fallback: constant("600"),
+    doc: "How often expired sessions, codes and tokens are deleted, seconds (0 turns it off).",
+  },
+  logLevel: {
+    env: "LOG_LEVEL",
+    kind: "string",
+    fallback: constant("info"),
+    doc: "pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.",
+  },
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function parseValue(setting: Setting, raw: string): string | number | boolean {
+  switch (setting.kind) {
+    case "integer": {
+      if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${setting.env} must be a whole number, got "${raw}"`);
+      return Number(raw.trim());
+    }
+    case "boolean": {
+      const value = raw.trim().toLowerCase();
+      if (["true", "1", "yes"].includes(value)) return true;
+      if (["false", "0", "no", ""].includes(value)) return false;
+      throw new ConfigError(`${setting.env} must be true or false, got "${raw}"`);
+    }
+    default:
+      return raw;
+  }
+}
+
+/** Reads the configuration from an environment; throws ConfigError with a clear message. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const partial: Partial<Config> = {};
+  for (const [key, setting] of Object.entries(settings) as [keyof Config, Setting][]) {
+    if (key in overrides) {
+      (partial as Record<string, unknown>)[key] = overrides[key];
+      continue;
+    }
+    const raw = env[setting.env] ?? setting.fallback(partial, env);
+    let value = raw === undefined || raw === "" ? undefined : parseValue(setting, raw);
+    if (key === "production") value = raw === "production";
+    (partial as Record<string, unknown>)[key] = value;
+  }
+  const config = partial as Config;
+  validate(config);
+  return { ...config, dataDir: path.resolve(config.dataDir), keysDir: path.resolve(config.keysDir) };
+}
+
+function validate(config: Config): void {
+  let issuer: URL;
+  try {
+    issuer = new URL(config.issuer);
+  } catch {
+    throw new ConfigError(`ISSUER must be an absolute URL, got "${config.issuer}"`);
+  }
+  if (issuer.protocol !== "https:" && issuer.protocol !== "http:") throw new ConfigError("ISSUER must be an http(s) URL");
+  if (issuer.search || issuer.hash) throw new ConfigError("ISSUER must not have a query or fragment");
+  if (issuer.pathname === "/") {
+    throw new ConfigError("ISSUER needs a path where the OIDC endpoints live, for example https://auth.example.com/oidc");
+  }
+  if (config.issuer.endsWith("/")) throw new ConfigError("ISSUER must not end with '/': Convex compares it byte for byte");
+  if (config.production && !config.databaseUrl) {
+    throw new ConfigError(
+      "NODE_ENV=production requires DATABASE_URL: the embedded database is for development only. Set DATABASE_URL=postgres://user:password@host:5432/db",
+    );
+  }
+  if (config.production && issuer.protocol !== "https:" && !["localhost", "127.0.0.1"].includes(issuer.hostname)) {
+    throw new ConfigError("NODE_ENV=production requires an https ISSUER");
+  }
+  if (config.port > 65535) throw new ConfigError("PORT must be at most 65535");
+  if (config.argon2MemoryKib < 8 * config.argon2Parallelism) throw new ConfigError("ARGON2_MEMORY_KIB is too small");
+  if (config.argon2Iterations < 1 || config.argon2Parallelism < 1) throw new ConfigError("argon2 costs must be at least 1");
+  if (config.databasePoolMax < 1) throw new ConfigError("DATABASE_POOL_MAX must be at least 1");
+}
+
+/** Where the OIDC routes are mounted: the issuer's path ("/oidc" for http://localhost:3000/oidc). */
+export function mountPath(config: Pick<Config, "issuer">): string {
+  return new URL(config.issuer).pathname.replace(/\/$/, "");
+}

@@ -1,0 +1,143 @@
+// The sign-in and consent pages that oidc-provider sends people to, and the form posts behind them.
+// Handlers stay short: credentials are checked in accounts/, grants are made with the provider's API.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type Provider from "oidc-provider";
+import { errors, type InteractionResults } from "oidc-provider";
+import type { SignInResult } from "../accounts/sign-in.ts";
+import type { ClientStore } from "../store/clients.ts";
+import { consentPage, errorPage, loginPage } from "./views.ts";
+
+export type InteractionDeps = {
+  provider: Provider;
+  clients: ClientStore;
+  signInWithPassword: (email: string, password: string) => Promise<SignInResult>;
+};
+
+type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
+type UidParams = { Params: { uid: string } };
+type LoginBody = { Params: { uid: string }; Body: { email: string; password: string; _csrf: string } };
+
+const paramsSchema = {
+  type: "object",
+  required: ["uid"],
+  properties: { uid: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } },
+} as const;
+
+const csrfOnlyBody = {
+  type: "object",
+  required: ["_csrf"],
+  properties: { _csrf: { type: "string", maxLength: 256 } },
+} as const;
+
+// Long enough for any real password, short enough that hashing a hostile one stays cheap.
+const loginBody = {
+  type: "object",
+  required: ["email", "password", "_csrf"],
+  properties: {
+    email: { type: "string", maxLength: 320 },
+    password: { type: "string", maxLength: 1024 },
+    _csrf: { type: "string", maxLength: 256 },
+  },
+} as const;
+
+const FAILURE_MESSAGES = {
+  invalid_credentials: "Incorrect email or password.",
+  disabled: "This account is disabled. Contact your administrator.",
+};
+
+export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps): Promise<void> {
+  const { provider, clients } = deps;
+
+  async function clientName(clientId: unknown): Promise<string> {
+    const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
+    return client?.name ?? client?.id ?? "the application";
+  }
+
+  /** Loads the interaction this browser is in; renders the expired page when there is none. */
+  async function loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details | undefined> {
+    try {
+      const details = await provider.interactionDetails(request.raw, reply.raw);
+      if (details.uid === request.params.uid) return details;
+    } catch (error) {
+      if (!(error instanceof errors.SessionNotFound)) throw error;
+    }
+    reply
+      .code(400)
+      .type("text/html")
+      .send(errorPage({ title: "This sign-in has expired", message: "Go back to the application and sign in again." }));
+    return undefined;
+  }
+
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
+    const redirectTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+    return reply.redirect(redirectTo, 303);
+  }
+
+  /** Grants everything the client asked for that the user has not granted yet. */
+  async function grantRequested(details: Details): Promise<InteractionResults> {
+    const { prompt, params, session } = details;
+    const grant = details.grantId
+      ? (await provider.Grant.find(details.grantId))!
+      : new provider.Grant({ accountId: session!.accountId, clientId: params.client_id as string });
+    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(" "));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(" "));
+    }
+    return { consent: { grantId: await grant.save() } };
+  }
+
+  app.get<UidParams>("/interaction/:uid", { schema: { params: paramsSchema } }, async (request, reply) => {
+    const details = await loadDetails(request, reply);
+    if (!details) return reply;
+    const name = await clientName(details.params.client_id);
+    const csrfToken = reply.generateCsrf();
+    if (details.prompt.name === "login") {
+      const loginHint = typeof details.params.login_hint === "string" ? details.params.login_hint : undefined;
+      return reply.type("text/html").send(loginPage({ uid: details.uid, csrfToken, clientName: name, email: loginHint }));
+    }
+    const client = await clients.find(details.params.client_id as string);
+    if (client?.firstParty) return finish(request, reply, await grantRequested(details));
+    const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
+    return reply.type("text/html").send(consentPage({ uid: details.uid, csrfToken, clientName: name, scopes }));
+  });
+
+  const formRoute = { schema: { params: paramsSchema, body: csrfOnlyBody }, preHandler: app.csrfProtection };
+
+  app.post<LoginBody>(
+    "/interaction/:uid/login",
+    { schema: { params: paramsSchema, body: loginBody }, preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const details = await loadDetails(request, reply);
+      if (!details) return reply;
+      if (details.prompt.name !== "login") return reply.redirect(`/interaction/${details.uid}`, 303);
+      const { email, password } = request.body;
+      const result = await deps.signInWithPassword(email, password);
+      if (!result.ok) {
+        const page = loginPage({
+          uid: details.uid,
+          csrfToken: reply.generateCsrf(),
+          clientName: await clientName(details.params.client_id),
+          email,
+          error: FAILURE_MESSAGES[result.reason],
+        });
+        return reply.code(401).type("text/html").send(page);
+      }
+      return finish(request, reply, { login: { accountId: result.user.id } });
+    },
+  );
+
+  app.post<UidParams>("/interaction/:uid/confirm", formRoute, async (request, reply) => {
+    const details = await loadDetails(request, reply);
+    if (!details) return reply;
+    if (details.prompt.name !== "consent") return reply.redirect(`/interaction/${details.uid}`, 303);
+    return finish(request, reply, await grantRequested(details));
+  });
+
+  app.post<UidParams>("/interaction/:uid/abort", formRoute, async (request, reply) => {
+    const details = await loadDetails(request, reply);
+    if (!details) return reply;
+    return finish(request, reply, { error: "access_denied", error_description: "The user cancelled the sign-in." });
+  });
+}

@@ -1,0 +1,34 @@
+// Logger settings: JSON lines, and nothing secret in them. URLs are logged without their query
+// (an id_token_hint or code can ride in it), and credential-bearing headers are redacted.
+import type { FastifyServerOptions } from "fastify";
+
+export const REDACTED_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'res.headers["set-cookie"]',
+  "*.password",
+  "*.client_secret",
+  "*.refresh_token",
+  "*.access_token",
+  "*.id_token",
+  "*.code",
+];
+
+export function pathOnly(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}
+
+export function loggerOptions(level: string): FastifyServerOptions["logger"] {
+  return {
+    level,
+    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    serializers: {
+      req: (request: { method: string; url: string; ip?: string; id?: string }) => ({
+        method: request.method,
+        url: pathOnly(request.url),
+        remoteAddress: request.ip,
+      }),
+    },
+  };
+}

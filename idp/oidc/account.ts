@@ -1,0 +1,30 @@
+// How oidc-provider sees a user: the account lookup and the claims each scope releases.
+import type { Account, FindAccount } from "oidc-provider";
+import type { User, UserStore } from "../store/users.ts";
+
+/** Claims released per scope. Convex only sees the ID token, so these go into it (conformIdTokenClaims off). */
+export const scopeClaims = {
+  openid: ["sub"],
+  email: ["email", "email_verified"],
+  profile: ["name", "picture", "updated_at"],
+} as const;
+
+export function userClaims(user: User): Record<string, unknown> {
+  return {
+    sub: user.id,
+    email: user.email,
+    email_verified: user.emailVerified,
+    ...(user.name ? { name: user.name } : {}),
+    ...(user.picture ? { picture: user.picture } : {}),
+    updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+  };
+}
+
+/** A disabled or deleted user has no account: the provider then refuses their codes and refresh tokens. */
+export function createFindAccount(users: UserStore): FindAccount {
+  return async (_ctx, sub): Promise<Account | undefined> => {
+    const user = await users.findById(sub);
+    if (!user || user.disabled) return undefined;
+    return { accountId: user.id, claims: () => userClaims(user) as { sub: string } };
+  };
+}

@@ -1,0 +1,85 @@
+// oidc-provider's storage adapter: a thin mapping of its models onto the store. Clients come from
+// the clients table; every other model is a row in oidc_payloads.
+import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
+import type { ClientStore, Client } from "../store/clients.ts";
+import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
+
+export type AdapterOptions = {
+  payloads: OidcPayloadStore;
+  clients: ClientStore;
+  refreshTokenReuseGraceSeconds: number;
+  now: () => Date;
+};
+
+/** The metadata oidc-provider validates for a client row. */
+export function clientMetadata(client: Client): AdapterPayload {
+  return {
+    client_id: client.id,
+    ...(client.name ? { client_name: client.name } : {}),
+    // The stored value is a hash; the provider's secret comparison is replaced to match (see provider.ts).
+    ...(client.secretHash ? { client_secret: client.secretHash } : {}),
+    token_endpoint_auth_method: client.secretHash ? "client_secret_basic" : "none",
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    first_party: client.firstParty,
+  };
+}
+
+export function createAdapterClass(options: AdapterOptions): new (model: string) => Adapter {
+  const { payloads, clients, refreshTokenReuseGraceSeconds, now } = options;
+
+  return class PostgresAdapter implements Adapter {
+    readonly model: string;
+
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (this.model === "Client") throw new Error("clients are managed with `idp clients`, not through the provider");
+      await payloads.upsert(this.model, id, payload, expiresIn);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === "Client") {
+        const client = await clients.find(id);
+        return client && clientMetadata(client);
+      }
+      const found = await payloads.find(this.model, id);
+      if (!found) return undefined;
+      const { consumedAt, ...payload } = found;
+      // A rotated refresh token replayed within the grace window is presented to the provider as
+      // unconsumed: the provider then tries to consume it, consume() below refuses, and the request
+      // fails without revoking the grant. Later replays reach the provider as consumed, which revokes it.
+      if (this.model === "RefreshToken" && consumedAt && now().getTime() - consumedAt.getTime() < refreshTokenReuseGraceSeconds * 1000) {
+        delete payload.consumed;
+      }
+      return payload as AdapterPayload;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return (await payloads.findByUserCode(this.model, userCode)) as AdapterPayload | undefined;
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return (await payloads.findByUid(this.model, uid)) as AdapterPayload | undefined;
+    }
+
+    async consume(id: string): Promise<void> {
+      // Exactly one caller consumes a code or refresh token; a concurrent second one is refused.
+      if (!(await payloads.consume(this.model, id))) {
+        throw new errors.InvalidGrant(`${this.model === "RefreshToken" ? "refresh token" : "grant"} already used`);
+      }
+    }
+
+    async destroy(id: string): Promise<void> {
+      await payloads.destroy(this.model, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await payloads.revokeByGrantId(grantId);
+    }
+  };
+}

@@ -1,0 +1,105 @@
+// SQL for the users table. Emails are matched case-insensitively; ids are opaque and never change.
+import { randomUUID } from "node:crypto";
+import type { Queryable } from "../db/database.ts";
+import { ConflictError, NotFoundError, isUniqueViolation } from "./errors.ts";
+
+export type User = {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  name: string | null;
+  picture: string | null;
+  passwordHash: string | null;
+  disabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+type UserRow = {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  name: string | null;
+  picture: string | null;
+  password_hash: string | null;
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+};
+
+const toUser = (row: UserRow): User => ({
+  id: row.id,
+  email: row.email,
+  emailVerified: row.email_verified,
+  name: row.name,
+  picture: row.picture,
+  passwordHash: row.password_hash,
+  disabled: row.disabled,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export type NewUser = {
+  email: string;
+  name?: string | null;
+  picture?: string | null;
+  emailVerified?: boolean;
+  passwordHash?: string | null;
+};
+
+export function createUserStore(db: Queryable) {
+  return {
+    async create(user: NewUser): Promise<User> {
+      try {
+        const { rows } = await db.query<UserRow>(
+          `INSERT INTO users (id, email, email_verified, name, picture, password_hash)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+          [randomUUID(), user.email, user.emailVerified ?? false, user.name ?? null, user.picture ?? null, user.passwordHash ?? null],
+        );
+        return toUser(rows[0]!);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new ConflictError(`a user with email ${user.email} already exists`);
+        throw error;
+      }
+    },
+
+    async findById(id: string): Promise<User | undefined> {
+      const { rows } = await db.query<UserRow>("SELECT * FROM users WHERE id = $1", [id]);
+      return rows[0] && toUser(rows[0]);
+    },
+
+    async findByEmail(email: string): Promise<User | undefined> {
+      const { rows } = await db.query<UserRow>("SELECT * FROM users WHERE lower(email) = lower($1)", [email]);
+      return rows[0] && toUser(rows[0]);
+    },
+
+    async list(): Promise<User[]> {
+      const { rows } = await db.query<UserRow>("SELECT * FROM users ORDER BY created_at, email");
+      return rows.map(toUser);
+    },
+
+    async setDisabled(email: string, disabled: boolean): Promise<User> {
+      const { rows } = await db.query<UserRow>(
+        "UPDATE users SET disabled = $2, updated_at = now() WHERE lower(email) = lower($1) RETURNING *",
+        [email, disabled],
+      );
+      if (!rows[0]) throw new NotFoundError(`no user with email ${email}`);
+      return toUser(rows[0]);
+    },
+
+    async setPasswordHash(id: string, passwordHash: string): Promise<void> {
+      const { rowCount } = await db.query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", [
+        id,
+        passwordHash,
+      ]);
+      if (!rowCount) throw new NotFoundError(`no user with id ${id}`);
+    },
+
+    /** Replaces the hash only if it is still the one that was verified, so a concurrent password change wins. */
+    async upgradePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void> {
+      await db.query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2", [id, previousHash, passwordHash]);
+    },
+  };
+}
+
+export type UserStore = ReturnType<typeof createUserStore>;
