@@ -1,10 +1,11 @@
 // How oidc-provider sees a user: the account lookup and the claims each scope releases.
+import { randomUUID } from "node:crypto";
 import type { Account, FindAccount } from "oidc-provider";
 import type { User, UserStore } from "../store/users.ts";
 
 /** Claims released per scope. Convex only sees the ID token, so these go into it (conformIdTokenClaims off). */
 export const scopeClaims = {
-  openid: ["sub"],
+  openid: ["sub", "jti"],
   email: ["email", "email_verified"],
   profile: ["name", "picture", "updated_at"],
 } as const;
@@ -25,6 +26,11 @@ export function createFindAccount(users: UserStore): FindAccount {
   return async (_ctx, sub): Promise<Account | undefined> => {
     const user = await users.findById(sub);
     if (!user || user.disabled) return undefined;
-    return { accountId: user.id, claims: () => userClaims(user) as { sub: string } };
+    return {
+      accountId: user.id,
+      // A fresh jti makes every ID token unique, even two issued in the same second: convex-js
+      // drops auth when a forced refresh returns the string it already has.
+      claims: (use) => ({ ...userClaims(user), ...(use === "id_token" ? { jti: randomUUID() } : {}) }) as { sub: string },
+    };
   };
 }

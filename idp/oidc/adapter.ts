@@ -23,6 +23,7 @@ export function clientMetadata(client: Client): AdapterPayload {
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
+    require_auth_time: true,
     first_party: client.firstParty,
   };
 }

@@ -54,6 +54,12 @@ export function createProvider({ config, keys, adapter, users }: ProviderDeps): 
     },
     interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
     rotateRefreshToken: true,
+    // offline_access needs prompt=consent (OIDC Core 11). First-party clients also get a refresh
+    // token without it, one that ends with the IdP session: a Convex app must keep its ID token fresh.
+    async issueRefreshToken(_ctx, client, code) {
+      if (!client.grantTypeAllowed("refresh_token")) return false;
+      return code.scopes.has("offline_access") || client.metadata().first_party === true;
+    },
     ttl: {
       AccessToken: config.accessTokenTtlSeconds,
       AuthorizationCode: config.authorizationCodeTtlSeconds,
