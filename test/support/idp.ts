@@ -28,6 +28,8 @@ export type TestIdpOptions = {
   listen?: boolean;
   now?: () => Date;
   logger?: Parameters<typeof buildApp>[0]["logger"];
+  /** Runs on the empty keys directory before the IdP loads it. */
+  prepareKeys?: (keysDir: string) => Promise<void>;
 };
 
 export async function freePort(): Promise<number> {
@@ -44,6 +46,7 @@ export async function freePort(): Promise<number> {
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
   const database = options.database === "embedded" ? await createEmbeddedTestDatabase() : await createPostgresTestDatabase();
   const keysDir = await mkdtemp(path.join(os.tmpdir(), "idp-keys-"));
+  await options.prepareKeys?.(keysDir);
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
