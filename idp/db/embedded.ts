@@ -6,8 +6,8 @@ import net from "node:net";
 import path from "node:path";
 import pg from "pg";
 import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import { createDatabase, type Database } from "./database.ts";
+import { servePglite } from "./pglite-socket.ts";
 
 // pg looks for "<host>/.s.PGSQL.<port>" when host is a directory.
 const SOCKET_PORT = 5432;
@@ -52,10 +52,10 @@ async function tryLock(lockPath: string): Promise<boolean> {
   }
 }
 
-function poolOnSocket(dataDir: string): pg.Pool {
-  // One connection: PGlite is a single session, and its socket multiplexer can interleave the
-  // messages of concurrent extended-protocol queries from different connections.
-  return new pg.Pool({ host: dataDir, port: SOCKET_PORT, user: "postgres", database: "postgres", max: 1 });
+function poolOnSocket(dataDir: string, max: number): pg.Pool {
+  // PGlite runs one query at a time whatever the pool size; a few connections keep a transaction
+  // in one request from stalling every other request's pool checkout.
+  return new pg.Pool({ host: dataDir, port: SOCKET_PORT, user: "postgres", database: "postgres", max });
 }
 
 async function waitForSocket(socketPath: string, timeoutMs: number): Promise<boolean> {
@@ -80,16 +80,15 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<Database & 
     if (!(await waitForSocket(socketPath, 15_000))) {
       throw new Error(`the embedded database in ${dataDir} is locked by another process that does not answer`);
     }
-    return { ...createDatabase(poolOnSocket(dataDir)), owner: false };
+    return { ...createDatabase(poolOnSocket(dataDir, 2)), owner: false };
   }
 
   try {
     await rm(socketPath, { force: true }); // stale socket of a process that died
     const pglite = await PGlite.create(path.join(dataDir, "pgdata"));
-    const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 8 });
-    await server.start();
-    const database = createDatabase(poolOnSocket(dataDir), async () => {
-      await server.stop();
+    const server = await servePglite(pglite, socketPath);
+    const database = createDatabase(poolOnSocket(dataDir, 4), async () => {
+      await server.close();
       await pglite.close();
       await rm(lockPath, { force: true });
     });

@@ -4,7 +4,7 @@ import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { exportJWK, generateKeyPair, type CryptoKey as JoseCryptoKey, type GenerateKeyPairResult } from "jose";
+import { exportJWK, generateKeyPair, type GenerateKeyPairResult } from "jose";
 import { generateCookieKeys, loadCookieKeys } from "./cookie-keys.ts";
 import { loadKeyMaterial, MissingKeysError } from "./key-material.ts";
 import { generateSigningKey, KeyFileError, loadSigningKeys, providerJwks, writeSecretFile } from "./signing-keys.ts";
@@ -16,7 +16,7 @@ vi.mock("jose", async (importOriginal) => {
   return {
     ...jose,
     generateKeyPair: (async (...args: Parameters<typeof jose.generateKeyPair>) =>
-      (fixedPair.current as GenerateKeyPairResult<JoseCryptoKey> | undefined) ?? jose.generateKeyPair(...args)) as typeof jose.generateKeyPair,
+      (fixedPair.current as GenerateKeyPairResult | undefined) ?? jose.generateKeyPair(...args)) as typeof jose.generateKeyPair,
   };
 });
 

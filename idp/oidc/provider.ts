@@ -103,7 +103,7 @@ function describeError(
   out: { error: string; error_description?: string },
   error: Error,
 ): { title: string; message: string } {
-  if (error instanceof errors.SessionNotFound || error instanceof errors.InvalidRequest && /interaction/.test(error.message)) {
+  if (error instanceof errors.SessionNotFound) {
     return { title: "This sign-in has expired", message: "Go back to the application and sign in again." };
   }
   if (out.error === "invalid_client") {
