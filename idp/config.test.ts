@@ -48,11 +48,7 @@ describe("loadConfig defaults", () => {
     expect(mountPath(config)).toBe("/oidc");
   });
 
-  // KNOWN SOURCE BUG (fails): idp/config.ts:203-204 uses `env[name] ?? fallback`, so an empty
-  // variable (`PORT=` in a .env file or compose file) skips the default and then becomes undefined:
-  // PORT="" gives 'ISSUER must be an absolute URL, got "http://localhost:undefined/oidc"', ISSUER=""
-  // gives 'got "undefined"', DATA_DIR="" a TypeError from path.resolve, and HOST/LOG_LEVEL/
-  // JWKS_MAX_AGE/GENERATE_KEYS="" silently leave those typed fields undefined.
+  // `PORT=` in a .env or compose file must mean "unset", not "empty".
   it("treats an empty variable as unset and uses its default", () => {
     const defaults = loadConfig({});
     for (const name of ["PORT", "ISSUER", "HOST", "JWKS_MAX_AGE", "LOG_LEVEL", "GENERATE_KEYS", "DATA_DIR"]) {
@@ -174,9 +170,6 @@ describe("loadConfig errors", () => {
     expect(configError({ PORT: "70000", ISSUER: "https://auth.example.com/oidc" }).message).toBe("PORT must be at most 65535");
   });
 
-  // KNOWN SOURCE BUG (fails): idp/config.ts validate() checks the issuer (line 216) before the port
-  // (line 234), so with the default issuer PORT=70000 reports 'ISSUER must be an absolute URL, got
-  // "http://localhost:70000/oidc"' and never mentions PORT, although ISSUER was not set.
   it("rejects a PORT above 65535 with a message about PORT when ISSUER follows it", () => {
     expect(configError({ PORT: "70000" }).message).toMatch(/PORT must be at most 65535/);
   });

@@ -200,7 +200,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       (partial as Record<string, unknown>)[key] = overrides[key];
       continue;
     }
-    const raw = env[setting.env] ?? setting.fallback(partial, env);
+    // An empty variable (PORT= in a .env file) means "unset", so the default applies.
+    const given = env[setting.env];
+    const raw = given === undefined || given === "" ? setting.fallback(partial, env) : given;
     let value = raw === undefined || raw === "" ? undefined : parseValue(setting, raw);
     if (key === "production") value = raw === "production";
     (partial as Record<string, unknown>)[key] = value;
@@ -211,6 +213,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
 }
 
 function validate(config: Config): void {
+  // PORT first: the default ISSUER is built from it, and its own message is clearer.
+  if (config.port > 65535) throw new ConfigError("PORT must be at most 65535");
   let issuer: URL;
   try {
     issuer = new URL(config.issuer);
@@ -231,7 +235,6 @@ function validate(config: Config): void {
   if (config.production && issuer.protocol !== "https:" && !["localhost", "127.0.0.1"].includes(issuer.hostname)) {
     throw new ConfigError("NODE_ENV=production requires an https ISSUER");
   }
-  if (config.port > 65535) throw new ConfigError("PORT must be at most 65535");
   if (config.argon2MemoryKib < 8 * config.argon2Parallelism) throw new ConfigError("ARGON2_MEMORY_KIB is too small");
   if (config.argon2Iterations < 1 || config.argon2Parallelism < 1) throw new ConfigError("argon2 costs must be at least 1");
   if (config.databasePoolMax < 1) throw new ConfigError("DATABASE_POOL_MAX must be at least 1");

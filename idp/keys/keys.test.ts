@@ -20,7 +20,6 @@ vi.mock("jose", async (importOriginal) => {
   };
 });
 
-
 const roots: string[] = [];
 let dir: string;
 

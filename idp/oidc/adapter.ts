@@ -28,6 +28,13 @@ export function clientMetadata(client: Client): AdapterPayload {
   };
 }
 
+/** The provider's view of a stored row: the payload, with `consumed` but not the store's Date. */
+function withoutConsumedAt(found: (Record<string, unknown> & { consumedAt?: Date }) | undefined): AdapterPayload | undefined {
+  if (!found) return undefined;
+  const { consumedAt: _consumedAt, ...payload } = found;
+  return payload as AdapterPayload;
+}
+
 export function createAdapterClass(options: AdapterOptions): new (model: string) => Adapter {
   const { payloads, clients, refreshTokenReuseGraceSeconds, now } = options;
 
@@ -61,11 +68,11 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return (await payloads.findByUserCode(this.model, userCode)) as AdapterPayload | undefined;
+      return withoutConsumedAt(await payloads.findByUserCode(this.model, userCode));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return (await payloads.findByUid(this.model, uid)) as AdapterPayload | undefined;
+      return withoutConsumedAt(await payloads.findByUid(this.model, uid));
     }
 
     async consume(id: string): Promise<void> {
