@@ -17,6 +17,8 @@ export type Config = {
   idTokenTtlSeconds: number;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  serviceTokenAudience: string;
+  serviceTokenTtlSeconds: number;
   refreshTokenReuseGraceSeconds: number;
   authorizationCodeTtlSeconds: number;
   sessionTtlSeconds: number;
@@ -119,6 +121,18 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("10"),
     doc: "A rotated refresh token presented again within this many seconds is refused without revoking the grant (concurrent refreshes); later, reuse revokes the whole grant.",
+  },
+  serviceTokenAudience: {
+    env: "SERVICE_TOKEN_AUDIENCE",
+    kind: "string",
+    fallback: constant("convex-services"),
+    doc: "The `aud` of service tokens (client_credentials): the `applicationID` of the second customJwt entry in Convex's auth.config.ts.",
+  },
+  serviceTokenTtlSeconds: {
+    env: "SERVICE_TOKEN_TTL",
+    kind: "integer",
+    fallback: constant("300"),
+    doc: "Service token lifetime, seconds. Services fetch a new one when it runs out; nothing refreshes it.",
   },
   authorizationCodeTtlSeconds: {
     env: "AUTHORIZATION_CODE_TTL",

@@ -53,6 +53,8 @@ export type NewClientInput = {
   postLogoutRedirectUris?: string[];
   public: boolean;
   firstParty: boolean;
+  /** A server using client_credentials: confidential, no redirect URIs. */
+  service?: boolean;
 };
 
 export function createAdmin(db: Database, hasher: PasswordHasher) {
@@ -84,7 +86,12 @@ export function createAdmin(db: Database, hasher: PasswordHasher) {
     /** Creates a client; for a confidential one, returns the secret, which is never shown again. */
     async addClient(input: NewClientInput): Promise<{ client: Client; secret?: string }> {
       if (!CLIENT_ID.test(input.id)) throw new InvalidInputError("client id must be 1-100 letters, digits, '.', '_' or '-'");
-      if (input.redirectUris.length === 0) throw new InvalidInputError("at least one --redirect-uri is required");
+      const service = input.service ?? false;
+      if (service && input.public) throw new InvalidInputError("a service client is confidential: it cannot be --public");
+      if (service && (input.redirectUris.length > 0 || (input.postLogoutRedirectUris ?? []).length > 0)) {
+        throw new InvalidInputError("a service client signs nobody in: it takes no redirect URIs");
+      }
+      if (!service && input.redirectUris.length === 0) throw new InvalidInputError("at least one --redirect-uri is required");
       const redirectUris = input.redirectUris.map(validateRedirectUri);
       const postLogoutRedirectUris = (input.postLogoutRedirectUris ?? []).map(validateRedirectUri);
       const secret = input.public ? undefined : generateClientSecret();
@@ -94,7 +101,8 @@ export function createAdmin(db: Database, hasher: PasswordHasher) {
         secretHash: secret ? hashClientSecret(secret) : null,
         redirectUris,
         postLogoutRedirectUris,
-        firstParty: input.firstParty,
+        firstParty: service ? false : input.firstParty,
+        service,
       });
       return { client, secret };
     },

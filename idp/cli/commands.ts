@@ -27,6 +27,7 @@ export const USAGE = `Usage: idp <command>
   users set-password E                   (password from stdin or a prompt)
   clients add --id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]
               [--post-logout-redirect-uri URI ...] [--name N]
+  clients add --id ID --service [--name N]   a server that gets service tokens (client_credentials)
   clients list
   clients remove ID
   keys generate                          create a signing key (and cookie keys if missing)
@@ -123,6 +124,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
         "post-logout-redirect-uri": { type: "string", multiple: true },
         public: { type: "boolean" },
         "first-party": { type: "boolean" },
+        service: { type: "boolean" },
       });
       if (!values.id) throw new CliUsageError("--id is required");
       const { client, secret } = await withAdmin(config, (admin) =>
@@ -133,9 +135,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
           postLogoutRedirectUris: values["post-logout-redirect-uri"] ?? [],
           public: values.public ?? false,
           firstParty: values["first-party"] ?? false,
+          service: values.service ?? false,
         }),
       );
-      out(`added ${secret ? "confidential" : "public"} client ${client.id}`);
+      out(`added ${client.service ? "service" : secret ? "confidential" : "public"} client ${client.id}`);
       if (secret) out(`client secret (shown once, store it now): ${secret}`);
       return;
     }
@@ -144,7 +147,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       const clients = await withAdmin(config, (admin) => admin.clients.list());
       if (clients.length === 0) return out("no clients");
       for (const client of clients) {
-        const kind = [client.secretHash ? "confidential" : "public", client.firstParty ? "first-party" : "third-party"].join(", ");
+        const kind = client.service
+          ? "service"
+          : [client.secretHash ? "confidential" : "public", client.firstParty ? "first-party" : "third-party"].join(", ");
         out(`${client.id}\t${kind}\t${client.redirectUris.join(" ")}`);
       }
       return;

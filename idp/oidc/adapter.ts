@@ -13,6 +13,18 @@ export type AdapterOptions = {
 
 /** The metadata oidc-provider validates for a client row. */
 export function clientMetadata(client: Client): AdapterPayload {
+  if (client.service) {
+    return {
+      client_id: client.id,
+      ...(client.name ? { client_name: client.name } : {}),
+      client_secret: client.secretHash!,
+      token_endpoint_auth_method: "client_secret_basic",
+      redirect_uris: [],
+      grant_types: ["client_credentials"],
+      response_types: [],
+      service: true,
+    };
+  }
   return {
     client_id: client.id,
     ...(client.name ? { client_name: client.name } : {}),
@@ -25,6 +37,7 @@ export function clientMetadata(client: Client): AdapterPayload {
     response_types: ["code"],
     require_auth_time: true,
     first_party: client.firstParty,
+    service: false,
   };
 }
 

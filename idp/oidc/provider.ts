@@ -9,6 +9,7 @@ import type { Adapter } from "oidc-provider";
 import { trusted } from "../interactions/html.ts";
 import { errorPage, loggedOutPage, logoutPage } from "../interactions/views.ts";
 import { createFindAccount, scopeClaims } from "./account.ts";
+import { serviceTokenFeatures } from "./service-tokens.ts";
 import type { UserStore } from "../store/users.ts";
 
 export type ProviderDeps = {
@@ -23,6 +24,7 @@ export function interactionPath(uid: string): string {
 }
 
 export function createProvider({ config, keys, adapter, users }: ProviderDeps): Provider {
+  const serviceTokens = serviceTokenFeatures(config);
   const configuration: Configuration = {
     adapter,
     findAccount: createFindAccount(users),
@@ -34,9 +36,16 @@ export function createProvider({ config, keys, adapter, users }: ProviderDeps): 
     responseTypes: ["code"],
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
     enabledJWA: { idTokenSigningAlgValues: ["RS256"], userinfoSigningAlgValues: ["RS256"] },
-    extraClientMetadata: { properties: ["first_party"] },
+    extraClientMetadata: { properties: ["first_party", "service"] },
+    extraTokenClaims: serviceTokens.extraTokenClaims as Configuration["extraTokenClaims"],
+    // Browsers may call the token endpoint only from the origin of one of a public client's redirect URIs.
+    clientBasedCORS(_ctx, origin, client) {
+      if (client.clientAuthMethod !== "none" && _ctx.oidc.route !== "userinfo") return false;
+      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
+    },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === "none" },
     features: {
+      ...(serviceTokens.features as Configuration["features"]),
       devInteractions: { enabled: false },
       revocation: { enabled: true },
       userinfo: { enabled: true },

@@ -10,6 +10,8 @@ export type Client = {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   firstParty: boolean;
+  /** A server that gets service tokens with client_credentials; never signs people in. */
+  service: boolean;
   createdAt: Date;
 };
 
@@ -20,6 +22,7 @@ type ClientRow = {
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
   first_party: boolean;
+  service: boolean;
   created_at: Date;
 };
 
@@ -30,19 +33,28 @@ const toClient = (row: ClientRow): Client => ({
   redirectUris: row.redirect_uris,
   postLogoutRedirectUris: row.post_logout_redirect_uris,
   firstParty: row.first_party,
+  service: row.service,
   createdAt: row.created_at,
 });
 
-export type NewClient = Omit<Client, "createdAt">;
+export type NewClient = Omit<Client, "createdAt" | "service"> & { service?: boolean };
 
 export function createClientStore(db: Queryable) {
   return {
     async create(client: NewClient): Promise<Client> {
       try {
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, first_party)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-          [client.id, client.name, client.secretHash, client.redirectUris, client.postLogoutRedirectUris, client.firstParty],
+          `INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+          [
+            client.id,
+            client.name,
+            client.secretHash,
+            client.redirectUris,
+            client.postLogoutRedirectUris,
+            client.firstParty,
+            client.service ?? false,
+          ],
         );
         return toClient(rows[0]!);
       } catch (error) {
