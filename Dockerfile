@@ -7,6 +7,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY idp ./idp
 COPY migrations ./migrations
+COPY convex/auth.config.ts ./convex/auth.config.ts
 RUN mkdir -p keys data && chown node:node keys data
 USER node
 EXPOSE 3000

@@ -38,6 +38,31 @@ describe("docker-compose.yml", () => {
     expect(idp.environment.DATABASE_URL).toMatch(/@postgres:5432\//);
   });
 
+  it("wires a self-hosted Convex backend and dashboard to the IdP", async () => {
+    const { services } = parse(await read("docker-compose.yml"));
+    expect(services.backend.image).toMatch(/^ghcr\.io\/get-convex\/convex-backend(:|$)/);
+    expect(services.dashboard.image).toMatch(/^ghcr\.io\/get-convex\/convex-dashboard(:|$)/);
+    expect(Object.keys(services.backend.environment).sort()).toEqual(
+      ["CONVEX_CLOUD_ORIGIN", "CONVEX_SITE_ORIGIN", "INSTANCE_NAME", "INSTANCE_SECRET"].sort(),
+    );
+    expect(services.backend.depends_on.idp.condition).toBe("service_healthy");
+    expect(services.dashboard.environment.NEXT_PUBLIC_DEPLOYMENT_URL).toBeDefined();
+  });
+
+  it("runs the same suite in its tests service, with the variables that suite reads", async () => {
+    const { services } = parse(await read("docker-compose.yml"));
+    const tests = services.tests;
+    expect(tests.profiles).toEqual(["test"]);
+    expect(tests.command).toEqual(["bash", ".ci/run"]);
+    const ciRun = await read(".ci/run");
+    expect(ciRun).toMatch(/^npm test$/m);
+    const suiteSources = (await Promise.all(["test/support/database.ts", "test/convex-roundtrip.test.ts"].map(read))).join("\n");
+    for (const name of Object.keys(tests.environment).filter((name) => name !== "CI")) {
+      expect(suiteSources, `${name} is set for the tests service but never read`).toContain(`process.env.${name}`);
+    }
+    expect(tests.environment.CONVEX_SELF_HOSTED_URL).toBe("http://backend:3210");
+  });
+
   it("has a Dockerfile that copies only paths that exist and runs the CLI's serve", async () => {
     const dockerfile = await read("Dockerfile");
     for (const [, args] of dockerfile.matchAll(/^COPY (.+)$/gm)) {

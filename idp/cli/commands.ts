@@ -10,8 +10,13 @@ import { argon2Params, createPasswordHasher } from "../accounts/passwords.ts";
 import { generateSigningKey, loadSigningKeys } from "../keys/signing-keys.ts";
 import { generateCookieKeys, loadCookieKeys } from "../keys/cookie-keys.ts";
 import { startServer } from "../server.ts";
-import { convexAuthConfig } from "./convex-config.ts";
+import { convexEnvCommands, jwksUrl } from "./convex-config.ts";
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { readNewPassword } from "./prompt.ts";
+
+// The auth.config.ts this repository's convex/ folder uses; apps copy it as it is.
+const AUTH_CONFIG_TEMPLATE = fileURLToPath(new URL("../../convex/auth.config.ts", import.meta.url));
 
 export class CliUsageError extends Error {
   override name = "CliUsageError";
@@ -32,7 +37,9 @@ export const USAGE = `Usage: idp <command>
   clients remove ID
   keys generate                          create a signing key (and cookie keys if missing)
   keys list
-  convex config --client ID              print convex/auth.config.ts for this issuer
+  convex config --client ID [--jwks-url URL] [--write FILE]
+                                         print (or write) convex/auth.config.ts and the
+                                         \`npx convex env set\` commands for this issuer
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -178,11 +185,34 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       return;
     }
     case "convex config": {
-      const { values } = parse(args, { client: { type: "string" } });
+      const { values } = parse(args, {
+        client: { type: "string" },
+        "jwks-url": { type: "string" },
+        write: { type: "string" },
+      });
       if (!values.client) throw new CliUsageError("--client is required");
       const client = await withAdmin(config, (admin) => admin.clients.find(values.client!));
       if (!client) throw new Error(`no client with id ${values.client}: add it with \`idp clients add\``);
-      return out(convexAuthConfig(config.issuer, client.id));
+      if (client.service) throw new Error(`${client.id} is a service client: pass the client id of the app people sign in to`);
+      const authConfig = await readFile(AUTH_CONFIG_TEMPLATE, "utf8");
+      if (values.write) {
+        await writeFile(values.write, authConfig, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+          throw error.code === "EEXIST" ? new Error(`${values.write} exists; move it away or compare it with the output of this command`) : error;
+        });
+        out(`wrote ${values.write}`);
+      } else {
+        out(authConfig.trimEnd());
+      }
+      out();
+      out("# Then give the deployment its values:");
+      const settings = {
+        issuer: config.issuer,
+        jwksUrl: values["jwks-url"] ?? jwksUrl(config.issuer),
+        clientId: client.id,
+        serviceAudience: config.serviceTokenAudience,
+      };
+      for (const command of convexEnvCommands(settings)) out(command);
+      return;
     }
     default:
       throw new CliUsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);

@@ -28,6 +28,8 @@ export type TestIdpOptions = {
   listen?: boolean;
   now?: () => Date;
   logger?: Parameters<typeof buildApp>[0]["logger"];
+  /** The host in the issuer; anything but localhost also makes the IdP listen on every interface. */
+  publicHost?: string;
   /** Runs on the empty keys directory before the IdP loads it. */
   prepareKeys?: (keysDir: string) => Promise<void>;
 };
@@ -53,12 +55,14 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     KEYS_DIR: keysDir,
     LOG_LEVEL: "silent",
     CLEANUP_INTERVAL: "0",
+    ...(options.publicHost ? { ISSUER: `http://${options.publicHost}:${port}/oidc` } : {}),
     ...(database.url ? { DATABASE_URL: database.url } : { DATA_DIR: database.dataDir! }),
     ...options.env,
   });
   const keys = await loadKeyMaterial(config);
   const app = await buildApp({ config, db: database.db, keys, now: options.now, logger: options.logger ?? false });
-  if (options.listen !== false) await app.listen({ port, host: "127.0.0.1" });
+  const host = options.publicHost && options.publicHost !== "localhost" ? "0.0.0.0" : "127.0.0.1";
+  if (options.listen !== false) await app.listen({ port, host });
   else await app.ready();
   return {
     app,
@@ -66,7 +70,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     database,
     admin: createAdmin(database.db, createPasswordHasher(argon2Params(config))),
     issuer: config.issuer,
-    baseUrl: `http://localhost:${port}`,
+    baseUrl: new URL(config.issuer).origin,
     async close() {
       await app.close();
       await database.destroy();
