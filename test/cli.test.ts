@@ -252,25 +252,32 @@ describe("idp CLI on PostgreSQL", () => {
     ]);
   });
 
-  it("convex config prints the customJwt provider for a client", async () => {
+  it("convex config prints this repository's auth.config.ts and the commands that give it values", async () => {
+    const authConfig = await readFile(path.join(ROOT, "convex", "auth.config.ts"), "utf8");
     const result = await cli("ok", ["convex", "config", "--client", "web"]);
-    expect(result.stdout).toContain("// convex/auth.config.ts");
-    const config = new Function(result.stdout.replace("export default", "return"))();
-    expect(config).toEqual({
-      providers: [
-        {
-          type: "customJwt",
-          issuer: "http://localhost:3000/oidc",
-          jwks: "http://localhost:3000/oidc/jwks",
-          algorithm: "RS256",
-          applicationID: "web",
-        },
-      ],
-    });
+    expect(result.stdout.startsWith(authConfig.trimEnd() + "\n")).toBe(true);
+    expect(lines(result.stdout).filter((line) => line.startsWith("npx convex env set"))).toEqual([
+      "npx convex env set IDP_ISSUER http://localhost:3000/oidc",
+      "npx convex env set IDP_JWKS_URL http://localhost:3000/oidc/jwks",
+      "npx convex env set IDP_CLIENT_ID web",
+      "npx convex env set IDP_SERVICE_AUDIENCE convex-services",
+    ]);
 
-    const custom = await cli("ok", ["convex", "config", "--client", "web"], undefined, { ISSUER: "https://auth.example.com/oidc" });
-    expect(custom.stdout).toContain('issuer: "https://auth.example.com/oidc"');
-    expect(custom.stdout).toContain('jwks: "https://auth.example.com/oidc/jwks"');
+    // Inside docker compose the backend fetches the JWKS at an internal address; the issuer stays public.
+    const compose = await cli("ok", ["convex", "config", "--client", "web", "--jwks-url", "http://idp:3000/oidc/jwks"], undefined, {
+      ISSUER: "https://auth.example.com/oidc",
+    });
+    expect(compose.stdout).toContain("npx convex env set IDP_ISSUER https://auth.example.com/oidc\n");
+    expect(compose.stdout).toContain("npx convex env set IDP_JWKS_URL http://idp:3000/oidc/jwks\n");
+  });
+
+  it("convex config --write writes auth.config.ts once and never overwrites", async () => {
+    const target = path.join(await tempDir("idp-cli-convex-"), "auth.config.ts");
+    const written = await cli("ok", ["convex", "config", "--client", "web", "--write", target]);
+    expect(written.stdout).toContain(`wrote ${target}\n`);
+    expect(await readFile(target, "utf8")).toBe(await readFile(path.join(ROOT, "convex", "auth.config.ts"), "utf8"));
+    const again = await cli("fails", ["convex", "config", "--client", "web", "--write", target]);
+    expect(lines(again.stderr)[0]).toMatch(/exists/);
   });
 
   it("convex config fails for an unknown client", async () => {
