@@ -4,8 +4,9 @@
 //
 // Token storage: the ID and access tokens live in memory only. The refresh token lives in memory
 // and, so that a reload does not sign the user out, in sessionStorage: it survives a reload of
-// this tab, is never shared with other tabs (each tab rotates its own token, so tabs never race
-// each other's rotation), and is gone when the tab closes. Set persistRefreshToken: false to keep it
+// this tab, is not shared with other tabs (each tab rotates its own token, so tabs do not race
+// each other's rotation; a duplicated tab copies it, and the loser of that race is signed out
+// and signs in again through the IdP's session), and is gone when the tab closes. Set persistRefreshToken: false to keep it
 // in memory only (a reload then goes through the IdP again, silently while its session lasts).
 import * as oauth from "oauth4webapi";
 
@@ -75,10 +76,15 @@ export function createIdpAuth(options: IdpAuthOptions): IdpAuth {
     for (const listener of listeners) listener();
   };
 
+  // A failed discovery is not kept: the next sign-in or refresh asks again.
   const discover = () =>
     (server ??= oauth
       .discoveryRequest(issuer, { algorithm: "oidc", ...http })
-      .then((response) => oauth.processDiscoveryResponse(issuer, response)));
+      .then((response) => oauth.processDiscoveryResponse(issuer, response))
+      .catch((error: unknown) => {
+        server = undefined;
+        throw error;
+      }));
 
   function keep(result: oauth.TokenEndpointResponse) {
     const claims = oauth.getValidatedIdTokenClaims(result);
@@ -105,8 +111,8 @@ export function createIdpAuth(options: IdpAuthOptions): IdpAuth {
       forget();
       return null;
     }
-    const as = await discover();
     try {
+      const as = await discover();
       const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, http);
       return keep(await oauth.processRefreshTokenResponse(as, client, response));
     } catch (error) {
@@ -115,6 +121,9 @@ export function createIdpAuth(options: IdpAuthOptions): IdpAuth {
         forget();
         return null;
       }
+      // Any other failure (IdP unreachable, 5xx) while restoring a session: not signed in for now,
+      // rather than loading forever. The stored refresh token stays for the next attempt.
+      if (!tokens) setState({ isLoading: false, isAuthenticated: false });
       throw error;
     }
   }

@@ -15,6 +15,7 @@ button { margin-top: 1.25rem; padding: 0.6rem 1rem; font-size: 1rem; cursor: poi
 .actions { display: flex; gap: 0.75rem; }
 .error { padding: 0.75rem; border: 1px solid #b00020; border-radius: 0.5rem; color: #b00020; }
 .muted { color: GrayText; font-size: 0.9rem; }
+button.link { margin-top: 0.5rem; padding: 0; border: 0; background: none; color: LinkText; text-decoration: underline; }
 :focus-visible { outline: 3px solid Highlight; outline-offset: 2px; }
 `;
 
