@@ -1,0 +1,104 @@
+// SQL for audit_events: append and read, nothing else (the table refuses updates and deletes).
+import type { Queryable } from "../db/database.ts";
+
+/** Every event the IdP records; details never carry passwords, tokens, secrets or cookies. */
+export type AuditEventName =
+  | "sign_in.succeeded"
+  | "sign_in.failed"
+  | "account.locked"
+  | "account.unlocked"
+  | "password.changed"
+  | "user.created"
+  | "user.disabled"
+  | "user.enabled"
+  | "client.created"
+  | "client.removed"
+  | "key.generated"
+  | "token.revoked"
+  | "grant.revoked";
+
+export type AuditEvent = {
+  event: AuditEventName;
+  actor: string;
+  userId?: string | null;
+  email?: string | null;
+  clientId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  details?: Record<string, string | number | boolean | null>;
+};
+
+export type StoredAuditEvent = Required<Omit<AuditEvent, "details">> & {
+  id: string;
+  occurredAt: Date;
+  details: Record<string, string | number | boolean | null>;
+};
+
+type AuditRow = {
+  id: string;
+  occurred_at: Date;
+  event: AuditEventName;
+  actor: string;
+  user_id: string | null;
+  email: string | null;
+  client_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Record<string, string | number | boolean | null>;
+};
+
+const toEvent = (row: AuditRow): StoredAuditEvent => ({
+  id: row.id,
+  occurredAt: row.occurred_at,
+  event: row.event,
+  actor: row.actor,
+  userId: row.user_id,
+  email: row.email,
+  clientId: row.client_id,
+  ip: row.ip,
+  userAgent: row.user_agent,
+  details: row.details,
+});
+
+// A user agent is attacker-controlled: keep enough to recognise it, not a megabyte.
+const MAX_USER_AGENT = 512;
+
+export function createAuditStore(db: Queryable, now: () => Date = () => new Date()) {
+  return {
+    async record(event: AuditEvent): Promise<void> {
+      await db.query(
+        `INSERT INTO audit_events (occurred_at, event, actor, user_id, email, client_id, ip, user_agent, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          now(),
+          event.event,
+          event.actor,
+          event.userId ?? null,
+          event.email ?? null,
+          event.clientId ?? null,
+          event.ip ?? null,
+          event.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+          event.details ?? {},
+        ],
+      );
+    },
+
+    /** Newest last. `email` matches the event's email or the email of its user, case-insensitively. */
+    async list(filter: { email?: string; since?: Date; limit?: number } = {}): Promise<StoredAuditEvent[]> {
+      const { rows } = await db.query<AuditRow>(
+        `SELECT * FROM (
+           SELECT * FROM audit_events
+           WHERE ($1::text IS NULL OR lower(email) = lower($1)
+                  OR user_id IN (SELECT id FROM users WHERE lower(email) = lower($1)))
+             AND ($2::timestamptz IS NULL OR occurred_at >= $2)
+           ORDER BY occurred_at DESC, id DESC
+           LIMIT $3
+         ) recent ORDER BY occurred_at, id`,
+        [filter.email ?? null, filter.since ?? null, filter.limit ?? 1000],
+      );
+      return rows.map(toEvent);
+    },
+  };
+}
+
+export type AuditStore = ReturnType<typeof createAuditStore>;
