@@ -12,6 +12,8 @@ import type { KeyMaterial } from "./keys/key-material.ts";
 import { createUserStore } from "./store/users.ts";
 import { createClientStore } from "./store/clients.ts";
 import { createOidcPayloadStore } from "./store/oidc-payloads.ts";
+import { ConsumeConflictError, type PendingWrite } from "./oidc/token-unit-of-work.ts";
+import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER_SECONDS } from "./db/availability.ts";
 import { argon2Params, createPasswordHasher } from "./accounts/passwords.ts";
 import { createPasswordSignIn } from "./accounts/sign-in.ts";
 import { createAdapterClass } from "./oidc/adapter.ts";
@@ -51,7 +53,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     refreshTokenReuseGraceSeconds: config.refreshTokenReuseGraceSeconds,
     now,
   });
-  const provider = createProvider({ config, keys, adapter, users });
+  const commitTokenWrites = (writes: PendingWrite[]) =>
+    db.transaction(async (tx) => {
+      const store = createOidcPayloadStore(tx, now);
+      for (const write of writes) {
+        if (write.kind === "upsert") await store.upsert(write.model, write.id, write.payload, write.expiresIn);
+        else if (!(await store.consume(write.model, write.id))) {
+          throw new ConsumeConflictError(`${write.model === "RefreshToken" ? "refresh token" : "authorization code"} already used`);
+        }
+      }
+    });
+  const provider = createProvider({ config, keys, adapter, users, commitTokenWrites });
 
   const app = Fastify({
     logger: deps.logger ?? loggerOptions(config.logLevel),
@@ -81,7 +93,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(STYLESHEET_PATH, async (_request, reply) =>
     reply.type("text/css").header("Cache-Control", "public, max-age=3600").send(stylesheet),
   );
+  // Liveness: the process answers. Readiness: it can also reach its database (keys load at start).
   app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    try {
+      await db.query("SELECT 1");
+      return { status: "ready" };
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      return reply.code(503).header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS).send({ status: "unavailable", error_description: UNAVAILABLE_MESSAGE });
+    }
+  });
   await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword: createPasswordSignIn(users, hasher) }));
 
   scheduleCleanup(app, () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
@@ -96,6 +118,11 @@ function wantsHtml(url: string): boolean {
 
 /** One place that turns errors into responses: 4xx say what was wrong, 5xx say nothing internal. */
 function errorHandler(this: FastifyInstance, error: FastifyError, request: import("fastify").FastifyRequest, reply: import("fastify").FastifyReply) {
+  if (isDatabaseUnavailable(error)) {
+    reply.header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS);
+    if (wantsHtml(request.url)) return reply.code(503).type("text/html").send(errorPage({ title: "Temporarily unavailable", message: UNAVAILABLE_MESSAGE }));
+    return reply.code(503).send({ error: "temporarily_unavailable", error_description: UNAVAILABLE_MESSAGE });
+  }
   const status = error.validation ? 400 : error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
   if (status >= 500) request.log.error({ err: error }, "request failed");
   const csrf = error.code?.startsWith("FST_CSRF");

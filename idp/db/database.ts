@@ -22,18 +22,17 @@ export function createDatabase(pool: pg.Pool, onClose: () => Promise<void> = asy
     pool,
     query: (sql, params) => pool.query(sql, params),
     async transaction(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query("BEGIN");
-        const result = await fn(client);
-        await client.query("COMMIT");
-        return result;
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
+      return withClient(pool, async (client) => {
+        try {
+          await client.query("BEGIN");
+          const result = await fn(client);
+          await client.query("COMMIT");
+          return result;
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw error;
+        }
+      });
     },
     async close() {
       if (closed) return;
@@ -42,6 +41,26 @@ export function createDatabase(pool: pg.Pool, onClose: () => Promise<void> = asy
       await onClose();
     },
   };
+}
+
+/**
+ * Runs fn with a connection of its own. A connection that breaks while checked out emits "error"
+ * between queries, which pg's pool does not listen for then: unheard, it would crash the process.
+ * It is listened for here, and the broken connection is discarded instead of returned to the pool.
+ */
+export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on("error", onError);
+  try {
+    return await fn(client);
+  } finally {
+    client.off("error", onError);
+    client.release(broken);
+  }
 }
 
 export function createPool(connectionString: string, max: number): pg.Pool {

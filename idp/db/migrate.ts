@@ -3,7 +3,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Database } from "./database.ts";
+import { withClient, type Database } from "./database.ts";
 
 export const defaultMigrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
@@ -22,8 +22,7 @@ export async function readMigrations(dir = defaultMigrationsDir): Promise<Migrat
 /** Applies pending migrations; returns the versions applied by this call. */
 export async function migrate(db: Database, migrations?: Migration[]): Promise<string[]> {
   const pending = migrations ?? (await readMigrations());
-  const client = await db.pool.connect();
-  try {
+  return withClient(db.pool, async (client) => {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     try {
       await client.query(
@@ -50,7 +49,5 @@ export async function migrate(db: Database, migrations?: Migration[]): Promise<s
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
     }
-  } finally {
-    client.release();
-  }
+  });
 }

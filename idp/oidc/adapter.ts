@@ -3,6 +3,7 @@
 import { errors, type Adapter, type AdapterPayload } from "oidc-provider";
 import type { ClientStore, Client } from "../store/clients.ts";
 import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
+import { currentUnitOfWork } from "./token-unit-of-work.ts";
 
 export type AdapterOptions = {
   payloads: OidcPayloadStore;
@@ -60,7 +61,9 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === "Client") throw new Error("clients are managed with `idp clients`, not through the provider");
-      await payloads.upsert(this.model, id, payload, expiresIn);
+      const unit = currentUnitOfWork();
+      if (unit) unit.writes.push({ kind: "upsert", model: this.model, id, payload, expiresIn });
+      else await payloads.upsert(this.model, id, payload, expiresIn);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -89,6 +92,11 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
     }
 
     async consume(id: string): Promise<void> {
+      const unit = currentUnitOfWork();
+      if (unit) {
+        unit.writes.push({ kind: "consume", model: this.model, id });
+        return;
+      }
       // Exactly one caller consumes a code or refresh token; a concurrent second one is refused.
       if (!(await payloads.consume(this.model, id))) {
         throw new errors.InvalidGrant(`${this.model === "RefreshToken" ? "refresh token" : "grant"} already used`);

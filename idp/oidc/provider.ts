@@ -10,6 +10,8 @@ import { trusted } from "../interactions/html.ts";
 import { errorPage, loggedOutPage, logoutPage } from "../interactions/views.ts";
 import { createFindAccount, scopeClaims } from "./account.ts";
 import { serviceTokenFeatures } from "./service-tokens.ts";
+import { tokenUnitOfWorkMiddleware, type PendingWrite } from "./token-unit-of-work.ts";
+import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../db/availability.ts";
 import type { UserStore } from "../store/users.ts";
 
 export type ProviderDeps = {
@@ -17,19 +19,28 @@ export type ProviderDeps = {
   keys: KeyMaterial;
   adapter: new (model: string) => Adapter;
   users: UserStore;
+  /** Commits a token request's consumes and saves in one transaction (see token-unit-of-work.ts). */
+  commitTokenWrites: (writes: PendingWrite[]) => Promise<void>;
 };
 
 export function interactionPath(uid: string): string {
   return `/interaction/${uid}`;
 }
 
-export function createProvider({ config, keys, adapter, users }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites }: ProviderDeps): Provider {
   const serviceTokens = serviceTokenFeatures(config);
   const configuration: Configuration = {
     adapter,
     findAccount: createFindAccount(users),
     jwks: providerJwks(keys.signingKeys) as Configuration["jwks"],
-    cookies: { keys: keys.cookieKeys },
+    // Stated rather than left to the defaults. Secure is added per request when it came over https
+    // (provider.proxy = TRUST_PROXY makes X-Forwarded-Proto count); forcing it would make the
+    // cookies library refuse to set them on a plain-http request.
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { httpOnly: true, sameSite: "lax", signed: true },
+      short: { httpOnly: true, sameSite: "lax", signed: true },
+    },
     scopes: ["openid", "offline_access", "email", "profile"],
     claims: { ...scopeClaims } as unknown as Configuration["claims"],
     conformIdTokenClaims: false,
@@ -95,6 +106,36 @@ export function createProvider({ config, keys, adapter, users }: ProviderDeps): 
   clientPrototype.compareClientSecret = function (this: { clientSecret?: string }, actual: string) {
     return clientSecretMatches(actual, this.clientSecret);
   };
+
+  // Outermost: while the database is unreachable every endpoint answers 503 with Retry-After, never
+  // 500; any other error escaping the provider's own handling leaves as a generic server_error.
+  provider.on("server_error", (ctx: KoaContextWithOIDC, error: Error) => {
+    if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
+  });
+  provider.use(async (ctx: KoaContextWithOIDC, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        ctx.state.databaseUnavailable = true;
+      } else {
+        provider.emit("server_error", ctx, error);
+        ctx.status = 500;
+        ctx.body = { error: "server_error", error_description: "oops! something went wrong" };
+        return;
+      }
+    }
+    if (!ctx.state.databaseUnavailable) return;
+    ctx.status = 503;
+    ctx.set("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    if (ctx.accepts("json", "html") === "html" && ctx.method === "GET") {
+      ctx.type = "html";
+      ctx.body = errorPage({ title: "Temporarily unavailable", message: UNAVAILABLE_MESSAGE });
+    } else {
+      ctx.body = { error: "temporarily_unavailable", error_description: UNAVAILABLE_MESSAGE };
+    }
+  });
+  provider.use(tokenUnitOfWorkMiddleware(commitTokenWrites));
 
   // Convex fetches the JWKS through an HTTP cache: give it a short, explicit lifetime and plain JSON.
   provider.use(async (ctx: KoaContextWithOIDC, next) => {

@@ -1,0 +1,24 @@
+// Tells "the database is unreachable right now" apart from every other error, so that requests
+// get a 503 with Retry-After (and readiness fails) instead of a 500, and nothing retries blindly.
+
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENOENT"]);
+
+// SQLSTATE class 08 (connection exception) and 57P01-57P03 (the server is shutting down or starting).
+const SQLSTATE = /^(08...|57P0[123])$/;
+
+const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === "string" && (NETWORK_CODES.has(code) || SQLSTATE.test(code))) return true;
+    if (typeof message === "string" && MESSAGES.test(message)) return true;
+    current = cause;
+  }
+  return false;
+}
+
+/** Seconds a client should wait before retrying while the database is away. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+export const UNAVAILABLE_MESSAGE = "The identity provider cannot reach its database. Try again in a few seconds.";
