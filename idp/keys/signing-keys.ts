@@ -1,7 +1,8 @@
-// Signing keys as files under KEYS_DIR: one private RSA JWK per file, with its state. Exactly one
-// key is "active" and signs; every key that is not retired is published in the JWKS. The states
-// leave room for staged rotation ("next" keys published before they sign) without a new format.
-import { chmod, mkdir, open, readdir, readFile } from "node:fs/promises";
+// Signing keys as files under KEYS_DIR: one private RSA JWK per file, with its state and times.
+// An "active" key signs from activatesAt (its creation, unless staged for later) until a newer
+// active key takes over; a "published" key only ever verifies. key-schedule.ts turns the files and
+// the clock into what signs and what is published.
+import { chmod, mkdir, open, readdir, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 
@@ -11,6 +12,10 @@ export type SigningKey = {
   kid: string;
   state: SigningKeyState;
   createdAt: string;
+  /** When an active key starts signing (ISO); absent means from createdAt. */
+  activatesAt?: string;
+  /** When the key was withdrawn (compromised): never published or used from then on. */
+  revokedAt?: string;
   /** The private JWK, with kid, alg RS256 and use sig. */
   jwk: JWK;
 };
@@ -33,6 +38,12 @@ function parseKeyFile(file: string, text: string): SigningKey {
   if (!jwk || jwk.kty !== "RSA" || !jwk.d || !jwk.n || !jwk.e) throw new KeyFileError(`${file} does not hold a private RSA JWK`);
   if (!key.kid || jwk.kid !== key.kid) throw new KeyFileError(`${file}: kid is missing or differs from the JWK's kid`);
   if (!STATES.includes(key.state)) throw new KeyFileError(`${file}: state must be one of ${STATES.join(", ")}`);
+  for (const field of ["createdAt", "activatesAt", "revokedAt"] as const) {
+    const value = key[field];
+    if ((field === "createdAt" || value !== undefined) && Number.isNaN(Date.parse(value ?? ""))) {
+      throw new KeyFileError(`${file}: ${field} must be an ISO date-time`);
+    }
+  }
   return { ...key, jwk: { ...jwk, alg: "RS256", use: "sig" } };
 }
 
@@ -61,14 +72,32 @@ function orderForSigning(keys: SigningKey[]): SigningKey[] {
 
 export async function generateSigningKey(
   dir: string,
-  { state = "active", now = new Date() }: { state?: SigningKeyState; now?: Date } = {},
+  { state = "active", now = new Date(), activatesAt }: { state?: SigningKeyState; now?: Date; activatesAt?: Date } = {},
 ): Promise<SigningKey> {
   const { privateKey } = await generateKeyPair("RS256", { modulusLength: 2048, extractable: true });
   const jwk = await exportJWK(privateKey);
   const kid = await calculateJwkThumbprint(jwk);
-  const key: SigningKey = { kid, state, createdAt: now.toISOString(), jwk: { ...jwk, kid, alg: "RS256", use: "sig" } };
+  const key: SigningKey = {
+    kid,
+    state,
+    createdAt: now.toISOString(),
+    ...(activatesAt ? { activatesAt: activatesAt.toISOString() } : {}),
+    jwk: { ...jwk, kid, alg: "RS256", use: "sig" },
+  };
   await writeSecretFile(dir, `signing-${kid}.json`, JSON.stringify(key, null, 2) + "\n");
   return key;
+}
+
+/** Marks a key revoked from `at` on: it leaves the JWKS and never signs again. */
+export async function revokeSigningKey(dir: string, kid: string, at: Date): Promise<SigningKey> {
+  const file = path.join(dir, `signing-${kid}.json`);
+  const key = parseKeyFile(path.basename(file), await readFile(file, "utf8"));
+  const revoked: SigningKey = { ...key, revokedAt: at.toISOString() };
+  // Written beside the original and renamed over it: a reader sees the old file or the new one.
+  const temporary = `.revoking-${kid}-${process.pid}.json`;
+  await writeSecretFile(dir, temporary, JSON.stringify(revoked, null, 2) + "\n");
+  await rename(path.join(dir, temporary), file);
+  return revoked;
 }
 
 /** Creates a file readable only by its owner, in a directory only its owner can enter; never overwrites. */
