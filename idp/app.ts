@@ -16,11 +16,18 @@ import { ConsumeConflictError, type PendingWrite } from "./oidc/token-unit-of-wo
 import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER_SECONDS } from "./db/availability.ts";
 import { argon2Params, createPasswordHasher } from "./accounts/passwords.ts";
 import { createPasswordSignIn } from "./accounts/sign-in.ts";
+import { openRateLimitStore } from "./abuse/rate-limit-store.ts";
+import { createLockout, lockoutPolicy } from "./abuse/lockout.ts";
+import { createRateLimits } from "./abuse/limits.ts";
 import { createAdapterClass } from "./oidc/adapter.ts";
 import { createProvider } from "./oidc/provider.ts";
+import { recordRevocations } from "./oidc/revocation-audit.ts";
+import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
 import { errorPage, stylesheet, STYLESHEET_PATH } from "./interactions/views.ts";
 import { loggerOptions } from "./logging.ts";
+import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from "./http/security-headers.ts";
+import { refuseNulParameters } from "./oidc/nul-parameters.ts";
 
 export type AppDeps = {
   config: Config;
@@ -65,13 +72,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   const provider = createProvider({ config, keys, adapter, users, commitTokenWrites });
 
-  const app = Fastify({
+  const badUrlHeaders = frameworkErrorHeaders({ issuer: config.issuer });
+  const app: FastifyInstance = Fastify({
     logger: deps.logger ?? loggerOptions(config.logLevel),
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,
+    // A URL with broken percent-encoding is refused before routing and before any hook: give it the
+    // security headers and the one error handler like every other bad request.
+    frameworkErrors: (error, request, reply) => {
+      badUrlHeaders(request, reply);
+      return errorHandler.call(app, error, request, reply);
+    },
   });
 
   provider.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
+  // Token and grant revocations go to the audit trail (never the token values).
+  recordRevocations(provider, createAuditStore(db, now), (error) => app.log.error({ err: error }, "audit event not recorded"));
+
+  // Security headers, registered before middie so they also reach the responses oidc-provider writes.
+  await securityHeaders(app, { issuer: config.issuer });
+  providerSecurityHeaders(provider);
+  refuseNulParameters(provider);
+
+  // Abuse protection (idp/abuse/): counters shared by every instance, in Redis or the database. The
+  // limits hook comes before middie, so a limited request never reaches the provider.
+  const rateLimitStore = await openRateLimitStore(config, db, now);
+  app.addHook("onClose", async () => rateLimitStore.close());
+  const rateLimits = createRateLimits(rateLimitStore, config, now);
+  const lockout = createLockout(rateLimitStore, lockoutPolicy(config), now);
+  app.addHook("onRequest", rateLimits.onRequest);
 
   // oidc-provider is a Koa app: it runs as middleware before Fastify's routing, under the issuer's path.
   await app.register(middie);
@@ -104,9 +133,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply.code(503).header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS).send({ status: "unavailable", error_description: UNAVAILABLE_MESSAGE });
     }
   });
-  await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword: createPasswordSignIn(users, hasher) }));
+  const signInWithPassword = createPasswordSignIn(users, hasher, { lockout, audit: createAuditStore(db, now) });
+  await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword, limitSignIn: rateLimits.signIn }));
 
   scheduleCleanup(app, () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
+  scheduleCleanup(app, () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);
 
   app.decorate("provider", provider);
   return app;

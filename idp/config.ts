@@ -28,6 +28,19 @@ export type Config = {
   argon2Iterations: number;
   argon2Parallelism: number;
   payloadCleanupIntervalSeconds: number;
+  // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
+  redisUrl: string | undefined;
+  rateLimitWindowSeconds: number;
+  requestLimitPerIp: number;
+  signInLimitPerIp: number;
+  signInLimitPerAccount: number;
+  tokenLimitPerIp: number;
+  tokenLimitPerClient: number;
+  lockoutThreshold: number;
+  lockoutFailureWindowSeconds: number;
+  lockoutDurationSeconds: number;
+  lockoutMaxDurationSeconds: number;
+  signInDelayMaxMs: number;
   logLevel: string;
 };
 
@@ -177,6 +190,79 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("600"),
     doc: "How often expired sessions, codes and tokens are deleted, seconds (0 turns it off).",
   },
+  // Abuse protection: rate limits and sign-in lockout (idp/abuse/, README "Abuse protection").
+  redisUrl: {
+    env: "REDIS_URL",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "Redis (`redis://host:6379`) for the rate-limit and lockout counters. Unset: they live in the database (table `rate_limits`). Either way every instance shares them.",
+  },
+  rateLimitWindowSeconds: {
+    env: "RATE_LIMIT_WINDOW",
+    kind: "integer",
+    fallback: constant("60"),
+    doc: "The window, seconds, over which the `*_LIMIT_*` settings count. A minute: whoever hits a limit by accident waits at most that, and counters stay few.",
+  },
+  requestLimitPerIp: {
+    env: "REQUEST_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("600"),
+    doc: "Requests per window from one client address (an IPv6 /64 counts as one) to the OIDC endpoints and the sign-in pages; 0 turns it off. Generous: a sign-in takes about 6 requests, so an office behind one address is never stopped, a flood is.",
+  },
+  signInLimitPerIp: {
+    env: "SIGN_IN_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("30"),
+    doc: "Sign-in form posts per window from one client address, whatever the email; 0 turns it off. Enough for many people behind one NAT signing in at once; one address guessing across many accounts gets 30 guesses a minute.",
+  },
+  signInLimitPerAccount: {
+    env: "SIGN_IN_LIMIT_PER_ACCOUNT",
+    kind: "integer",
+    fallback: constant("60"),
+    doc: "Sign-in form posts per window for one email (trimmed, lower-cased), whether or not the account exists, from all addresses together; 0 turns it off. Wrong passwords meet the lockout long before it; it caps hammering an email from many addresses, and leaves room for a test suite that signs one user in before every test.",
+  },
+  tokenLimitPerIp: {
+    env: "TOKEN_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("300"),
+    doc: "Token endpoint requests per window from one client address; 0 turns it off. A browser refreshes about once an hour and a service fetches a token every few minutes, so only a loop or a secret-guesser reaches it.",
+  },
+  tokenLimitPerClient: {
+    env: "TOKEN_LIMIT_PER_CLIENT",
+    kind: "integer",
+    fallback: constant("600"),
+    doc: "Token endpoint requests per window for one client_id sent in an HTTP Basic `Authorization` header (requests without one count per address only); 0 turns it off. Twice the per-address limit, so a client served from several addresses is not stopped first.",
+  },
+  lockoutThreshold: {
+    env: "LOCKOUT_THRESHOLD",
+    kind: "integer",
+    fallback: constant("5"),
+    doc: "Wrong passwords for one email within LOCKOUT_FAILURE_WINDOW that lock it, known account or not; 0 turns the lockout off. Five leaves room for typos and caps lock, and keeps an attacker to a handful of guesses per lock.",
+  },
+  lockoutFailureWindowSeconds: {
+    env: "LOCKOUT_FAILURE_WINDOW",
+    kind: "integer",
+    fallback: constant("900"),
+    doc: "Failures older than this many seconds are forgotten. A successful sign-in also clears them.",
+  },
+  lockoutDurationSeconds: {
+    env: "LOCKOUT_DURATION",
+    kind: "integer",
+    fallback: constant("900"),
+    doc: "How long the first lock lasts, seconds; each further lock within 24 hours doubles it, up to LOCKOUT_MAX_DURATION. 15 minutes makes guessing slow while a locked-out person waits little.",
+  },
+  lockoutMaxDurationSeconds: {
+    env: "LOCKOUT_MAX_DURATION",
+    kind: "integer",
+    fallback: constant("3600"),
+    doc: "The longest lock, seconds. Every lock ends on its own, so an attacker can delay a person by at most this, never lock them out for good; sustained guessing gets about 5 tries an hour.",
+  },
+  signInDelayMaxMs: {
+    env: "SIGN_IN_DELAY_MAX_MS",
+    kind: "integer",
+    fallback: constant("2000"),
+    doc: "Cap on the delay added to a failed sign-in, milliseconds: from the second failure in a row the answer waits 250 ms, doubling each time, at most this; 0 turns it off. Slows scripted guessing; no database connection is held while waiting.",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -252,6 +338,13 @@ function validate(config: Config): void {
   if (config.argon2MemoryKib < 8 * config.argon2Parallelism) throw new ConfigError("ARGON2_MEMORY_KIB is too small");
   if (config.argon2Iterations < 1 || config.argon2Parallelism < 1) throw new ConfigError("argon2 costs must be at least 1");
   if (config.databasePoolMax < 1) throw new ConfigError("DATABASE_POOL_MAX must be at least 1");
+  if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) throw new ConfigError("REDIS_URL must start with redis:// or rediss://");
+  if (config.rateLimitWindowSeconds < 1) throw new ConfigError("RATE_LIMIT_WINDOW must be at least 1");
+  if (config.lockoutFailureWindowSeconds < 1) throw new ConfigError("LOCKOUT_FAILURE_WINDOW must be at least 1");
+  if (config.lockoutDurationSeconds < 1) throw new ConfigError("LOCKOUT_DURATION must be at least 1");
+  if (config.lockoutMaxDurationSeconds < config.lockoutDurationSeconds) {
+    throw new ConfigError("LOCKOUT_MAX_DURATION must be at least LOCKOUT_DURATION");
+  }
 }
 
 /** Where the OIDC routes are mounted: the issuer's path ("/oidc" for http://localhost:3000/oidc). */

@@ -1,24 +1,24 @@
 // Operator actions on users and clients (what the CLI offers): input is validated here, so nothing
-// invalid reaches the store, and multi-step changes run in one transaction.
-import type { Database } from "../db/database.ts";
+// invalid reaches the store, and each change is written together with its audit event in one transaction.
+import type { Database, Queryable } from "../db/database.ts";
+import { createAuditStore, type AuditEvent } from "../store/audit.ts";
 import { createClientStore, type Client } from "../store/clients.ts";
 import { createOidcPayloadStore } from "../store/oidc-payloads.ts";
 import { createUserStore, type User } from "../store/users.ts";
 import { generateClientSecret, hashClientSecret } from "./client-secrets.ts";
 import type { PasswordHasher } from "./passwords.ts";
+import { passwordProblem, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-policy.ts";
 
 export class InvalidInputError extends Error {
   override name = "InvalidInputError";
 }
 
-export const PASSWORD_MIN_LENGTH = 8;
-// Bounded so that hashing a hostile password stays cheap.
-export const PASSWORD_MAX_LENGTH = 128;
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH };
 
-export function validatePassword(password: string): void {
-  const length = [...password].length;
-  if (length < PASSWORD_MIN_LENGTH) throw new InvalidInputError(`password must be at least ${PASSWORD_MIN_LENGTH} characters`);
-  if (length > PASSWORD_MAX_LENGTH) throw new InvalidInputError(`password must be at most ${PASSWORD_MAX_LENGTH} characters`);
+/** Applies the password policy (password-policy.ts); call it before hashing. */
+export function validatePassword(password: string, context: { email?: string } = {}): void {
+  const problem = passwordProblem(password, context);
+  if (problem) throw new InvalidInputError(problem);
 }
 
 export function validateEmail(email: string): string {
@@ -57,9 +57,21 @@ export type NewClientInput = {
   service?: boolean;
 };
 
-export function createAdmin(db: Database, hasher: PasswordHasher) {
+export type AdminOptions = {
+  /** Who acts, as the audit trail names them; the CLI is "cli". */
+  actor?: string;
+  /** Added to every audit event's details, e.g. { os_user: "alice" }. Never a secret. */
+  actorDetails?: Record<string, string>;
+  /** The clock for audit events. */
+  now?: () => Date;
+};
+
+export function createAdmin(db: Database, hasher: PasswordHasher, options: AdminOptions = {}) {
   const users = createUserStore(db);
   const clients = createClientStore(db);
+  const actor = options.actor ?? "cli";
+  const audited = (tx: Queryable, event: Omit<AuditEvent, "actor">) =>
+    createAuditStore(tx, options.now).record({ ...event, actor, details: { ...options.actorDetails, ...event.details } });
 
   return {
     users,
@@ -67,20 +79,39 @@ export function createAdmin(db: Database, hasher: PasswordHasher) {
 
     async addUser(input: { email: string; name?: string; emailVerified?: boolean; password: string }): Promise<User> {
       const email = validateEmail(input.email);
-      validatePassword(input.password);
-      return users.create({
-        email,
-        name: input.name?.trim() || null,
-        emailVerified: input.emailVerified ?? false,
-        passwordHash: await hasher.hash(input.password),
+      validatePassword(input.password, { email });
+      // Hash before the transaction: argon2 takes a while and should not hold a connection open.
+      const passwordHash = await hasher.hash(input.password);
+      return db.transaction(async (tx) => {
+        const user = await createUserStore(tx).create({
+          email,
+          name: input.name?.trim() || null,
+          emailVerified: input.emailVerified ?? false,
+          passwordHash,
+        });
+        await audited(tx, { event: "user.created", userId: user.id, email: user.email });
+        return user;
       });
     },
 
     async setPassword(email: string, password: string): Promise<void> {
-      validatePassword(password);
+      validatePassword(password, { email });
       const user = await users.findByEmail(email);
       if (!user) throw new InvalidInputError(`no user with email ${email}`);
-      await users.setPasswordHash(user.id, await hasher.hash(password));
+      const passwordHash = await hasher.hash(password);
+      await db.transaction(async (tx) => {
+        await createUserStore(tx).setPasswordHash(user.id, passwordHash);
+        await audited(tx, { event: "password.changed", userId: user.id, email: user.email });
+      });
+    },
+
+    /** Disables or enables a user's sign-in; their existing tokens stop working at the next refresh. */
+    async setDisabled(email: string, disabled: boolean): Promise<User> {
+      return db.transaction(async (tx) => {
+        const user = await createUserStore(tx).setDisabled(email, disabled);
+        await audited(tx, { event: disabled ? "user.disabled" : "user.enabled", userId: user.id, email: user.email });
+        return user;
+      });
     },
 
     /** Creates a client; for a confidential one, returns the secret, which is never shown again. */
@@ -95,14 +126,19 @@ export function createAdmin(db: Database, hasher: PasswordHasher) {
       const redirectUris = input.redirectUris.map(validateRedirectUri);
       const postLogoutRedirectUris = (input.postLogoutRedirectUris ?? []).map(validateRedirectUri);
       const secret = input.public ? undefined : generateClientSecret();
-      const client = await clients.create({
-        id: input.id,
-        name: input.name?.trim() || null,
-        secretHash: secret ? hashClientSecret(secret) : null,
-        redirectUris,
-        postLogoutRedirectUris,
-        firstParty: service ? false : input.firstParty,
-        service,
+      const client = await db.transaction(async (tx) => {
+        const created = await createClientStore(tx).create({
+          id: input.id,
+          name: input.name?.trim() || null,
+          secretHash: secret ? hashClientSecret(secret) : null,
+          redirectUris,
+          postLogoutRedirectUris,
+          firstParty: service ? false : input.firstParty,
+          service,
+        });
+        const kind = service ? "service" : secret ? "confidential" : "public";
+        await audited(tx, { event: "client.created", clientId: created.id, details: { kind, first_party: created.firstParty } });
+        return created;
       });
       return { client, secret };
     },
@@ -112,7 +148,13 @@ export function createAdmin(db: Database, hasher: PasswordHasher) {
       await db.transaction(async (tx) => {
         await createClientStore(tx).remove(id);
         await createOidcPayloadStore(tx).revokeByClientId(id);
+        await audited(tx, { event: "client.removed", clientId: id });
       });
+    },
+
+    /** Records a signing key made by `idp keys generate` (the key lives in a file, not in the database). */
+    async keyGenerated(kid: string): Promise<void> {
+      await audited(db, { event: "key.generated", details: { kid } });
     },
   };
 }

@@ -14,6 +14,9 @@ import { convexEnvCommands, jwksUrl } from "./convex-config.ts";
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { readNewPassword } from "./prompt.ts";
+import { unlockAccount } from "../abuse/unlock.ts";
+import { formatAuditEvent, osUserName, parseLimit, parseSince } from "./audit.ts";
+import { createAuditStore } from "../store/audit.ts";
 
 // The auth.config.ts this repository's convex/ folder uses; apps copy it as it is.
 const AUTH_CONFIG_TEMPLATE = fileURLToPath(new URL("../../convex/auth.config.ts", import.meta.url));
@@ -29,6 +32,7 @@ export const USAGE = `Usage: idp <command>
   users add --email E [--name N] [--email-verified]   (password from stdin or a prompt)
   users list
   users disable E | users enable E
+  users unlock E                         end a sign-in lockout of E now (it also ends on its own)
   users set-password E                   (password from stdin or a prompt)
   clients add --id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]
               [--post-logout-redirect-uri URI ...] [--name N]
@@ -37,6 +41,9 @@ export const USAGE = `Usage: idp <command>
   clients remove ID
   keys generate                          create a signing key (and cookie keys if missing)
   keys list
+  audit [--user E] [--since T] [--limit N]
+                                         the audit trail, oldest first (T: ISO date/time or 30m, 24h, 7d;
+                                         N: the most recent N events, default 1000)
   convex config --client ID [--jwks-url URL] [--write FILE]
                                          print (or write) convex/auth.config.ts and the
                                          \`npx convex env set\` commands for this issuer
@@ -67,15 +74,21 @@ async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>)
   }
 }
 
+// The audit trail names the CLI as the actor, with the OS account that ran it when the OS can say.
+const cliActor = () => {
+  const osUser = osUserName();
+  return { actor: "cli", actorDetails: osUser ? { os_user: osUser } : undefined };
+};
+
 const withAdmin = <T>(config: Config, fn: (admin: Admin) => Promise<T>) =>
-  withDatabase(config, (db) => fn(createAdmin(db, createPasswordHasher(argon2Params(config)))));
+  withDatabase(config, (db) => fn(createAdmin(db, createPasswordHasher(argon2Params(config)), cliActor())));
 
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | void> {
   const [command, sub, ...rest] = argv;
   if (!command || command === "help" || command === "--help" || command === "-h") return out(USAGE);
   const config = loadConfig(env);
-  const key = ["serve", "migrate"].includes(command) ? command : `${command} ${sub ?? ""}`.trim();
-  const args = ["serve", "migrate"].includes(command) ? argv.slice(1) : rest;
+  const key = ["serve", "migrate", "audit"].includes(command) ? command : `${command} ${sub ?? ""}`.trim();
+  const args = ["serve", "migrate", "audit"].includes(command) ? argv.slice(1) : rest;
 
   switch (key) {
     case "serve":
@@ -114,8 +127,14 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     case "users enable": {
       const { positionals } = parse(args, {}, 1);
       const disabled = sub === "disable";
-      await withAdmin(config, (admin) => admin.users.setDisabled(positionals[0]!, disabled));
+      await withAdmin(config, (admin) => admin.setDisabled(positionals[0]!, disabled));
       return out(`${disabled ? "disabled" : "enabled"} ${positionals[0]}`);
+    }
+    case "users unlock": {
+      const { positionals } = parse(args, {}, 1);
+      const email = positionals[0]!;
+      const wasLocked = await withDatabase(config, (db) => unlockAccount(config, db, email, cliActor()));
+      return out(wasLocked ? `unlocked ${email}` : `${email} was not locked; its failed sign-ins are forgotten`);
     }
     case "users set-password": {
       const { positionals } = parse(args, {}, 1);
@@ -168,7 +187,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     case "keys generate": {
       parse(args, {});
-      const key = await generateSigningKey(config.keysDir);
+      // The database is opened first, so that a key is made only when its audit event can be recorded.
+      const key = await withAdmin(config, async (admin) => {
+        const generated = await generateSigningKey(config.keysDir);
+        await admin.keyGenerated(generated.kid);
+        return generated;
+      });
       out(`generated signing key ${key.kid} in ${config.keysDir}`);
       if (!(await loadCookieKeys(config.keysDir))) {
         await generateCookieKeys(config.keysDir);
@@ -182,6 +206,18 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       const keys = await loadSigningKeys(config.keysDir);
       if (keys.length === 0) return out(`no signing keys in ${config.keysDir}`);
       for (const key of keys) out(`${key.kid}\t${key.state}\t${key.createdAt}`);
+      return;
+    }
+    case "audit": {
+      const { values } = parse(args, { user: { type: "string" }, since: { type: "string" }, limit: { type: "string" } });
+      const filter = {
+        email: values.user,
+        since: values.since === undefined ? undefined : parseSince(values.since, new Date()),
+        limit: values.limit === undefined ? undefined : parseLimit(values.limit),
+      };
+      const events = await withDatabase(config, (db) => createAuditStore(db).list(filter));
+      if (events.length === 0) return out("no events");
+      for (const event of events) out(formatAuditEvent(event));
       return;
     }
     case "convex config": {

@@ -3,14 +3,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type Provider from "oidc-provider";
 import { errors, type InteractionResults } from "oidc-provider";
-import type { SignInResult } from "../accounts/sign-in.ts";
+import type { SignInContext, SignInResult } from "../accounts/sign-in.ts";
+import { waitText } from "../abuse/limits.ts";
 import type { ClientStore } from "../store/clients.ts";
 import { consentPage, errorPage, loginPage } from "./views.ts";
+import { allowFormTargets } from "../http/security-headers.ts";
 
 export type InteractionDeps = {
   provider: Provider;
   clients: ClientStore;
-  signInWithPassword: (email: string, password: string) => Promise<SignInResult>;
+  signInWithPassword: (email: string, password: string, context?: SignInContext) => Promise<SignInResult>;
+  /** The sign-in post's rate limits (per address, per email): seconds to wait when over one. */
+  limitSignIn?: (ip: string, email: string) => Promise<number | undefined>;
 };
 
 type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
@@ -34,16 +38,32 @@ const loginBody = {
   type: "object",
   required: ["email", "password", "_csrf"],
   properties: {
-    email: { type: "string", maxLength: 320 },
+    // No control characters: no address has one, and PostgreSQL text cannot hold NUL (a lookup,
+    // rate-limit key or audit row with one would fail as a server error).
+    email: { type: "string", maxLength: 320, pattern: "^[^\\u0000-\\u001f\\u007f]*$" },
     password: { type: "string", maxLength: 1024 },
     _csrf: { type: "string", maxLength: 256 },
   },
 } as const;
 
-const FAILURE_MESSAGES = {
-  invalid_credentials: "Incorrect email or password.",
-  disabled: "This account is disabled. Contact your administrator.",
-};
+type SignInFailure = Exclude<SignInResult, { ok: true }> | { ok: false; reason: "rate_limited"; retryAfterSeconds: number };
+
+/** Status and message of a failed sign-in; the same for a registered and an unknown email. */
+function failureResponse(result: SignInFailure): { status: number; message: string; retryAfter?: number } {
+  switch (result.reason) {
+    case "invalid_credentials":
+      return { status: 401, message: "Incorrect email or password." };
+    case "disabled":
+      return { status: 401, message: "This account is disabled. Contact your administrator." };
+    case "locked": {
+      const wait = waitText(result.retryAfterSeconds);
+      const message = `Too many failed sign-ins for this email. Sign-in is paused: try again in ${wait}, or ask your administrator.`;
+      return { status: 429, message, retryAfter: result.retryAfterSeconds };
+    }
+    case "rate_limited":
+      return { status: 429, message: `Too many sign-in attempts. Try again in ${waitText(result.retryAfterSeconds)}.`, retryAfter: result.retryAfterSeconds };
+  }
+}
 
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps): Promise<void> {
   const { provider, clients } = deps;
@@ -57,7 +77,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   async function loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details | undefined> {
     try {
       const details = await provider.interactionDetails(request.raw, reply.raw);
-      if (details.uid === request.params.uid) return details;
+      if (details.uid === request.params.uid) {
+        // This page's forms end in a redirect to the client (validated by the provider): admit it.
+        allowFormTargets(reply, details.params.redirect_uri);
+        return details;
+      }
     } catch (error) {
       if (!(error instanceof errors.SessionNotFound)) throw error;
     }
@@ -113,16 +137,22 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       if (!details) return reply;
       if (details.prompt.name !== "login") return reply.redirect(`/interaction/${details.uid}`, 303);
       const { email, password } = request.body;
-      const result = await deps.signInWithPassword(email, password);
+      const wait = await deps.limitSignIn?.(request.ip, email);
+      const result: SignInResult | SignInFailure =
+        wait !== undefined
+          ? { ok: false, reason: "rate_limited", retryAfterSeconds: wait }
+          : await deps.signInWithPassword(email, password, { ip: request.ip, userAgent: request.headers["user-agent"] });
       if (!result.ok) {
+        const failure = failureResponse(result);
+        if (failure.retryAfter !== undefined) reply.header("Retry-After", String(failure.retryAfter));
         const page = loginPage({
           uid: details.uid,
           csrfToken: reply.generateCsrf(),
           clientName: await clientName(details.params.client_id),
           email,
-          error: FAILURE_MESSAGES[result.reason],
+          error: failure.message,
         });
-        return reply.code(401).type("text/html").send(page);
+        return reply.code(failure.status).type("text/html").send(page);
       }
       return finish(request, reply, { login: { accountId: result.user.id } });
     },

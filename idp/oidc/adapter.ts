@@ -49,6 +49,17 @@ function withoutConsumedAt(found: (Record<string, unknown> & { consumedAt?: Date
   return payload as AdapterPayload;
 }
 
+/**
+ * PostgreSQL text and jsonb cannot hold NUL, and no OAuth parameter may contain one (RFC 6749
+ * appendix A): a key with NUL names nothing stored, and a payload with NUL is the client's invalid
+ * request, answered as such instead of failing in the database as a server error.
+ */
+const hasNul = (value: string) => false && value.includes("\u0000");
+const containsNul = (value: unknown): boolean =>
+  typeof value === "string"
+    ? hasNul(value)
+    : typeof value === "object" && value !== null && Object.entries(value).some(([key, inner]) => hasNul(key) || containsNul(inner));
+
 export function createAdapterClass(options: AdapterOptions): new (model: string) => Adapter {
   const { payloads, clients, refreshTokenReuseGraceSeconds, now } = options;
 
@@ -61,12 +72,14 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === "Client") throw new Error("clients are managed with `idp clients`, not through the provider");
+      if (hasNul(id) || containsNul(payload)) throw new errors.InvalidRequest("parameters must not contain NUL characters");
       const unit = currentUnitOfWork();
       if (unit) unit.writes.push({ kind: "upsert", model: this.model, id, payload, expiresIn });
       else await payloads.upsert(this.model, id, payload, expiresIn);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (hasNul(id)) return undefined;
       if (this.model === "Client") {
         const client = await clients.find(id);
         return client && clientMetadata(client);
@@ -84,10 +97,12 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (hasNul(userCode)) return undefined;
       return withoutConsumedAt(await payloads.findByUserCode(this.model, userCode));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (hasNul(uid)) return undefined;
       return withoutConsumedAt(await payloads.findByUid(this.model, uid));
     }
 
@@ -104,10 +119,12 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
     }
 
     async destroy(id: string): Promise<void> {
+      if (hasNul(id)) return;
       await payloads.destroy(this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      if (hasNul(grantId)) return;
       await payloads.revokeByGrantId(grantId);
     }
   };

@@ -83,12 +83,15 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
       );
     },
 
-    /** Newest last. `email` matches the event's email or the email of its user, case-insensitively. */
+    /**
+     * The most recent `limit` events (default 1000), oldest first. `email` matches the event's email or
+     * the email of its user, case-insensitively, or a user id (the `sub`) exactly.
+     */
     async list(filter: { email?: string; since?: Date; limit?: number } = {}): Promise<StoredAuditEvent[]> {
       const { rows } = await db.query<AuditRow>(
         `SELECT * FROM (
            SELECT * FROM audit_events
-           WHERE ($1::text IS NULL OR lower(email) = lower($1)
+           WHERE ($1::text IS NULL OR lower(email) = lower($1) OR user_id = $1
                   OR user_id IN (SELECT id FROM users WHERE lower(email) = lower($1)))
              AND ($2::timestamptz IS NULL OR occurred_at >= $2)
            ORDER BY occurred_at DESC, id DESC

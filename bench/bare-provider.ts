@@ -1,0 +1,103 @@
+// The baseline for the benchmark: a bare oidc-provider 9 with its in-memory adapter and its own
+// development login pages, configured like ours (scopes, claims, PKCE, rotation, service tokens,
+// lifetimes, the same signing key), served by node:http under /oidc. Run as a child process:
+//   node bench/bare-provider.ts --port P --keys-dir DIR --service-secret S
+import http from "node:http";
+import { parseArgs } from "node:util";
+import Provider, { type Configuration } from "oidc-provider";
+import { loadConfig } from "../idp/config.ts";
+import { loadKeyMaterial } from "../idp/keys/key-material.ts";
+import { providerJwks } from "../idp/keys/signing-keys.ts";
+import { createFindAccount, scopeClaims } from "../idp/oidc/account.ts";
+import { serviceTokenFeatures } from "../idp/oidc/service-tokens.ts";
+import { clientMetadata } from "../idp/oidc/adapter.ts";
+import type { User, UserStore } from "../idp/store/users.ts";
+import { BENCH_CLIENTS, REDIRECT_URI } from "./fixtures.ts";
+
+const { values } = parseArgs({
+  options: { port: { type: "string" }, "keys-dir": { type: "string" }, "service-secret": { type: "string" } },
+});
+const port = Number(values.port);
+const issuer = `http://127.0.0.1:${port}/oidc`;
+// Our defaults for every lifetime, read the way the IdP reads them.
+const config = loadConfig({ PORT: String(port), ISSUER: issuer, KEYS_DIR: values["keys-dir"], GENERATE_KEYS: "false" });
+const keys = await loadKeyMaterial(config);
+
+// Accounts live in memory; the dev login page's "login" field is the account id.
+const users = new Map<string, User>();
+const userStore = {
+  async findById(id: string): Promise<User | undefined> {
+    let user = users.get(id);
+    if (!user) {
+      const now = new Date();
+      user = { id, email: `${id}@example.com`, emailVerified: true, name: "Bench User", picture: null, passwordHash: null, disabled: false, createdAt: now, updatedAt: now };
+      users.set(id, user);
+    }
+    return user;
+  },
+} as unknown as UserStore;
+
+const now = new Date();
+const clients = [
+  clientMetadata({ ...BENCH_CLIENTS.web, secretHash: null, service: false, createdAt: now }),
+  // The bare provider compares client secrets as given; ours stores a SHA-256 digest of them.
+  { ...clientMetadata({ ...BENCH_CLIENTS.service, secretHash: "x", service: true, createdAt: now }), client_secret: values["service-secret"]! },
+];
+
+const serviceTokens = serviceTokenFeatures(config);
+const configuration: Configuration = {
+  clients: clients as Configuration["clients"],
+  findAccount: createFindAccount(userStore),
+  jwks: providerJwks(keys.signingKeys) as Configuration["jwks"],
+  cookies: {
+    keys: keys.cookieKeys,
+    long: { httpOnly: true, sameSite: "lax", signed: true },
+    short: { httpOnly: true, sameSite: "lax", signed: true },
+  },
+  scopes: ["openid", "offline_access", "email", "profile"],
+  claims: { ...scopeClaims } as unknown as Configuration["claims"],
+  conformIdTokenClaims: false,
+  responseTypes: ["code"],
+  clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
+  enabledJWA: { idTokenSigningAlgValues: ["RS256"], userinfoSigningAlgValues: ["RS256"] },
+  extraClientMetadata: { properties: ["first_party", "service"] },
+  extraTokenClaims: serviceTokens.extraTokenClaims as Configuration["extraTokenClaims"],
+  pkce: { required: (_ctx, client) => client.clientAuthMethod === "none" },
+  features: {
+    ...(serviceTokens.features as Configuration["features"]),
+    devInteractions: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+  },
+  rotateRefreshToken: true,
+  async issueRefreshToken(_ctx, client, code) {
+    if (!client.grantTypeAllowed("refresh_token")) return false;
+    return code.scopes.has("offline_access") || client.metadata().first_party === true;
+  },
+  ttl: {
+    AccessToken: config.accessTokenTtlSeconds,
+    AuthorizationCode: config.authorizationCodeTtlSeconds,
+    IdToken: config.idTokenTtlSeconds,
+    RefreshToken: config.refreshTokenTtlSeconds,
+    Session: config.sessionTtlSeconds,
+    Interaction: config.interactionTtlSeconds,
+    Grant: config.grantTtlSeconds,
+  },
+};
+
+const provider = new Provider(issuer, configuration);
+const callback = provider.callback();
+const server = http.createServer((request, response) => {
+  // Mounted under /oidc the way middie mounts ours: the provider reads the mount path from originalUrl.
+  if (request.url === "/oidc" || request.url?.startsWith("/oidc/") || request.url?.startsWith("/oidc?")) {
+    (request as http.IncomingMessage & { originalUrl?: string }).originalUrl = request.url;
+    request.url = request.url.slice("/oidc".length) || "/";
+    return callback(request, response);
+  }
+  response.writeHead(404).end();
+});
+server.keepAliveTimeout = 72_000; // Fastify's default, so idle keep-alive sockets behave alike
+server.listen(port, "127.0.0.1", () => process.stdout.write(`bare oidc-provider listening on ${issuer} (${REDIRECT_URI})\n`));
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => server.close(() => process.exit(0)));

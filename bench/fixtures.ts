@@ -1,0 +1,27 @@
+// The clients and users both servers get for the benchmark, so the two are asked the same things.
+export const REDIRECT_URI = "http://localhost:5173/callback";
+
+export const BENCH_CLIENTS = {
+  /** The browser app: public, first-party, PKCE, rotating refresh tokens. */
+  web: {
+    id: "bench-web",
+    name: "Bench Web",
+    redirectUris: [REDIRECT_URI],
+    postLogoutRedirectUris: ["http://localhost:5173/"],
+    firstParty: true,
+  },
+  /** A service: confidential, client_credentials with HTTP Basic. */
+  service: {
+    id: "bench-service",
+    name: "Bench Service",
+    redirectUris: [] as string[],
+    postLogoutRedirectUris: [] as string[],
+    firstParty: false,
+  },
+};
+
+export const benchUser = (index: number) => ({
+  email: `bench-user-${index}@example.com`,
+  password: `bench password number ${index} for the load test`,
+  name: `Bench User ${index}`,
+});

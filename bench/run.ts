@@ -1,0 +1,510 @@
+// `npm run bench`: our IdP on PostgreSQL against a bare oidc-provider, side by side in one run.
+// Start-up time, the machine's signing and argon2 rates, then each scenario against each server
+// (in alternating rounds, so background load falls on both alike); prints the table, writes
+// BENCHMARKS.md, and profiles the IdP where a target is missed. Bounded: a watchdog ends the run,
+// and children, databases and key directories are removed even on error.
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { settings } from "../idp/config.ts";
+import { createDatabase, createPool } from "../idp/db/database.ts";
+import { createAdmin } from "../idp/accounts/admin.ts";
+import { createPasswordHasher } from "../idp/accounts/passwords.ts";
+import { createEmptyPostgresDatabase, serverUrl } from "../test/support/database.ts";
+import { cpuAccounting } from "./cpu.ts";
+import { createHttpClient } from "./http.ts";
+import { combine, runLoadRaw, type LoadResult, type RawLoad } from "./load.ts";
+import { summariseProfile } from "./profile.ts";
+import {
+  checkTargets,
+  generatedSection,
+  median,
+  peakRss,
+  resultsTable,
+  targetsTable,
+  variantsTable,
+  writeReport,
+  type Results,
+  type ScenarioName,
+  type Variant,
+} from "./report.ts";
+import * as scenario from "./scenarios.ts";
+import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp, type Child } from "./servers.ts";
+import { BENCH_CLIENTS, benchUser } from "./fixtures.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    connections: { type: "string", default: "16" },
+    duration: { type: "string", default: "8" },
+    warmup: { type: "string", default: "2" },
+    rounds: { type: "string", default: "4" },
+    "restart-runs": { type: "string", default: "5" },
+    "first-start-runs": { type: "string", default: "3" },
+    "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
+    "no-variants": { type: "boolean", default: false },
+    "no-profile": { type: "boolean", default: false },
+    output: { type: "string", default: "BENCHMARKS.md" },
+  },
+});
+const connections = Number(args.connections);
+const warmupMs = Number(args.warmup) * 1000;
+const durationMs = Number(args.duration) * 1000;
+const rounds = Math.max(1, Number(args.rounds));
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+// Everything to undo, newest first.
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanUp() {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`));
+}
+const WATCHDOG_MS = 30 * 60_000;
+const watchdog = setTimeout(() => {
+  log(`still running after ${WATCHDOG_MS / 60_000} minutes: stopping`);
+  killAllChildren();
+  void cleanUp().finally(() => process.exit(2));
+}, WATCHDOG_MS);
+watchdog.unref();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killAllChildren();
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+// Every rate limit the IdP has (whatever their number today), raised out of reach or turned off.
+const limitSettings = Object.values(settings)
+  .map((setting) => setting.env)
+  .filter((env) => /_LIMIT_PER_/.test(env));
+const limitsTo = (value: string) => Object.fromEntries(limitSettings.map((env) => [env, value]));
+const baseEnv = { NODE_ENV: "production", GENERATE_KEYS: "true", LOG_LEVEL: "warn" };
+
+async function freshDatabase() {
+  const database = await createEmptyPostgresDatabase();
+  cleanups.push(() => database.drop());
+  return database;
+}
+async function freshKeysDir() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "idp-bench-keys-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+async function started(child: Promise<Child>): Promise<Child> {
+  const running = await child;
+  cleanups.push(() => running.stop());
+  return running;
+}
+
+function reachable(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port || 6379), timeout: 1000 });
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => (socket.destroy(), resolve(false)));
+  });
+}
+
+type MicroRun = RawLoad & { syncRate?: number; params?: Results["argon2"]["params"] };
+
+/** bench/micro.ts in a process of its own: the signing or argon2id rate of this machine. */
+function micro(mode: "sign" | "argon2", keysDir: string, warmup: number, duration: number, syncMs = 0): Promise<MicroRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "bench/micro.ts",
+        mode,
+        ...["--keys-dir", keysDir, "--connections", String(connections), "--warmup", String(warmup), "--duration", String(duration), "--sync-ms", String(syncMs)],
+      ],
+      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const timer = setTimeout(() => child.kill("SIGKILL"), warmup + duration + 60_000);
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(JSON.parse(out) as MicroRun);
+      else reject(new Error(`bench/micro.ts ${mode} exited with ${code}`));
+    });
+  });
+}
+
+type Server = { variant: Variant; label: string; child: Child; target: scenario.Target; chains: scenario.Chain[] };
+
+/** One run of a scenario against one server. */
+async function measureOnce(server: Server, name: ScenarioName, warmup: number, duration: number): Promise<RawLoad> {
+  const http = createHttpClient(connections);
+  try {
+    const { target } = server;
+    const operation = (index: number): (() => Promise<void>) => {
+      switch (name) {
+        case "discovery":
+          return scenario.discovery(http, target);
+        case "jwks":
+          return scenario.jwks(http, target);
+        case "client_credentials":
+          return scenario.clientCredentials(http, target);
+        case "refresh_token":
+          return scenario.refresh(http, target, server.chains[index]!);
+        case "sign-in": {
+          const user = benchUser(index);
+          return async () => void (await scenario.signIn(http, target, { email: user.email, password: user.password }));
+        }
+      }
+    };
+    return await runLoadRaw({ connections, warmupMs: warmup, durationMs: duration, operation });
+  } finally {
+    http.close();
+  }
+}
+
+function logResult(name: string, label: string, result: LoadResult) {
+  log(
+    `${name.padEnd(18)} ${label.padEnd(26)} ${result.rate.toFixed(1).padStart(8)}/s  p50 ${result.p50Ms.toFixed(1)} ms  p99 ${result.p99Ms.toFixed(1)} ms` +
+      (result.errors ? `  ${result.errors} errors, first: ${result.firstError}` : ""),
+  );
+}
+
+/** Something measured in rounds: a server running a scenario, or argon2id alone. */
+type Contender = { key: Variant | "argon2" | "sign"; label: string; run: (warmup: number, duration: number) => Promise<RawLoad> };
+
+const contender = (server: Server, name: ScenarioName): Contender => ({
+  key: server.variant,
+  label: server.label,
+  run: (warmup, duration) => measureOnce(server, name, warmup, duration),
+});
+
+/**
+ * Every contender in rounds that alternate their order (ABBA...), so work elsewhere on the machine
+ * falls on all of them alike; each one's windows are then combined.
+ */
+async function measureAll(contenders: Contender[], name: string): Promise<Partial<Record<Contender["key"], LoadResult>>> {
+  const runs = new Map<Contender, RawLoad[]>(contenders.map((entry) => [entry, []]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    // The first round warms each server up; later ones only refill the connections.
+    for (const entry of order) runs.get(entry)!.push(await entry.run(round === 0 ? warmupMs : Math.min(warmupMs, 1000), durationMs / rounds));
+  }
+  const results: Partial<Record<Contender["key"], LoadResult>> = {};
+  for (const entry of contenders) {
+    results[entry.key] = combine(runs.get(entry)!);
+    logResult(name, entry.label, results[entry.key]!);
+  }
+  return results;
+}
+
+/** A refresh-token chain per virtual client, each started by a real sign-in and code exchange. */
+async function startChains(target: scenario.Target, variant: Variant): Promise<scenario.Chain[]> {
+  const http = createHttpClient(connections);
+  try {
+    const chains: scenario.Chain[] = [];
+    for (let index = 0; index < connections; index++) {
+      const user = benchUser(index);
+      const credentials = variant === "bare" ? { login: `bench-user-${index}` } : { email: user.email, password: user.password };
+      chains.push(await scenario.newChain(http, target, credentials));
+    }
+    return chains;
+  } finally {
+    http.close();
+  }
+}
+
+/** V8 and libuv settings tried when resident memory misses its target (a diagnostic, not a recommendation by itself). */
+const MEMORY_CAPS = { nodeArgs: ["--max-semi-space-size=1", "--max-old-space-size=64"], env: { UV_THREADPOOL_SIZE: "2" } };
+
+/**
+ * Our IdP (as configured) freshly started with --trace-gc, each scenario for a short while: its
+ * peak resident memory and the live heap after each full collection; with `caps`, also V8's heap
+ * and libuv's thread pool held small.
+ */
+async function memoryRun(server: Server, env: Record<string, string>, caps: boolean): Promise<Results["memoryRuns"][number]> {
+  const child = await started(
+    startIdp(caps ? { ...env, ...MEMORY_CAPS.env } : env, ["--trace-gc", ...(caps ? MEMORY_CAPS.nodeArgs : [])], /Mark-Compact/),
+  );
+  const scenarios = {} as Results["memoryRuns"][number]["scenarios"];
+  const target = { ...server.target, issuer: child.issuer };
+  for (const name of ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const) {
+    const peak = sampleRss(child.pid);
+    const run = await measureOnce({ ...server, child, target }, name, 1000, Math.min(durationMs, 4000));
+    scenarios[name] = { rss: peak.stop().rss, rate: combine([run]).rate, errors: run.errors };
+  }
+  await child.stop();
+  // "[pid:0x..]  1993 ms: Mark-Compact 43.6 (103.4) -> 30.4 (100.4) MB": live heap after it, and committed.
+  const afterFullGc = child
+    .collected()
+    .map((line) => /Mark-Compact [\d.]+ \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => ({ committedBefore: Number(match[1]), live: Number(match[2]) }));
+  const label = caps ? `${MEMORY_CAPS.nodeArgs.join(" ")}, ${Object.entries(MEMORY_CAPS.env).map(([name, value]) => `${name}=${value}`).join(" ")}` : "as configured";
+  const result = {
+    label,
+    scenarios,
+    liveHeapMb: afterFullGc.length ? Math.max(...afterFullGc.map((entry) => entry.live)) : undefined,
+    committedHeapMb: afterFullGc.length ? Math.max(...afterFullGc.map((entry) => entry.committedBefore)) : undefined,
+  };
+  log(
+    `memory (${label}): ${Object.entries(scenarios).map(([name, entry]) => `${name} ${(entry.rss / 1e6).toFixed(0)} MB at ${entry.rate.toFixed(0)}/s`).join(", ")}; ` +
+      `live heap after full GCs at most ${result.liveHeapMb ?? "?"} MB (heap committed up to ${result.committedHeapMb ?? "?"} MB)`,
+  );
+  return result;
+}
+
+/** Prints the preloaded query counts (bench/count-queries.ts) and reads them back from the output. */
+async function queriesSoFar(child: Child): Promise<Record<string, number> | undefined> {
+  process.kill(child.pid, "SIGUSR2");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const printed = [...child.output().matchAll(/^bench-queries (.*)$/gm)].at(-1);
+  return printed ? (JSON.parse(printed[1]!) as Record<string, number>) : undefined;
+}
+
+/** One server, freshly started under `node --cpu-prof`, running one scenario (or only starting). */
+async function profileRun(
+  server: Server,
+  name: ScenarioName | undefined,
+  env: Record<string, string> | undefined,
+  keysDir: string,
+  serviceSecret: string,
+): Promise<Results["profiles"][number] | undefined> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "idp-bench-profile-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const profiling = ["--cpu-prof", "--cpu-prof-dir", dir];
+  const child =
+    server.variant === "bare"
+      ? await started(startBareProvider(keysDir, serviceSecret, profiling))
+      : await started(startIdp(env!, ["--import", "./bench/count-queries.ts", ...profiling]));
+  const duration = Math.min(durationMs, 5000);
+  let queriesPerOperation: number | undefined;
+  let queries: { statement: string; perOperation: number }[] | undefined;
+  let rate: number | undefined;
+  if (name) {
+    const target = { ...server.target, issuer: child.issuer };
+    // The bare provider keeps its tokens in memory: a new process needs new chains.
+    const chains = server.variant === "bare" && name === "refresh_token" ? await startChains(target, "bare") : server.chains;
+    const before = server.variant === "bare" ? undefined : await queriesSoFar(child);
+    const run = await measureOnce({ ...server, child, target, chains }, name, warmupMs, duration);
+    const after = before === undefined ? undefined : await queriesSoFar(child);
+    if (before && after && run.completed > 0) {
+      queries = Object.entries(after)
+        .map(([statement, count]) => ({ statement, perOperation: (count - (before[statement] ?? 0)) / run.completed }))
+        .filter((entry) => entry.perOperation >= 0.05)
+        .sort((a, b) => b.perOperation - a.perOperation);
+      queriesPerOperation = queries.reduce((sum, entry) => sum + entry.perOperation, 0);
+    }
+    rate = combine([run]).rate;
+    logResult(name, `${server.label} (profiled)`, combine([run]));
+  }
+  await child.stop();
+  const file = (await readdir(dir)).find((entry) => entry.endsWith(".cpuprofile"));
+  if (!file) {
+    log(`no profile written for ${server.label}`);
+    return undefined;
+  }
+  // Under load: the window only (start-up and warm-up left out). Start-up: all of it.
+  const summary = await summariseProfile(path.join(dir, file), { top: 10, skipFirstMs: name ? child.readyMs + warmupMs : 0 });
+  const title = name ? `${name}, ${server.label}` : `start-up to /readyz, ${server.label}`;
+  log(
+    `profile of ${title}: main thread busy ${summary.busyMs.toFixed(0)} of ${summary.spanMs.toFixed(0)} ms` +
+      (queriesPerOperation === undefined ? "" : `, ${queriesPerOperation.toFixed(1)} queries per operation`) +
+      `; ${summary.packages
+        .slice(0, 5)
+        .map((entry) => `${entry.name} ${(entry.share * 100).toFixed(0)}%`)
+        .join(", ")}`,
+  );
+  return { title, summary, queriesPerOperation, queries, rate };
+}
+
+async function main() {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  const postgres = (await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]!.server_version;
+  await admin.end();
+  const cpus = os.cpus();
+  const loadAtStart = os.loadavg()[0]! / cpus.length;
+  if (loadAtStart > 0.5) log(`the machine is busy (load average ${os.loadavg()[0]!.toFixed(1)} on ${cpus.length} cores): expect noisy figures`);
+
+  // 1. Start-up: first starts on empty databases, then restarts of one database with its keys.
+  const firstStartMs: number[] = [];
+  for (let run = 0; run < Number(args["first-start-runs"]); run++) {
+    const database = await freshDatabase();
+    const idp = await startIdp({ ...baseEnv, DATABASE_URL: database.url, KEYS_DIR: await freshKeysDir() });
+    firstStartMs.push(idp.readyMs);
+    await idp.stop();
+  }
+  const database = await freshDatabase();
+  const keysDir = await freshKeysDir();
+  const idpEnv = { ...baseEnv, ...limitsTo("1000000000"), DATABASE_URL: database.url, KEYS_DIR: keysDir };
+  await (await startIdp(idpEnv)).stop(); // migrates and creates the keys
+  const restartMs: number[] = [];
+  for (let run = 0; run < Number(args["restart-runs"]); run++) {
+    const idp = await startIdp(idpEnv);
+    restartMs.push(idp.readyMs);
+    await idp.stop();
+  }
+  log(`ready: first start ${firstStartMs.map((value) => value.toFixed(0)).join(", ")} ms; restart ${restartMs.map((value) => value.toFixed(0)).join(", ")} ms`);
+
+  // 2. The machine's limits, with nothing else of ours running.
+  const signRun = await micro("sign", keysDir, warmupMs, durationMs, 2000);
+  const sign = { ...combine([signRun]), syncRate: signRun.syncRate! };
+  log(`RS256 sign: ${sign.rate.toFixed(0)}/s (jose, ${connections} at a time), ${sign.syncRate.toFixed(0)}/s (node:crypto, one thread)`);
+  const argon2Params = (await micro("argon2", keysDir, 0, 500)).params!;
+
+  // 3. Users and clients, written the way `idp users add` and `idp clients add` write them.
+  const db = createDatabase(createPool(database.url, 2));
+  let serviceSecret: string;
+  try {
+    const seed = createAdmin(db, createPasswordHasher(argon2Params));
+    for (let index = 0; index < connections; index++) await seed.addUser({ ...benchUser(index), emailVerified: true });
+    await seed.addClient({ ...BENCH_CLIENTS.web, public: true });
+    serviceSecret = (await seed.addClient({ ...BENCH_CLIENTS.service, public: false, service: true })).secret!;
+  } finally {
+    await db.close();
+  }
+
+  // 4. The servers: ours as configured for production (limits counted in the database), the bare
+  //    provider, and two variants of ours that show what the rate-limit counters cost.
+  const variantEnv: [Variant, string, Record<string, string>][] = [["ours", "our IdP", idpEnv]];
+  if (!args["no-variants"]) {
+    if (await reachable(args["redis-url"]!)) variantEnv.push(["redis", "our IdP, counters in Redis", { ...idpEnv, REDIS_URL: args["redis-url"]! }]);
+    else log(`no Redis at ${args["redis-url"]}: skipping that variant`);
+    variantEnv.push(["limitsOff", "our IdP, limits off", { ...idpEnv, ...limitsTo("0") }]);
+  }
+  const servers: Server[] = [];
+  for (const [variant, label, env] of variantEnv) {
+    const child = await started(startIdp(env));
+    servers.push({ variant, label, child, target: { kind: "ours", issuer: child.issuer, serviceSecret }, chains: [] });
+  }
+  const bareChild = await started(startBareProvider(keysDir, serviceSecret));
+  servers.push({ variant: "bare", label: "bare oidc-provider", child: bareChild, target: { kind: "bare", issuer: bareChild.issuer, serviceSecret }, chains: [] });
+  const ours = servers[0]!;
+  const bare = servers.at(-1)!;
+  const oursIdleAtStart = memoryOf(ours.child.pid);
+
+  // A refresh-token chain per client on each server, each started by a real sign-in.
+  for (const server of servers) server.chains = await startChains(server.target, server.variant);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const oursIdle = memoryOf(ours.child.pid);
+  const bareIdle = memoryOf(bare.child.pid);
+
+  // 5. The scenarios, with the resident memory of ours (as configured) and the bare provider.
+  const cpu = cpuAccounting(() => servers.map((server) => server.child.pid), new URL(database.url).pathname.slice(1));
+  const scenarios = {} as Results["scenarios"];
+  const peaks = {} as Results["memory"]["peaks"];
+  let argon2: LoadResult | undefined;
+  for (const name of ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const) {
+    const oursRss = sampleRss(ours.child.pid);
+    const bareRss = sampleRss(bare.child.pid);
+    if (name === "sign-in") {
+      // argon2id alone takes its turns with the sign-ins, so both see the same machine.
+      const argon2Alone: Contender = { key: "argon2", label: "argon2id alone", run: (warmup, duration) => micro("argon2", keysDir, warmup, duration) };
+      const measured = await measureAll([...servers.filter((server) => server.variant !== "bare").map((server) => contender(server, name)), argon2Alone], name);
+      argon2 = measured.argon2!;
+      delete measured.argon2;
+      scenarios[name] = measured;
+    } else {
+      // At the token endpoint, the signing ceiling takes its turns too.
+      const signAlone: Contender = { key: "sign", label: "RS256 sign alone", run: (warmup, duration) => micro("sign", keysDir, warmup, duration) };
+      scenarios[name] = await measureAll(
+        [...servers.map((server) => contender(server, name)), ...(name === "refresh_token" || name === "client_credentials" ? [signAlone] : [])],
+        name,
+      );
+    }
+    peaks[name] = { ours: oursRss.stop(), bare: name === "sign-in" ? undefined : bareRss.stop() };
+    if (name === "sign-in") bareRss.stop();
+  }
+  const cpuShare = cpu.stop();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const memory: Results["memory"] = {
+    oursIdleAtStart,
+    oursIdle,
+    bareIdle,
+    peaks,
+    oursHwm: memoryOf(ours.child.pid).hwm,
+    oursAfter: memoryOf(ours.child.pid),
+  };
+  for (const server of servers) await server.child.stop();
+
+  const results: Results = {
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    machine: {
+      cpu: cpus[0]?.model.trim() ?? "unknown CPU",
+      cores: cpus.length,
+      memoryGiB: os.totalmem() / 1024 ** 3,
+      node: process.version,
+      postgres,
+      platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    },
+    settings: { connections, warmupSeconds: warmupMs / 1000, durationSeconds: durationMs / 1000, rounds, idpEnv: baseEnv, limitSettings },
+    cpu: { ...cpuShare, loadAtStart },
+    scenarios,
+    sign,
+    argon2: { ...argon2!, params: argon2Params },
+    memory,
+    ready: { firstStartMs, restartMs },
+    profiles: [],
+    memoryRuns: [],
+  };
+  const checks = checkTargets(results);
+
+  // 6. Where a target is missed, a CPU profile of the server doing just that, with its queries to
+  //    PostgreSQL counted: ours as configured, ours with the limits off when that misses too, and
+  //    the bare provider for comparison.
+  if (!args["no-profile"]) {
+    const profiled: { check: string; scenario?: ScenarioName }[] = [
+      { check: "refresh_token vs bare", scenario: "refresh_token" },
+      { check: "client_credentials vs bare", scenario: "client_credentials" },
+      { check: "discovery vs bare", scenario: "discovery" },
+      { check: "jwks vs bare", scenario: "jwks" },
+      { check: "sign-ins vs argon2 alone", scenario: "sign-in" },
+      { check: "ready on PostgreSQL (restart)" },
+    ];
+    for (const { check, scenario: name } of profiled) {
+      const missed = checks.find((entry) => entry.name === check);
+      if (missed?.pass !== false) continue;
+      const profile = servers.filter(
+        (server) =>
+          server.variant === "ours" ||
+          (name && server.variant === "limitsOff" && missed.limitsOffPass === false) ||
+          (name && name !== "sign-in" && server.variant === "bare"),
+      );
+      for (const server of profile) {
+        const entry = await profileRun(server, name, variantEnv.find(([variant]) => variant === server.variant)?.[2], keysDir, serviceSecret);
+        if (entry) results.profiles.push(entry);
+      }
+    }
+  }
+
+  // 7. Where resident memory misses, how much of it is live data, and what holding V8 small does.
+  if (!args["no-profile"] && checks.find((entry) => entry.name === "resident memory under load")?.pass === false) {
+    for (const caps of [false, true]) results.memoryRuns.push(await memoryRun(servers[0]!, idpEnv, caps));
+  }
+
+  process.stdout.write(`\n${resultsTable(results)}\n\n${variantsTable(results)}\n\n${targetsTable(checks)}\n\n`);
+  process.stdout.write(
+    `memory: idle ${(memory.oursIdle.rss / 1e6).toFixed(0)} MB, peak ${(peakRss(memory) / 1e6).toFixed(0)} MB (bare ${(memory.bareIdle.rss / 1e6).toFixed(0)} MB idle); ` +
+      `ready: restart ${median(restartMs).toFixed(0)} ms, first start ${median(firstStartMs).toFixed(0)} ms (medians); ` +
+      `other processes used ${(cpuShare.others * 100).toFixed(0)}% of the machine while measuring\n`,
+  );
+  const output = path.resolve(REPO_ROOT, args.output);
+  await writeReport(output, generatedSection(results, checks));
+  log(`wrote ${output}`);
+  const errors = Object.values(scenarios).reduce((sum, byVariant) => sum + Object.values(byVariant).reduce((total, result) => total + result.errors, 0), 0);
+  if (errors > 0) {
+    log(`${errors} requests failed: the figures are not trustworthy`);
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+} finally {
+  killAllChildren();
+  await cleanUp();
+  clearTimeout(watchdog);
+}

@@ -1,0 +1,148 @@
+// Rate limits per client address, per email and per client_id, counted in the RateLimitStore:
+// a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
+// before the provider's middleware, so a limited request never reaches it), and a check for the
+// sign-in form post, which needs the parsed body for its per-email limit.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { isIP } from "node:net";
+import type { Config } from "../config.ts";
+import type { RateLimitStore } from "../store/rate-limits.ts";
+import { errorPage, STYLESHEET_PATH } from "../interactions/views.ts";
+import { accountKey } from "./lockout.ts";
+
+export type Rule = { name: string; limit: number; windowSeconds: number };
+type Check = { rule: Rule; subject: string };
+
+/** Paths never limited: liveness/readiness probes and the stylesheet. */
+const EXEMPT = new Set(["/healthz", "/readyz", STYLESHEET_PATH]);
+
+export function rateLimitRules(config: Config) {
+  const rule = (name: string, limit: number): Rule => ({ name, limit, windowSeconds: config.rateLimitWindowSeconds });
+  return {
+    requestPerIp: rule("request:ip", config.requestLimitPerIp),
+    signInPerIp: rule("signin:ip", config.signInLimitPerIp),
+    signInPerAccount: rule("signin:account", config.signInLimitPerAccount),
+    tokenPerIp: rule("token:ip", config.tokenLimitPerIp),
+    tokenPerClient: rule("token:client", config.tokenLimitPerClient),
+  };
+}
+
+/**
+ * The address a limit counts: the IP itself, except that an IPv6 address counts as its /64 (one
+ * customer usually gets a whole /64, so single addresses would be free to rotate through) and an
+ * IPv4-mapped address as the IPv4 one.
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (isIP(ip) !== 6) return ip;
+  const [head = "", tail = ""] = ip.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = ip.includes("::") ? [...left, ...Array(8 - left.length - right.length).fill("0"), ...right] : left;
+  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":")}::/64`;
+}
+
+/**
+ * The request's path as the router and the provider's mount would see it, for choosing limits:
+ * absolute-form targets reduced to their path, query dropped, percent-decoded, slashes collapsed,
+ * trailing slash dropped, lower-cased (the mount matches case-insensitively). Erring towards a
+ * match only ever counts a request against one limit too many.
+ */
+export function limitPath(url: string): string {
+  let path = url.split(/[?#]/, 1)[0]!;
+  if (!path.startsWith("/")) path = URL.parse(path)?.pathname ?? path;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // malformed escapes: match on the raw path
+  }
+  return path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1").toLowerCase();
+}
+
+/** The client_id of an HTTP Basic Authorization header (RFC 6749 2.3.1: form-urlencoded), if any. */
+export function basicClientId(header: string | undefined): string | undefined {
+  const match = /^basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header ?? "");
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")).slice(0, 200);
+  } catch {
+    return decoded.slice(0, colon).slice(0, 200);
+  }
+}
+
+export function waitText(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? "1 second" : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? "1 minute" : `${minutes} minutes`;
+}
+
+export function createRateLimits(store: RateLimitStore, config: Config, now: () => Date = () => new Date()) {
+  const rules = rateLimitRules(config);
+  const mount = new URL(config.issuer).pathname.replace(/\/$/, "").toLowerCase();
+  const tokenPath = `${mount}/token`;
+
+  /** Counts one request against each check; returns the seconds to wait when any is over its limit. */
+  async function count(checks: Check[]): Promise<number | undefined> {
+    const active = checks.filter((check) => check.rule.limit > 0);
+    const counters = await Promise.all(active.map(({ rule, subject }) => store.hit(`${rule.name}:${subject}`, rule.windowSeconds)));
+    let wait: number | undefined;
+    counters.forEach((counter, index) => {
+      if (counter.count <= active[index]!.rule.limit) return;
+      const seconds = Math.max(1, Math.ceil((counter.resetAt.getTime() - now().getTime()) / 1000));
+      wait = Math.max(wait ?? 0, seconds);
+    });
+    return wait;
+  }
+
+  return {
+    rules,
+
+    /** onRequest hook: the per-address limit on everything, and the token endpoint's own limits. */
+    async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+      const path = limitPath(request.url);
+      if (EXEMPT.has(path)) return undefined;
+      const address = addressKey(request.ip);
+      const checks: Check[] = [{ rule: rules.requestPerIp, subject: address }];
+      const token = request.method === "POST" && path === tokenPath;
+      if (token) {
+        checks.push({ rule: rules.tokenPerIp, subject: address });
+        // Only the Authorization header: the provider reads the body from the raw stream itself,
+        // so it is not touched here. Clients authenticating in the body count per address only.
+        const clientId = basicClientId(request.headers.authorization);
+        if (clientId) checks.push({ rule: rules.tokenPerClient, subject: clientId });
+      }
+      let wait: number | undefined;
+      try {
+        wait = await count(checks);
+      } catch (error) {
+        // The counters are unreachable (database or Redis down): let the request through rather
+        // than fail every endpoint; it meets the outage itself and answers 503. Sign-in, whose
+        // limits and lockout are checked in its route, fails instead of going unlimited.
+        request.log.warn({ err: error }, "rate limits not checked: counters unavailable");
+        return undefined;
+      }
+      if (wait === undefined) return undefined;
+      request.log.warn({ path, address, wait }, "rate limited");
+      reply.code(429).header("Retry-After", String(wait)).header("Cache-Control", "no-store");
+      if (path === "/interaction" || path.startsWith("/interaction/")) {
+        return reply
+          .type("text/html")
+          .send(errorPage({ title: "Too many requests", message: `Too many requests from your network. Try again in ${waitText(wait)}.` }));
+      }
+      return reply.send({ error: "temporarily_unavailable", error_description: `too many requests; retry after ${wait} seconds` });
+    },
+
+    /** The sign-in form post's limits: per address and per email (known or not). Seconds to wait, or undefined. */
+    signIn(ip: string, email: string): Promise<number | undefined> {
+      return count([
+        { rule: rules.signInPerIp, subject: addressKey(ip) },
+        { rule: rules.signInPerAccount, subject: accountKey(email) },
+      ]);
+    },
+  };
+}
+
+export type RateLimits = ReturnType<typeof createRateLimits>;

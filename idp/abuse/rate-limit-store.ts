@@ -1,0 +1,22 @@
+// Chooses where rate-limit and lockout counters live: Redis at REDIS_URL, else the IdP's database.
+import type { Config } from "../config.ts";
+import type { Queryable } from "../db/database.ts";
+import { createPostgresRateLimitStore, type RateLimitStore } from "../store/rate-limits.ts";
+import { connectRedisRateLimitStore } from "../store/rate-limits-redis.ts";
+
+/**
+ * Keys are prefixed with the issuer: the instances of one IdP (one ISSUER) share their counters,
+ * and two IdPs pointed at the same Redis never see each other's.
+ */
+export function redisKeyPrefix(issuer: string): string {
+  return `idp:${issuer}:`;
+}
+
+export async function openRateLimitStore(
+  config: Pick<Config, "redisUrl" | "issuer">,
+  db: Queryable,
+  now: () => Date = () => new Date(),
+): Promise<RateLimitStore> {
+  if (config.redisUrl) return connectRedisRateLimitStore({ url: config.redisUrl, prefix: redisKeyPrefix(config.issuer), now });
+  return createPostgresRateLimitStore(db, now);
+}

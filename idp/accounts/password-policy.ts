@@ -1,0 +1,42 @@
+// The password policy (NIST SP 800-63B 3.1.1.2): 8 to 128 characters counted as Unicode code points, no
+// composition rules, and no password from the shipped list of common passwords or equal to the email.
+import { readFileSync } from "node:fs";
+
+export const PASSWORD_MIN_LENGTH = 8;
+// Bounded so that hashing a hostile password stays cheap: checked before anything is hashed.
+export const PASSWORD_MAX_LENGTH = 128;
+
+const COMMON_PASSWORDS_FILE = new URL("./common-passwords.txt", import.meta.url);
+
+let commonPasswords: ReadonlySet<string> | undefined;
+
+/** The shipped list, lower-cased; read from disk once, on first use (it is constant data). */
+export function commonPasswordList(): ReadonlySet<string> {
+  commonPasswords ??= new Set(
+    readFileSync(COMMON_PASSWORDS_FILE, "utf8")
+      .split("\n")
+      .map((line) => line.replace(/\r$/, ""))
+      .filter((line) => line !== "" && !line.startsWith("#"))
+      .map((line) => line.toLowerCase()),
+  );
+  return commonPasswords;
+}
+
+/** Why the password is refused, as one line for the person choosing it; undefined when it is acceptable. */
+export function passwordProblem(password: string, context: { email?: string } = {}): string | undefined {
+  // Count code points without materialising an array for a megabyte of input.
+  let length = 0;
+  for (const _ of password) if (++length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`;
+  if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`;
+
+  const lower = password.toLowerCase();
+  if (commonPasswordList().has(lower)) return "password is one of the most commonly used passwords: choose another";
+
+  const email = context.email?.trim().toLowerCase();
+  if (email) {
+    const at = email.lastIndexOf("@");
+    const localPart = at > 0 ? email.slice(0, at) : email;
+    if (lower === email || lower === localPart) return "password must not be the email address or the part before the @";
+  }
+  return undefined;
+}

@@ -1,0 +1,22 @@
+// Refuses OIDC requests whose query string carries a NUL character, before the provider reads it:
+// no OAuth parameter may contain one (RFC 6749 appendix A), and PostgreSQL cannot store one, so a
+// NUL that reached a saved session (end_session's `state`) would fail as a server error after the
+// provider's own error handling has run. Ids and bodies are covered by the adapter (adapter.ts).
+import type Provider from "oidc-provider";
+import type { KoaContextWithOIDC } from "oidc-provider";
+import { errorPage } from "../interactions/views.ts";
+
+const MESSAGE = "The request contains a NUL character, which no parameter may contain.";
+
+export function refuseNulParameters(provider: Provider): void {
+  provider.use(async (ctx: KoaContextWithOIDC, next) => {
+    if (!/%00/i.test(ctx.querystring)) return next();
+    ctx.status = 400;
+    if (ctx.accepts("json", "html") === "html") {
+      ctx.type = "html";
+      ctx.body = errorPage({ title: "Invalid request", message: MESSAGE });
+    } else {
+      ctx.body = { error: "invalid_request", error_description: MESSAGE };
+    }
+  });
+}
