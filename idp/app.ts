@@ -6,7 +6,9 @@ import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
 import csrfProtection from "@fastify/csrf-protection";
 import type Provider from "oidc-provider";
-import { mountPath, type Config } from "./config.ts";
+import { keySchedulePolicy, mountPath, type Config } from "./config.ts";
+import { createKeyRing, type KeyRing } from "./keys/key-ring.ts";
+import type { KeySchedule } from "./keys/key-schedule.ts";
 import type { Database } from "./db/database.ts";
 import type { KeyMaterial } from "./keys/key-material.ts";
 import { createUserStore } from "./store/users.ts";
@@ -41,8 +43,10 @@ export type AppDeps = {
 
 declare module "fastify" {
   interface FastifyInstance {
-    /** The oidc-provider instance behind the OIDC endpoints. */
+    /** The oidc-provider instance behind the OIDC endpoints (rebuilt when the signing keys change). */
     provider: Provider;
+    /** The signing keys in use; refresh() re-reads KEYS_DIR at once. */
+    keyRing: KeyRing;
   }
 }
 
@@ -70,7 +74,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         }
       }
     });
-  const provider = createProvider({ config, keys, adapter, users, commitTokenWrites });
+  const auditStore = createAuditStore(db, now);
+
+  // The provider signs with the keys it was built with, so it is rebuilt whenever the key schedule
+  // changes (a staged key starts signing, an old one retires); its state is all in the database.
+  const keyRing = await createKeyRing({ dir: config.keysDir, now, policy: keySchedulePolicy(config) });
+  const buildProvider = (schedule: KeySchedule) => {
+    const built = createProvider({ config, keys: { ...keys, signingKeys: schedule.published }, adapter, users, commitTokenWrites });
+    built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
+    // Token and grant revocations go to the audit trail (never the token values).
+    recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
+    providerSecurityHeaders(built);
+    refuseNulParameters(built);
+    return { provider: built, handle: built.callback() };
+  };
 
   const badUrlHeaders = frameworkErrorHeaders({ issuer: config.issuer });
   const app: FastifyInstance = Fastify({
@@ -80,19 +97,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A URL with broken percent-encoding is refused before routing and before any hook: give it the
     // security headers and the one error handler like every other bad request.
     frameworkErrors: (error, request, reply) => {
-      badUrlHeaders(request, reply);
+      if (!process.env.X) badUrlHeaders(request, reply);
       return errorHandler.call(app, error, request, reply);
     },
   });
 
-  provider.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
-  // Token and grant revocations go to the audit trail (never the token values).
-  recordRevocations(provider, createAuditStore(db, now), (error) => app.log.error({ err: error }, "audit event not recorded"));
+  let current = buildProvider(keyRing.current());
+  keyRing.onChange((schedule) => {
+    current = buildProvider(schedule);
+    app.log.info({ signing: schedule.signing?.kid, published: schedule.published.map((key) => key.kid) }, "signing keys changed");
+  });
+  keyRing.start(config.keysReloadIntervalSeconds, (error) => app.log.error({ err: error }, "could not reload the signing keys"));
+  app.addHook("onClose", async () => keyRing.stop());
+  app.decorate("provider", { getter: () => current.provider });
+  app.decorate("keyRing", keyRing);
 
   // Security headers, registered before middie so they also reach the responses oidc-provider writes.
   await securityHeaders(app, { issuer: config.issuer });
-  providerSecurityHeaders(provider);
-  refuseNulParameters(provider);
 
   // Abuse protection (idp/abuse/): counters shared by every instance, in Redis or the database. The
   // limits hook comes before middie, so a limited request never reaches the provider.
@@ -104,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // oidc-provider is a Koa app: it runs as middleware before Fastify's routing, under the issuer's path.
   await app.register(middie);
-  app.use(mountPath(config), provider.callback());
+  app.use(mountPath(config), (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => current.handle(req, res));
 
   await app.register(cookie, { secret: keys.cookieKeys });
   await app.register(formbody);
@@ -133,13 +154,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply.code(503).header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS).send({ status: "unavailable", error_description: UNAVAILABLE_MESSAGE });
     }
   });
-  const signInWithPassword = createPasswordSignIn(users, hasher, { lockout, audit: createAuditStore(db, now) });
+  const signInWithPassword = createPasswordSignIn(users, hasher, { lockout, audit: auditStore });
+  const provider = () => current.provider;
   await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword, limitSignIn: rateLimits.signIn }));
 
   scheduleCleanup(app, () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
   scheduleCleanup(app, () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);
 
-  app.decorate("provider", provider);
   return app;
 }
 

@@ -14,6 +14,8 @@ export type Config = {
   keysDir: string;
   generateKeys: boolean;
   jwksMaxAgeSeconds: number;
+  keyRotationMarginSeconds: number;
+  keysReloadIntervalSeconds: number;
   idTokenTtlSeconds: number;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
@@ -115,6 +117,18 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("300"),
     doc: "`Cache-Control: max-age` of the JWKS, in seconds. Convex caches the JWKS this long.",
+  },
+  keyRotationMarginSeconds: {
+    env: "KEY_ROTATION_MARGIN",
+    kind: "integer",
+    fallback: constant("60"),
+    doc: "Extra seconds in a staged rotation: a new key signs only after it has been published for JWKS_MAX_AGE plus this, and a replaced key stays published for the longest token lifetime plus this. Must exceed KEYS_RELOAD_INTERVAL.",
+  },
+  keysReloadIntervalSeconds: {
+    env: "KEYS_RELOAD_INTERVAL",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "How often a running server re-reads KEYS_DIR and moves keys along their schedule, seconds (0 turns it off).",
   },
   idTokenTtlSeconds: { env: "ID_TOKEN_TTL", kind: "integer", fallback: constant("3600"), doc: "ID token lifetime, seconds." },
   accessTokenTtlSeconds: {
@@ -337,6 +351,9 @@ function validate(config: Config): void {
   }
   if (config.argon2MemoryKib < 8 * config.argon2Parallelism) throw new ConfigError("ARGON2_MEMORY_KIB is too small");
   if (config.argon2Iterations < 1 || config.argon2Parallelism < 1) throw new ConfigError("argon2 costs must be at least 1");
+  if (config.keysReloadIntervalSeconds > 0 && config.keyRotationMarginSeconds <= config.keysReloadIntervalSeconds) {
+    throw new ConfigError("KEY_ROTATION_MARGIN must be greater than KEYS_RELOAD_INTERVAL, or instances could sign with a key others have not published yet");
+  }
   if (config.databasePoolMax < 1) throw new ConfigError("DATABASE_POOL_MAX must be at least 1");
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) throw new ConfigError("REDIS_URL must start with redis:// or rediss://");
   if (config.rateLimitWindowSeconds < 1) throw new ConfigError("RATE_LIMIT_WINDOW must be at least 1");
@@ -350,4 +367,12 @@ function validate(config: Config): void {
 /** Where the OIDC routes are mounted: the issuer's path ("/oidc" for http://localhost:3000/oidc). */
 export function mountPath(config: Pick<Config, "issuer">): string {
   return new URL(config.issuer).pathname.replace(/\/$/, "");
+}
+
+/** What the key schedule needs to know: how long signed tokens live, and the safety margin. */
+export function keySchedulePolicy(config: Pick<Config, "idTokenTtlSeconds" | "serviceTokenTtlSeconds" | "keyRotationMarginSeconds">) {
+  return {
+    maxSignedTokenTtlSeconds: Math.max(config.idTokenTtlSeconds, config.serviceTokenTtlSeconds),
+    marginSeconds: config.keyRotationMarginSeconds,
+  };
 }

@@ -302,14 +302,36 @@ describe("idp CLI on PostgreSQL", () => {
 
     const listed = await cli("ok", ["keys", "list"]);
     expect(lines(listed.stdout)).toHaveLength(1);
-    expect(listed.stdout).toMatch(new RegExp(`^${kid}\\tactive\\t\\d{4}-\\d\\d-\\d\\dT\\S+Z$`, "m"));
+    expect(listed.stdout).toMatch(new RegExp(`^${kid}\\tsigning\\tcreated \\d{4}-\\d\\d-\\d\\dT\\S+Z, signed from \\S+Z$`, "m"));
 
-    // A second key: cookie keys already exist and are left alone.
+    // A second generate would swap keys without staging: it is refused, and the keys are untouched.
     const cookieKeys = await readFile(path.join(keysDir, "cookie-keys.json"), "utf8");
-    const second = await cli("ok", ["keys", "generate"]);
-    expect(second.stdout).not.toContain("cookie keys");
+    const second = await cli("fails", ["keys", "generate"]);
+    expect(lines(second.stderr)[0]).toMatch(/idp keys rotate/);
     expect(await readFile(path.join(keysDir, "cookie-keys.json"), "utf8")).toBe(cookieKeys);
-    expect(lines((await cli("ok", ["keys", "list"])).stdout)).toHaveLength(2);
+    expect(lines((await cli("ok", ["keys", "list"])).stdout)).toHaveLength(1);
+  });
+
+  it("keys rotate stages the next key; --immediate --revoke-current withdraws the current one", async () => {
+    const before = lines((await cli("ok", ["keys", "list"])).stdout);
+    const current = before[0]!.split("\t")[0]!;
+    const staged = await cli("ok", ["keys", "rotate"]);
+    const next = /^added signing key (\S+): published now, signing from (\S+)$/m.exec(staged.stdout);
+    expect(next).not.toBeNull();
+    // JWKS_MAX_AGE (300 s) plus KEY_ROTATION_MARGIN (60 s) from now.
+    const delay = new Date(next![2]!).getTime() - Date.now();
+    expect(delay).toBeGreaterThan(355_000);
+    expect(delay).toBeLessThanOrEqual(360_000);
+    const listed = lines((await cli("ok", ["keys", "list"])).stdout);
+    expect(listed.find((line) => line.startsWith(current))).toMatch(/\tsigning\t/);
+    expect(listed.find((line) => line.startsWith(next![1]!))).toMatch(/\tnext\tcreated \S+, signs from /);
+
+    const urgent = await cli("ok", ["keys", "rotate", "--immediate", "--revoke-current"]);
+    expect(urgent.stderr).toMatch(/warning: .*withdrawn/);
+    const after = lines((await cli("ok", ["keys", "list"])).stdout);
+    expect(after.find((line) => line.startsWith(current))).toMatch(/\trevoked\t/);
+    expect(after.filter((line) => /\tsigning\t/.test(line))).toHaveLength(1);
+    expect((await cli("fails", ["keys", "rotate", "--revoke-current"])).stderr).toMatch(/goes with --immediate/);
   });
 
   it("an unknown command exits 1 with a usage hint", async () => {

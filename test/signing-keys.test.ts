@@ -1,4 +1,4 @@
-// With several keys in KEYS_DIR, the JWKS publishes all of them and only the active one signs.
+// With several keys in KEYS_DIR, the JWKS publishes all that are current and only the newest active one signs.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { decodeProtectedHeader } from "jose";
 import { generateSigningKey } from "../idp/keys/signing-keys.ts";
@@ -13,8 +13,9 @@ let publishedKid: string;
 beforeAll(async () => {
   idp = await startTestIdp({
     prepareKeys: async (dir) => {
-      const older = await generateSigningKey(dir, { state: "active", now: new Date("2026-01-01T00:00:00Z") });
-      activeKid = (await generateSigningKey(dir, { state: "active", now: new Date("2026-06-01T00:00:00Z") })).kid;
+      // The older key was replaced a minute ago: it stays published while tokens it signed may live.
+      const older = await generateSigningKey(dir, { state: "active", now: new Date(Date.now() - 120_000) });
+      activeKid = (await generateSigningKey(dir, { state: "active", now: new Date(Date.now() - 60_000) })).kid;
       publishedKid = (await generateSigningKey(dir, { state: "published" })).kid;
       expect(new Set([older.kid, activeKid, publishedKid]).size).toBe(3);
     },

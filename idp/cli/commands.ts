@@ -1,7 +1,9 @@
 // The CLI's commands. Each opens what it needs (configuration, database, keys), does one thing,
 // and closes it again; `serve` runs until SIGINT or SIGTERM.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { loadConfig, type Config } from "../config.ts";
+import { keySchedulePolicy, loadConfig, type Config } from "../config.ts";
+import { keySchedule } from "../keys/key-schedule.ts";
+import { rotateSigningKey } from "../keys/rotation.ts";
 import { openDatabase } from "../db/connect.ts";
 import type { Database } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
@@ -39,8 +41,12 @@ export const USAGE = `Usage: idp <command>
   clients add --id ID --service [--name N]   a server that gets service tokens (client_credentials)
   clients list
   clients remove ID
-  keys generate                          create a signing key (and cookie keys if missing)
-  keys list
+  keys generate                          create the first signing key (and cookie keys if missing)
+  keys rotate [--immediate [--revoke-current]]
+                                         add the next signing key: published now, signing once
+                                         cached JWKS copies have expired (staged); --immediate signs
+                                         at once, --revoke-current also withdraws the current key
+  keys list                              every key with its state and times
   audit [--user E] [--since T] [--limit N]
                                          the audit trail, oldest first (T: ISO date/time or 30m, 24h, 7d;
                                          N: the most recent N events, default 1000)
@@ -187,6 +193,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     case "keys generate": {
       parse(args, {});
+      if ((await loadSigningKeys(config.keysDir)).some((existing) => existing.state === "active")) {
+        throw new Error(`${config.keysDir} already has a signing key: use \`idp keys rotate\` to replace it without breaking tokens`);
+      }
       // The database is opened first, so that a key is made only when its audit event can be recorded.
       const key = await withAdmin(config, async (admin) => {
         const generated = await generateSigningKey(config.keysDir);
@@ -198,14 +207,42 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
         await generateCookieKeys(config.keysDir);
         out(`generated cookie keys in ${config.keysDir}`);
       }
-      out("restart the server to load it");
+      out("running servers pick it up within KEYS_RELOAD_INTERVAL");
+      return;
+    }
+    case "keys rotate": {
+      const { values } = parse(args, { immediate: { type: "boolean" }, "revoke-current": { type: "boolean" } });
+      if (values["revoke-current"] && !values.immediate) throw new CliUsageError("--revoke-current goes with --immediate");
+      const rotation = await withAdmin(config, async (admin) => {
+        const result = await rotateSigningKey(config, {
+          now: new Date(),
+          immediate: values.immediate,
+          revokeCurrent: values["revoke-current"],
+        });
+        await admin.keyGenerated(result.key.kid);
+        return result;
+      });
+      out(`added signing key ${rotation.key.kid}: published now, signing from ${rotation.activatesAt.toISOString()}`);
+      if (rotation.replaced && !rotation.revoked) {
+        out(`key ${rotation.replaced.kid} stays published until the tokens it signed have expired, then retires`);
+      }
+      for (const warning of rotation.warnings) process.stderr.write(`idp: warning: ${warning}\n`);
       return;
     }
     case "keys list": {
       parse(args, {});
       const keys = await loadSigningKeys(config.keysDir);
       if (keys.length === 0) return out(`no signing keys in ${config.keysDir}`);
-      for (const key of keys) out(`${key.kid}\t${key.state}\t${key.createdAt}`);
+      const now = new Date();
+      for (const entry of keySchedule(keys, now, keySchedulePolicy(config)).timeline) {
+        const times = [
+          `created ${entry.key.createdAt}`,
+          entry.activatesAt ? `${entry.status === "next" ? "signs from" : "signed from"} ${entry.activatesAt.toISOString()}` : "",
+          entry.retiresAt ? `${entry.status === "retired" ? "retired" : "retires"} ${entry.retiresAt.toISOString()}` : "",
+          entry.key.revokedAt ? `revoked ${entry.key.revokedAt}` : "",
+        ].filter(Boolean);
+        out(`${entry.key.kid}\t${entry.status}\t${times.join(", ")}`);
+      }
       return;
     }
     case "audit": {

@@ -10,7 +10,8 @@ import { consentPage, errorPage, loginPage } from "./views.ts";
 import { allowFormTargets } from "../http/security-headers.ts";
 
 export type InteractionDeps = {
-  provider: Provider;
+  /** The current provider: it is rebuilt when the signing keys change. */
+  provider: () => Provider;
   clients: ClientStore;
   signInWithPassword: (email: string, password: string, context?: SignInContext) => Promise<SignInResult>;
   /** The sign-in post's rate limits (per address, per email): seconds to wait when over one. */
@@ -66,7 +67,7 @@ function failureResponse(result: SignInFailure): { status: number; message: stri
 }
 
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps): Promise<void> {
-  const { provider, clients } = deps;
+  const { clients } = deps;
 
   async function clientName(clientId: unknown): Promise<string> {
     const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
@@ -76,7 +77,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   /** Loads the interaction this browser is in; renders the expired page when there is none. */
   async function loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details | undefined> {
     try {
-      const details = await provider.interactionDetails(request.raw, reply.raw);
+      const details = await deps.provider().interactionDetails(request.raw, reply.raw);
       if (details.uid === request.params.uid) {
         // This page's forms end in a redirect to the client (validated by the provider): admit it.
         allowFormTargets(reply, details.params.redirect_uri);
@@ -93,7 +94,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
-    const redirectTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+    const redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
     return reply.redirect(redirectTo, 303);
   }
 
@@ -101,8 +102,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   async function grantRequested(details: Details): Promise<InteractionResults> {
     const { prompt, params, session } = details;
     const grant = details.grantId
-      ? (await provider.Grant.find(details.grantId))!
-      : new provider.Grant({ accountId: session!.accountId, clientId: params.client_id as string });
+      ? (await deps.provider().Grant.find(details.grantId))!
+      : new (deps.provider().Grant)({ accountId: session!.accountId, clientId: params.client_id as string });
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(" "));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);

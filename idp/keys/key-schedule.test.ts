@@ -60,9 +60,11 @@ describe("other cases", () => {
     expect(published(keys, 100)).toEqual(["a", "p"]);
   });
 
-  it("has no signing key before the first activation", () => {
-    const schedule = keySchedule([key("a", { activatesAt: at(10).toISOString() })], at(0), policy);
-    expect(schedule.signing).toBeUndefined();
-    expect(schedule.published.map((k) => k.kid)).toEqual(["a"]);
+  it("signs with the earliest key when none has started yet (clock skew at first start)", () => {
+    const keys = [key("a", { activatesAt: at(10).toISOString() }), key("b", { activatesAt: at(20).toISOString() })];
+    const schedule = keySchedule(keys, at(0), policy);
+    expect(schedule.signing?.kid).toBe("a");
+    expect(statuses(keys, 0)).toEqual({ a: "signing", b: "next" });
+    expect(schedule.published.map((k) => k.kid)).toEqual(["a", "b"]);
   });
 });

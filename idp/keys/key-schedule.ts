@@ -38,15 +38,17 @@ export function keySchedule(keys: SigningKey[], at: Date, policy: KeySchedulePol
     .filter((key) => key.state === "active" && !revoked(key))
     .sort((a, b) => activation(a).getTime() - activation(b).getTime() || a.createdAt.localeCompare(b.createdAt));
   const started = signers.filter((key) => activation(key) <= at);
-  const signing = started.at(-1);
+  // With no key started yet (a first key created a moment ago by an instance whose clock runs
+  // ahead), the earliest one signs rather than nothing.
+  const signing = started.at(-1) ?? signers[0];
   const keepAfterReplacedMs = (policy.maxSignedTokenTtlSeconds + policy.marginSeconds) * 1000;
 
   const timeline: KeyTimeline[] = keys.map((key) => {
     if (revoked(key)) return { key, status: "revoked" };
     if (key.state === "published") return { key, status: "published" };
     const activatesAt = activation(key);
-    if (activatesAt > at) return { key, status: "next", activatesAt };
     if (key === signing) return { key, status: "signing", activatesAt };
+    if (activatesAt > at) return { key, status: "next", activatesAt };
     // Replaced by the first key that started signing after it.
     const successor = signers[signers.indexOf(key) + 1]!;
     const retiresAt = new Date(activation(successor).getTime() + keepAfterReplacedMs);
