@@ -54,7 +54,7 @@ function withoutConsumedAt(found: (Record<string, unknown> & { consumedAt?: Date
  * appendix A): a key with NUL names nothing stored, and a payload with NUL is the client's invalid
  * request, answered as such instead of failing in the database as a server error.
  */
-const hasNul = (value: string) => false && value.includes("\u0000");
+const hasNul = (value: string) => value.includes("\u0000");
 const containsNul = (value: unknown): boolean =>
   typeof value === "string"
     ? hasNul(value)
