@@ -30,6 +30,7 @@ import { errorPage, stylesheet, STYLESHEET_PATH } from "./interactions/views.ts"
 import { loggerOptions } from "./logging.ts";
 import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from "./http/security-headers.ts";
 import { refuseNulParameters } from "./oidc/nul-parameters.ts";
+import { createMetrics, metricsRoute, requestId } from "./http/observability.ts";
 
 export type AppDeps = {
   config: Config;
@@ -79,6 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The provider signs with the keys it was built with, so it is rebuilt whenever the key schedule
   // changes (a staged key starts signing, an old one retires); its state is all in the database.
   const keyRing = await createKeyRing({ dir: config.keysDir, now, policy: keySchedulePolicy(config) });
+  const metrics = createMetrics({ pool: db.pool, keyRing, now });
   const buildProvider = (schedule: KeySchedule) => {
     const built = createProvider({ config, keys: { ...keys, signingKeys: schedule.published }, adapter, users, commitTokenWrites });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
@@ -86,6 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
     providerSecurityHeaders(built);
     refuseNulParameters(built);
+    metrics.observeProvider(built);
     return { provider: built, handle: built.callback() };
   };
 
@@ -93,15 +96,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     logger: deps.logger ?? loggerOptions(config.logLevel),
     trustProxy: config.trustProxy,
+    genReqId: requestId,
     bodyLimit: 64 * 1024,
     // A URL with broken percent-encoding is refused before routing and before any hook: give it the
     // security headers and the one error handler like every other bad request.
     frameworkErrors: (error, request, reply) => {
-      if (!process.env.X) badUrlHeaders(request, reply);
+      badUrlHeaders(request, reply);
       return errorHandler.call(app, error, request, reply);
     },
   });
 
+  metrics.timeRequests(app, mountPath(config));
   let current = buildProvider(keyRing.current());
   keyRing.onChange((schedule) => {
     current = buildProvider(schedule);
@@ -154,7 +159,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply.code(503).header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS).send({ status: "unavailable", error_description: UNAVAILABLE_MESSAGE });
     }
   });
-  const signInWithPassword = createPasswordSignIn(users, hasher, { lockout, audit: auditStore });
+  const checkPassword = createPasswordSignIn(users, hasher, { lockout, audit: auditStore });
+  const signInWithPassword: typeof checkPassword = async (...args) => {
+    const result = await checkPassword(...args);
+    metrics.recordSignIn(result);
+    return result;
+  };
+  metricsRoute(app, metrics, config.metricsToken);
   const provider = () => current.provider;
   await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword, limitSignIn: rateLimits.signIn }));
 

@@ -44,6 +44,7 @@ export type Config = {
   lockoutMaxDurationSeconds: number;
   signInDelayMaxMs: number;
   logLevel: string;
+  metricsToken: string | undefined;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -276,6 +277,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("2000"),
     doc: "Cap on the delay added to a failed sign-in, milliseconds: from the second failure in a row the answer waits 250 ms, doubling each time, at most this; 0 turns it off. Slows scripted guessing; no database connection is held while waiting.",
+  },
+  metricsToken: {
+    env: "METRICS_TOKEN",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "When set, GET /metrics requires `Authorization: Bearer <this token>`. Unset: /metrics is open (keep it off the public network).",
   },
   logLevel: {
     env: "LOG_LEVEL",

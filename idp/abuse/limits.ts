@@ -13,7 +13,7 @@ export type Rule = { name: string; limit: number; windowSeconds: number };
 type Check = { rule: Rule; subject: string };
 
 /** Paths never limited: liveness/readiness probes and the stylesheet. */
-const EXEMPT = new Set(["/healthz", "/readyz", STYLESHEET_PATH]);
+const EXEMPT = new Set(["/healthz", "/readyz", "/metrics", STYLESHEET_PATH]);
 
 export function rateLimitRules(config: Config) {
   const rule = (name: string, limit: number): Rule => ({ name, limit, windowSeconds: config.rateLimitWindowSeconds });
