@@ -22,7 +22,16 @@ export async function startServer(config: Config, options: { logger?: Parameters
       db,
       url,
       async close() {
-        await app.close(); // stops accepting, lets in-flight requests finish
+        // Stops accepting and lets in-flight requests finish. A keep-alive connection that goes idle
+        // after its last response would hold the server open until its timeout: close those as they
+        // appear.
+        const closing = app.close();
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+        try {
+          await closing;
+        } finally {
+          clearInterval(sweep);
+        }
         await db.close();
       },
     };

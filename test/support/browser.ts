@@ -6,10 +6,11 @@ type Cookie = { name: string; value: string; path: string };
 export type Page = { url: string; status: number; html: string; location?: string };
 
 export class Browser {
-  private cookies = new Map<string, Map<string, Cookie>>(); // host -> name|path -> cookie
+  // hostname -> name|path -> cookie: like a browser, cookies are shared by every port of a host.
+  private cookies = new Map<string, Map<string, Cookie>>();
 
   private cookieHeader(url: URL): string {
-    const jar = this.cookies.get(url.host);
+    const jar = this.cookies.get(url.hostname);
     if (!jar) return "";
     return [...jar.values()]
       .filter((cookie) => url.pathname.startsWith(cookie.path))
@@ -31,15 +32,11 @@ export class Browser {
         if (key!.toLowerCase() === "expires" && new Date(attributeValue).getTime() < Date.now()) expired = true;
         if (key!.toLowerCase() === "max-age" && Number(attributeValue) <= 0) expired = true;
       }
-      const jar = this.cookies.get(url.host) ?? new Map<string, Cookie>();
-      this.cookies.set(url.host, jar);
+      const jar = this.cookies.get(url.hostname) ?? new Map<string, Cookie>();
+      this.cookies.set(url.hostname, jar);
       if (expired) jar.delete(`${name}|${cookiePath}`);
       else jar.set(`${name}|${cookiePath}`, { name, value, path: cookiePath });
     }
-  }
-
-  cookieNames(host: string): string[] {
-    return [...(this.cookies.get(host)?.values() ?? [])].map((cookie) => cookie.name);
   }
 
   /** One request, no redirect following. */
