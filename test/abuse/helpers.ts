@@ -90,11 +90,11 @@ export async function clearRedisKeys(issuer: string): Promise<void> {
   }
 }
 
-/** A response with what legitimately differs between two requests taken out: date, CSRF token, cookie values, the email typed. */
+/** A response with what legitimately differs between two requests taken out: date, request id, CSRF token, cookie values, the email typed. */
 export function comparable(reply: Reply, email: string) {
   const headers: Record<string, string> = {};
   reply.headers.forEach((value, name) => {
-    if (name === "date" || name === "set-cookie") return;
+    if (name === "date" || name === "set-cookie" || name === "x-request-id") return;
     headers[name] = value;
   });
   const cookieNames = reply.headers.getSetCookie().map((cookie) => cookie.split("=")[0]).sort();
