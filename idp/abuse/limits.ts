@@ -12,7 +12,7 @@ import { accountKey } from "./lockout.ts";
 export type Rule = { name: string; limit: number; windowSeconds: number };
 type Check = { rule: Rule; subject: string };
 
-/** Paths never limited: liveness/readiness probes and the stylesheet. */
+/** Paths never limited: liveness/readiness probes, metrics and the stylesheet. */
 const EXEMPT = new Set(["/healthz", "/readyz", "/metrics", STYLESHEET_PATH]);
 
 export function rateLimitRules(config: Config) {
@@ -83,6 +83,10 @@ export function createRateLimits(store: RateLimitStore, config: Config, now: () 
   const rules = rateLimitRules(config);
   const mount = new URL(config.issuer).pathname.replace(/\/$/, "").toLowerCase();
   const tokenPath = `${mount}/token`;
+  // Discovery and the JWKS are static, public and made to be fetched often (Convex fetches both on
+  // every authentication, through its cache): they touch no database, and counting them would
+  // cost more than serving them.
+  const publicDocuments = new Set([`${mount}/.well-known/openid-configuration`, `${mount}/jwks`]);
 
   /** Counts one request against each check; returns the seconds to wait when any is over its limit. */
   async function count(checks: Check[]): Promise<number | undefined> {
@@ -103,7 +107,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, now: () 
     /** onRequest hook: the per-address limit on everything, and the token endpoint's own limits. */
     async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
       const path = limitPath(request.url);
-      if (EXEMPT.has(path)) return undefined;
+      if (EXEMPT.has(path) || publicDocuments.has(path)) return undefined;
       const address = addressKey(request.ip);
       const checks: Check[] = [{ rule: rules.requestPerIp, subject: address }];
       const token = request.method === "POST" && path === tokenPath;

@@ -69,11 +69,11 @@ describe("metrics behind a token, with rate limiting", () => {
   afterAll(async () => idp?.close());
 
   it("refuses scrapes without the token and counts 429s", async () => {
-    for (let i = 0; i < 8; i++) await fetch(`${idp.issuer}/jwks`);
+    for (let i = 0; i < 8; i++) await fetch(`${idp.issuer}/me`);
     expect((await fetch(`${idp.baseUrl}/metrics`)).status).toBe(401);
     expect((await fetch(`${idp.baseUrl}/metrics`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
     const scraped = await fetch(`${idp.baseUrl}/metrics`, { headers: { authorization: "Bearer scrape-secret" } });
     expect(scraped.status).toBe(200);
-    expect(sample(await scraped.text(), "idp_rate_limited_total", { route: "/oidc/jwks" })).toBe(3);
+    expect(sample(await scraped.text(), "idp_rate_limited_total", { route: "/oidc/me" })).toBe(3);
   });
 });
