@@ -48,6 +48,7 @@ export type Results = {
     queriesPerOperation?: number;
     queries?: { statement: string; perOperation: number }[];
     rate?: number;
+    errors?: number;
   }[];
 };
 
@@ -299,10 +300,10 @@ export function generatedSection(results: Results, checks: TargetCheck[]): strin
         "\"Main thread busy\" is the share of the window the JavaScript thread was not idle: far below 100% means the IdP waits (on PostgreSQL).",
       "",
     );
-    for (const { title, summary, queriesPerOperation, queries, rate: profiledRate } of results.profiles) {
+    for (const { title, summary, queriesPerOperation, queries, rate: profiledRate, errors } of results.profiles) {
       parts.push(
         `**${title}**: main thread busy ${summary.busyMs.toFixed(0)} of ${summary.spanMs.toFixed(0)} ms (${percent(summary.busyMs / summary.spanMs)})` +
-          (profiledRate === undefined ? "" : `; ${rate(profiledRate)}/s while profiled`) +
+          (profiledRate === undefined ? "" : `; ${rate(profiledRate)}/s while profiled${errors ? ` (${errors} errors)` : ""}`) +
           (queriesPerOperation === undefined ? "." : `; ${queriesPerOperation.toFixed(1)} PostgreSQL queries (round trips) per operation.`),
         "",
         table(

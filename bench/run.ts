@@ -255,10 +255,15 @@ async function memoryRun(server: Server, env: Record<string, string>, caps: bool
 
 /** Prints the preloaded query counts (bench/count-queries.ts) and reads them back from the output. */
 async function queriesSoFar(child: Child): Promise<Record<string, number> | undefined> {
+  const printed = () => [...child.output().matchAll(/^bench-queries (.*)$/gm)];
+  const seen = printed().length;
   process.kill(child.pid, "SIGUSR2");
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const printed = [...child.output().matchAll(/^bench-queries (.*)$/gm)].at(-1);
-  return printed ? (JSON.parse(printed[1]!) as Record<string, number>) : undefined;
+  for (let waited = 0; waited < 5000; waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = printed();
+    if (lines.length > seen) return JSON.parse(lines.at(-1)![1]!) as Record<string, number>;
+  }
+  return undefined;
 }
 
 /** One server, freshly started under `node --cpu-prof`, running one scenario (or only starting). */
@@ -280,6 +285,7 @@ async function profileRun(
   let queriesPerOperation: number | undefined;
   let queries: { statement: string; perOperation: number }[] | undefined;
   let rate: number | undefined;
+  let errors = 0;
   if (name) {
     const target = { ...server.target, issuer: child.issuer };
     // The bare provider keeps its tokens in memory: a new process needs new chains.
@@ -295,7 +301,9 @@ async function profileRun(
       queriesPerOperation = queries.reduce((sum, entry) => sum + entry.perOperation, 0);
     }
     rate = combine([run]).rate;
+    errors = run.errors;
     logResult(name, `${server.label} (profiled)`, combine([run]));
+    if (run.errors) log(`${server.label} said, at the end:\n${child.output().slice(-2000)}`);
   }
   await child.stop();
   const file = (await readdir(dir)).find((entry) => entry.endsWith(".cpuprofile"));
@@ -314,7 +322,7 @@ async function profileRun(
         .map((entry) => `${entry.name} ${(entry.share * 100).toFixed(0)}%`)
         .join(", ")}`,
   );
-  return { title, summary, queriesPerOperation, queries, rate };
+  return { title, summary, queriesPerOperation, queries, rate, errors };
 }
 
 async function main() {
