@@ -339,7 +339,7 @@ const PREFACE = `# Benchmarks
 \`postgres://postgres@127.0.0.1:5432/postgres\`), where it creates databases and drops them at the end,
 and uses Redis at \`--redis-url\` (default \`redis://127.0.0.1:6379\`) for one diagnostic variant when it is there.
 Options: \`npm run bench -- --connections 16 --duration 8 --warmup 2 --rounds 4 --no-variants --no-profile --output BENCHMARKS.md\`.
-It takes about seven minutes and cleans up after itself, also when it fails or is interrupted.
+It takes about nine minutes and cleans up after itself, also when it fails or is interrupted.
 
 `;
 

@@ -33,7 +33,7 @@ import {
   type Variant,
 } from "./report.ts";
 import * as scenario from "./scenarios.ts";
-import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp, type Child } from "./servers.ts";
+import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp, track, type Child } from "./servers.ts";
 import { BENCH_CLIENTS, benchUser } from "./fixtures.ts";
 
 const { values: args } = parseArgs({
@@ -68,8 +68,11 @@ const watchdog = setTimeout(() => {
   void cleanUp().finally(() => process.exit(2));
 }, WATCHDOG_MS);
 watchdog.unref();
+let interrupted = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping and cleaning up`);
     killAllChildren();
     void cleanUp().finally(() => process.exit(130));
   });
@@ -113,15 +116,8 @@ type MicroRun = RawLoad & { syncRate?: number; params?: Results["argon2"]["param
 /** bench/micro.ts in a process of its own: the signing or argon2id rate of this machine. */
 function micro(mode: "sign" | "argon2", keysDir: string, warmup: number, duration: number, syncMs = 0): Promise<MicroRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        "bench/micro.ts",
-        mode,
-        ...["--keys-dir", keysDir, "--connections", String(connections), "--warmup", String(warmup), "--duration", String(duration), "--sync-ms", String(syncMs)],
-      ],
-      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] },
-    );
+    const args = ["--keys-dir", keysDir, "--connections", String(connections), "--warmup", String(warmup), "--duration", String(duration), "--sync-ms", String(syncMs)];
+    const child = track(spawn(process.execPath, ["bench/micro.ts", mode, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] }));
     const timer = setTimeout(() => child.kill("SIGKILL"), warmup + duration + 60_000);
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
@@ -509,7 +505,8 @@ async function main() {
 try {
   await main();
 } catch (error) {
-  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  // After an interrupt, what fails next is only the clean-up pulling things away: say nothing.
+  if (!interrupted) log(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exitCode = 1;
 } finally {
   killAllChildren();

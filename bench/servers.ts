@@ -25,6 +25,13 @@ export type Child = {
 
 const running = new Set<ChildProcess>();
 
+/** Registers a child so killAllChildren() ends it too. */
+export function track<T extends ChildProcess>(child: T): T {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
 /** Ends every child still running: the last resort on errors, signals and the watchdog. */
 export function killAllChildren(): void {
   for (const child of running) child.kill("SIGKILL");
@@ -71,7 +78,7 @@ async function start(options: {
 }): Promise<Child> {
   const began = performance.now();
   const child = spawn(process.execPath, options.args, { cwd: REPO_ROOT, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
+  track(child);
   let output = "";
   let partial = "";
   const collected: string[] = [];
@@ -86,7 +93,6 @@ async function start(options: {
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.once("exit", () => running.delete(child));
   let alive = true;
   void exited.then(() => (alive = false));
 
