@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../test/support/idp.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -35,17 +35,6 @@ export function track<T extends ChildProcess>(child: T): T {
 /** Ends every child still running: the last resort on errors, signals and the watchdog. */
 export function killAllChildren(): void {
   for (const child of running) child.kill("SIGKILL");
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function get(url: string): Promise<number> {
