@@ -1,6 +1,6 @@
 // A cookie-keeping HTTP client for the hardening suites that records every response it receives
 // (status, headers, each Set-Cookie line), and can add headers a TLS-terminating proxy would add.
-import { decodeEntities, findForm } from "../support/browser.ts";
+import { decodeEntities, findForm, parseSetCookie, type Cookie } from "../support/browser.ts";
 
 export type Recorded = {
   label: string;
@@ -12,8 +12,6 @@ export type Recorded = {
   body: string;
   location?: string;
 };
-
-type Cookie = { name: string; value: string; path: string };
 
 export class RecordingBrowser {
   readonly responses: Recorded[] = [];
@@ -39,20 +37,9 @@ export class RecordingBrowser {
 
   private store(setCookies: string[]): void {
     for (const line of setCookies) {
-      const [pair, ...attributes] = line.split(";");
-      const index = pair!.indexOf("=");
-      const name = pair!.slice(0, index).trim();
-      const value = pair!.slice(index + 1).trim();
-      let cookiePath = "/";
-      let expired = false;
-      for (const attribute of attributes) {
-        const [key = "", attributeValue = ""] = attribute.trim().split("=");
-        if (key.toLowerCase() === "path") cookiePath = attributeValue;
-        if (key.toLowerCase() === "expires" && new Date(attributeValue).getTime() < Date.now()) expired = true;
-        if (key.toLowerCase() === "max-age" && Number(attributeValue) <= 0) expired = true;
-      }
-      if (expired) this.cookies.delete(`${name}|${cookiePath}`);
-      else this.cookies.set(`${name}|${cookiePath}`, { name, value, path: cookiePath });
+      const { cookie, expired } = parseSetCookie(line);
+      if (expired) this.cookies.delete(`${cookie.name}|${cookie.path}`);
+      else this.cookies.set(`${cookie.name}|${cookie.path}`, cookie);
     }
   }
 

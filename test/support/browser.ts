@@ -1,7 +1,22 @@
 // A minimal browser for end-to-end tests without JavaScript pages: a cookie jar, manual redirects,
 // and form submission the way a browser sends it (application/x-www-form-urlencoded).
 
-type Cookie = { name: string; value: string; path: string };
+export type Cookie = { name: string; value: string; path: string };
+
+/** One Set-Cookie line: the cookie, and whether it is being deleted (expired or max-age 0). */
+export function parseSetCookie(line: string): { cookie: Cookie; expired: boolean } {
+  const [pair, ...attributes] = line.split(";");
+  const index = pair!.indexOf("=");
+  const cookie = { name: pair!.slice(0, index).trim(), value: pair!.slice(index + 1).trim(), path: "/" };
+  let expired = false;
+  for (const attribute of attributes) {
+    const [key = "", attributeValue = ""] = attribute.trim().split("=");
+    if (key.toLowerCase() === "path") cookie.path = attributeValue;
+    if (key.toLowerCase() === "expires" && new Date(attributeValue).getTime() < Date.now()) expired = true;
+    if (key.toLowerCase() === "max-age" && Number(attributeValue) <= 0) expired = true;
+  }
+  return { cookie, expired };
+}
 
 export type Page = { url: string; status: number; html: string; location?: string };
 
@@ -20,22 +35,11 @@ export class Browser {
 
   private store(url: URL, response: Response): void {
     for (const header of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = header.split(";");
-      const index = pair!.indexOf("=");
-      const name = pair!.slice(0, index).trim();
-      const value = pair!.slice(index + 1).trim();
-      let cookiePath = "/";
-      let expired = false;
-      for (const attribute of attributes) {
-        const [key, attributeValue = ""] = attribute.trim().split("=");
-        if (key!.toLowerCase() === "path") cookiePath = attributeValue;
-        if (key!.toLowerCase() === "expires" && new Date(attributeValue).getTime() < Date.now()) expired = true;
-        if (key!.toLowerCase() === "max-age" && Number(attributeValue) <= 0) expired = true;
-      }
+      const { cookie, expired } = parseSetCookie(header);
       const jar = this.cookies.get(url.hostname) ?? new Map<string, Cookie>();
       this.cookies.set(url.hostname, jar);
-      if (expired) jar.delete(`${name}|${cookiePath}`);
-      else jar.set(`${name}|${cookiePath}`, { name, value, path: cookiePath });
+      if (expired) jar.delete(`${cookie.name}|${cookie.path}`);
+      else jar.set(`${cookie.name}|${cookie.path}`, cookie);
     }
   }
 
