@@ -48,6 +48,8 @@ const { values: args } = parseArgs({
     "no-variants": { type: "boolean", default: false },
     "no-profile": { type: "boolean", default: false },
     output: { type: "string", default: "BENCHMARKS.md" },
+    // A subset, e.g. `--scenarios discovery,jwks`: measured and printed only, no report written.
+    scenarios: { type: "string" },
   },
 });
 const connections = Number(args.connections);
@@ -55,6 +57,11 @@ const warmupMs = Number(args.warmup) * 1000;
 const durationMs = Number(args.duration) * 1000;
 const rounds = Math.max(1, Number(args.rounds));
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const;
+const chosen = args.scenarios?.split(",").map((name) => name.trim());
+const unknown = chosen?.filter((name) => !(ALL_SCENARIOS as readonly string[]).includes(name)) ?? [];
+if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; choose from ${ALL_SCENARIOS.join(", ")}`);
+const scenarioNames = chosen ? ALL_SCENARIOS.filter((name) => chosen.includes(name)) : ALL_SCENARIOS;
 
 // Everything to undo, newest first.
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -223,7 +230,7 @@ async function memoryRun(server: Server, env: Record<string, string>, caps: bool
   );
   const scenarios = {} as Results["memoryRuns"][number]["scenarios"];
   const target = { ...server.target, issuer: child.issuer };
-  for (const name of ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const) {
+  for (const name of scenarioNames) {
     const peak = sampleRss(child.pid);
     const run = await measureOnce({ ...server, child, target }, name, 1000, Math.min(durationMs, 4000));
     scenarios[name] = { rss: peak.stop().rss, rate: combine([run]).rate, errors: run.errors };
@@ -398,7 +405,7 @@ async function main() {
   const scenarios = {} as Results["scenarios"];
   const peaks = {} as Results["memory"]["peaks"];
   let argon2: LoadResult | undefined;
-  for (const name of ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const) {
+  for (const name of scenarioNames) {
     const oursRss = sampleRss(ours.child.pid);
     const bareRss = sampleRss(bare.child.pid);
     if (name === "sign-in") {
@@ -430,6 +437,10 @@ async function main() {
     oursAfter: memoryOf(ours.child.pid),
   };
   for (const server of servers) await server.child.stop();
+  if (chosen) {
+    log("a subset of the scenarios was measured: no report written");
+    return;
+  }
 
   const results: Results = {
     date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",

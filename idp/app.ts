@@ -31,6 +31,7 @@ import { loggerOptions } from "./logging.ts";
 import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from "./http/security-headers.ts";
 import { refuseNulParameters } from "./oidc/nul-parameters.ts";
 import { createMetrics, metricsRoute, requestId } from "./http/observability.ts";
+import { createPublicDocumentCache } from "./http/public-documents.ts";
 
 export type AppDeps = {
   config: Config;
@@ -107,9 +108,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   metrics.timeRequests(app, mountPath(config));
+  // Discovery and the JWKS from memory once the provider has answered them: only the request id and
+  // timing hook runs before it.
+  const publicDocuments = createPublicDocumentCache({ mount: mountPath(config), trustProxy: config.trustProxy });
+  app.addHook("onRequest", publicDocuments.onRequest);
   let current = buildProvider(keyRing.current());
   keyRing.onChange((schedule) => {
     current = buildProvider(schedule);
+    publicDocuments.clear();
     app.log.info({ signing: schedule.signing?.kid, published: schedule.published.map((key) => key.kid) }, "signing keys changed");
   });
   keyRing.start(config.keysReloadIntervalSeconds, (error) => app.log.error({ err: error }, "could not reload the signing keys"));
