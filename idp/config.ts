@@ -30,6 +30,7 @@ export type Config = {
   argon2Iterations: number;
   argon2Parallelism: number;
   payloadCleanupIntervalSeconds: number;
+  clientCacheTtlSeconds: number;
   // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
   redisUrl: string | undefined;
   rateLimitWindowSeconds: number;
@@ -204,6 +205,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("600"),
     doc: "How often expired sessions, codes and tokens are deleted, seconds (0 turns it off).",
+  },
+  clientCacheTtlSeconds: {
+    env: "CLIENT_CACHE_TTL",
+    kind: "integer",
+    fallback: constant("5"),
+    doc: "Seconds an instance keeps a registered client in memory for token requests (0 turns it off). `idp clients remove` takes full effect on every instance after this long; everything issued to the client is revoked at once.",
   },
   // Abuse protection: rate limits and sign-in lockout (idp/abuse/, README "Abuse protection").
   redisUrl: {
