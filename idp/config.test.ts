@@ -155,6 +155,7 @@ describe("loadConfig explicit values", () => {
       clientCacheTtlSeconds: 0,
       redisUrl: "redis://cache.internal:6379",
       rateLimitWindowSeconds: 30,
+      rateLimitSyncIntervalMs: 1000,
       requestLimitPerIp: 100,
       signInLimitPerIp: 7,
       signInLimitPerAccount: 0,

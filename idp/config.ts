@@ -34,6 +34,7 @@ export type Config = {
   // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
   redisUrl: string | undefined;
   rateLimitWindowSeconds: number;
+  rateLimitSyncIntervalMs: number;
   requestLimitPerIp: number;
   signInLimitPerIp: number;
   signInLimitPerAccount: number;
@@ -225,6 +226,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("60"),
     doc: "The window, seconds, over which the `*_LIMIT_*` settings count. A minute: whoever hits a limit by accident waits at most that, and counters stay few.",
   },
+  rateLimitSyncIntervalMs: {
+    env: "RATE_LIMIT_SYNC_INTERVAL_MS",
+    kind: "integer",
+    fallback: constant("1000"),
+    doc: "How often, milliseconds, each instance sends the requests it counted for the per-address and token limits to the shared counters and learns the other instances' counts; 0: every request goes to the counters as it comes (one round trip each). One instance alone counts exactly; with several, each sees the others' requests up to about this late, so together they may let through up to this long's worth of extra requests. Sign-in limits and the lockout always count at once.",
+  },
   requestLimitPerIp: {
     env: "REQUEST_LIMIT_PER_IP",
     kind: "integer",
@@ -371,6 +378,9 @@ function validate(config: Config): void {
   if (config.databasePoolMax < 1) throw new ConfigError("DATABASE_POOL_MAX must be at least 1");
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) throw new ConfigError("REDIS_URL must start with redis:// or rediss://");
   if (config.rateLimitWindowSeconds < 1) throw new ConfigError("RATE_LIMIT_WINDOW must be at least 1");
+  if (config.rateLimitSyncIntervalMs >= config.rateLimitWindowSeconds * 1000) {
+    throw new ConfigError("RATE_LIMIT_SYNC_INTERVAL_MS must be shorter than RATE_LIMIT_WINDOW");
+  }
   if (config.lockoutFailureWindowSeconds < 1) throw new ConfigError("LOCKOUT_FAILURE_WINDOW must be at least 1");
   if (config.lockoutDurationSeconds < 1) throw new ConfigError("LOCKOUT_DURATION must be at least 1");
   if (config.lockoutMaxDurationSeconds < config.lockoutDurationSeconds) {

@@ -1,13 +1,16 @@
 // Rate limits per client address, per email and per client_id, counted in the RateLimitStore:
 // a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
 // before the provider's middleware, so a limited request never reaches it), and a check for the
-// sign-in form post, which needs the parsed body for its per-email limit.
-import type { FastifyReply, FastifyRequest } from "fastify";
+// sign-in form post, which needs the parsed body for its per-email limit. The per-request limits
+// count in memory and sync with the store every RATE_LIMIT_SYNC_INTERVAL_MS (synced-counters.ts):
+// no round trip per request. The sign-in limits go to the store on every post: few, and exact.
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
 import { isIP } from "node:net";
 import type { Config } from "../config.ts";
-import type { RateLimitStore } from "../store/rate-limits.ts";
+import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
 import { errorPage, STYLESHEET_PATH } from "../interactions/views.ts";
 import { accountKey } from "./lockout.ts";
+import { createSyncedCounters } from "./synced-counters.ts";
 
 export type Rule = { name: string; limit: number; windowSeconds: number };
 type Check = { rule: Rule; subject: string };
@@ -79,7 +82,14 @@ export function waitText(seconds: number): string {
   return minutes === 1 ? "1 minute" : `${minutes} minutes`;
 }
 
-export function createRateLimits(store: RateLimitStore, config: Config, now: () => Date = () => new Date()) {
+export type RateLimitOptions = {
+  now?: () => Date;
+  /** Where a failed background sync of the counters is reported. */
+  logger?: Pick<FastifyBaseLogger, "warn">;
+};
+
+export function createRateLimits(store: RateLimitStore, config: Config, options: RateLimitOptions = {}) {
+  const now = options.now ?? (() => new Date());
   const rules = rateLimitRules(config);
   const mount = new URL(config.issuer).pathname.replace(/\/$/, "").toLowerCase();
   const tokenPath = `${mount}/token`;
@@ -87,18 +97,42 @@ export function createRateLimits(store: RateLimitStore, config: Config, now: () 
   // every authentication, through its cache): they touch no database, and counting them would
   // cost more than serving them.
   const publicDocuments = new Set([`${mount}/.well-known/openid-configuration`, `${mount}/jwks`]);
+  // RATE_LIMIT_SYNC_INTERVAL_MS=0: no local counting, every request goes to the store as it comes.
+  const synced =
+    config.rateLimitSyncIntervalMs > 0
+      ? createSyncedCounters({
+          store,
+          intervalMs: config.rateLimitSyncIntervalMs,
+          now,
+          onSyncError: (error) => options.logger?.warn({ err: error }, "rate-limit counters not synced with the store; counting locally until the next sync"),
+        })
+      : undefined;
 
-  /** Counts one request against each check; returns the seconds to wait when any is over its limit. */
-  async function count(checks: Check[]): Promise<number | undefined> {
-    const active = checks.filter((check) => check.rule.limit > 0);
-    const counters = await Promise.all(active.map(({ rule, subject }) => store.hit(`${rule.name}:${subject}`, rule.windowSeconds)));
+  const counterKey = ({ rule, subject }: Check) => `${rule.name}:${subject}`;
+
+  /** The seconds to wait when any counter is over its check's limit. */
+  function waitFor(checks: Check[], counters: Counter[]): number | undefined {
     let wait: number | undefined;
     counters.forEach((counter, index) => {
-      if (counter.count <= active[index]!.rule.limit) return;
+      if (counter.count <= checks[index]!.rule.limit) return;
       const seconds = Math.max(1, Math.ceil((counter.resetAt.getTime() - now().getTime()) / 1000));
       wait = Math.max(wait ?? 0, seconds);
     });
     return wait;
+  }
+
+  /** Counts one request against each check in the store, in one round trip; the seconds to wait when any is over its limit. */
+  async function countInStore(checks: Check[]): Promise<number | undefined> {
+    const active = checks.filter((check) => check.rule.limit > 0);
+    const counters = await store.add(active.map((check) => ({ key: counterKey(check), amount: 1, windowSeconds: check.rule.windowSeconds })));
+    return waitFor(active, counters);
+  }
+
+  /** The per-request limits: counted locally when syncing, else in the store. */
+  function countRequest(checks: Check[]): number | undefined | Promise<number | undefined> {
+    if (!synced) return countInStore(checks);
+    const active = checks.filter((check) => check.rule.limit > 0);
+    return waitFor(active, active.map((check) => synced.hit(counterKey(check), check.rule.windowSeconds)));
   }
 
   return {
@@ -120,7 +154,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, now: () 
       }
       let wait: number | undefined;
       try {
-        wait = await count(checks);
+        wait = await countRequest(checks);
       } catch (error) {
         // The counters are unreachable (database or Redis down): let the request through rather
         // than fail every endpoint; it meets the outage itself and answers 503. Sign-in, whose
@@ -139,9 +173,14 @@ export function createRateLimits(store: RateLimitStore, config: Config, now: () 
       return reply.send({ error: "temporarily_unavailable", error_description: `too many requests; retry after ${wait} seconds` });
     },
 
+    /** Sends the last locally counted hits to the store and stops syncing; call before closing the store. */
+    async close(): Promise<void> {
+      await synced?.close();
+    },
+
     /** The sign-in form post's limits: per address and per email (known or not). Seconds to wait, or undefined. */
     signIn(ip: string, email: string): Promise<number | undefined> {
-      return count([
+      return countInStore([
         { rule: rules.signInPerIp, subject: addressKey(ip) },
         { rule: rules.signInPerAccount, subject: accountKey(email) },
       ]);

@@ -1,24 +1,34 @@
 // The RateLimitStore on Redis (when REDIS_URL is set): each counter is a hash { c: count, r: reset
 // time in ms } updated by one Lua script, so increments are atomic across every IdP instance.
 import { createClient } from "@redis/client";
-import type { Counter, RateLimitStore } from "./rate-limits.ts";
+import { countersInOrder, mergeAdds, type Counter, type CounterAdd, type RateLimitStore } from "./rate-limits.ts";
 
 // Expiry is decided by the injected clock (passed in as ARGV[1]), not by Redis's own clock, so the
 // store behaves exactly like the PostgreSQL one under test. The key's Redis TTL is set to the same
 // remaining time only so that Redis deletes it eventually: it never decides a count.
-const HIT = `
+// ARGV[2i], ARGV[2i+1]: the amount for KEYS[i] and the window end it gets if it (re)starts; an
+// amount of 0 only reads. Returns count and window end (ms, as a string) for each key in turn.
+const ADD = `
 local now = tonumber(ARGV[1])
-local reset = tonumber(redis.call('HGET', KEYS[1], 'r'))
-local count
-if reset == nil or reset <= now then
-  reset = now + tonumber(ARGV[2])
-  count = 1
-  redis.call('HSET', KEYS[1], 'c', 1, 'r', reset)
-else
-  count = redis.call('HINCRBY', KEYS[1], 'c', 1)
+local result = {}
+for i, key in ipairs(KEYS) do
+  local amount = tonumber(ARGV[2 * i])
+  local reset = tonumber(redis.call('HGET', key, 'r'))
+  local count
+  if reset == nil or reset <= now then
+    reset = tonumber(ARGV[2 * i + 1])
+    count = amount
+    if amount > 0 then redis.call('HSET', key, 'c', count, 'r', reset) end
+  elseif amount > 0 then
+    count = redis.call('HINCRBY', key, 'c', amount)
+  else
+    count = tonumber(redis.call('HGET', key, 'c'))
+  end
+  if amount > 0 then redis.call('PEXPIRE', key, math.max(1, reset - now)) end
+  result[2 * i - 1] = count
+  result[2 * i] = tostring(reset)
 end
-redis.call('PEXPIRE', KEYS[1], reset - now)
-return { count, tostring(reset) }
+return result
 `;
 
 export type RedisRateLimitOptions = {
@@ -50,14 +60,24 @@ export async function connectRedisRateLimitStore(options: RedisRateLimitOptions)
   ready = true;
   const key = (name: string) => options.prefix + name;
 
+  async function add(hits: CounterAdd[]): Promise<Counter[]> {
+    if (hits.length === 0) return [];
+    const at = now();
+    const merged = mergeAdds(hits, at);
+    const reply = (await client.eval(ADD, {
+      keys: merged.map((hit) => key(hit.key)),
+      arguments: [String(at.getTime()), ...merged.flatMap((hit) => [String(hit.amount), String(hit.restartResetAt.getTime())])],
+    })) as (number | string)[];
+    const finals = new Map(merged.map((hit, index) => [hit.key, { count: Number(reply[2 * index]), resetAt: new Date(Number(reply[2 * index + 1])) }]));
+    return countersInOrder(hits, finals);
+  }
+
   return {
     async hit(name, windowSeconds) {
-      const reply = (await client.eval(HIT, {
-        keys: [key(name)],
-        arguments: [String(now().getTime()), String(windowSeconds * 1000)],
-      })) as [number, string];
-      return { count: Number(reply[0]), resetAt: new Date(Number(reply[1])) };
+      return (await add([{ key: name, amount: 1, windowSeconds }]))[0]!;
     },
+
+    add,
 
     async get(name): Promise<Counter | undefined> {
       const [count, reset] = await client.hmGet(key(name), ["c", "r"]);

@@ -68,6 +68,7 @@ describe("the abuse-protection settings", () => {
     expect(config).toMatchObject({
       redisUrl: undefined,
       rateLimitWindowSeconds: 60,
+      rateLimitSyncIntervalMs: 1000,
       requestLimitPerIp: 600,
       signInLimitPerIp: 30,
       signInLimitPerAccount: 60,
@@ -84,6 +85,7 @@ describe("the abuse-protection settings", () => {
   it.each([
     [{ REDIS_URL: "localhost:6379" }, "REDIS_URL must start with redis:// or rediss://"],
     [{ RATE_LIMIT_WINDOW: "0" }, "RATE_LIMIT_WINDOW must be at least 1"],
+    [{ RATE_LIMIT_WINDOW: "5", RATE_LIMIT_SYNC_INTERVAL_MS: "5000" }, "RATE_LIMIT_SYNC_INTERVAL_MS must be shorter than RATE_LIMIT_WINDOW"],
     [{ LOCKOUT_DURATION: "600", LOCKOUT_MAX_DURATION: "300" }, "LOCKOUT_MAX_DURATION must be at least LOCKOUT_DURATION"],
     [{ LOCKOUT_FAILURE_WINDOW: "0" }, "LOCKOUT_FAILURE_WINDOW must be at least 1"],
   ])("refuses %j", (env, message) => {

@@ -3,12 +3,11 @@
 import { randomBytes } from "node:crypto";
 import { createClient } from "@redis/client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createDatabase, createPool, type Database } from "../../idp/db/database.ts";
 import { createPostgresRateLimitStore, type RateLimitStore } from "../../idp/store/rate-limits.ts";
 import { connectRedisRateLimitStore } from "../../idp/store/rate-limits-redis.ts";
-import { createPostgresTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createPostgresTestDatabase } from "../support/database.ts";
 import { redisUrl } from "./helpers.ts";
-
+import { storeBackends, type StoreBackend } from "./store-backends.ts";
 
 const START = new Date("2031-03-04T05:06:07.000Z");
 let clock = START;
@@ -17,60 +16,8 @@ const advance = (ms: number) => {
   clock = new Date(clock.getTime() + ms);
 };
 
-type Backend = {
-  /** Two stores over the same backend, as two IdP instances would have. */
-  stores: [RateLimitStore, RateLimitStore];
-  /** How many of these keys the backend still physically holds (expired or not). */
-  stored(keys: string[]): Promise<number>;
-  close(): Promise<void>;
-};
-
-const backends: { name: string; open(): Promise<Backend> }[] = [
-  {
-    name: "PostgreSQL",
-    async open() {
-      const database: TestDatabase = await createPostgresTestDatabase();
-      const second: Database = createDatabase(createPool(database.url!, 5));
-      return {
-        stores: [createPostgresRateLimitStore(database.db, now), createPostgresRateLimitStore(second, now)],
-        async stored(keys) {
-          const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM rate_limits WHERE key = ANY($1)", [keys]);
-          return rows[0]!.n;
-        },
-        async close() {
-          await second.close();
-          await database.destroy();
-        },
-      };
-    },
-  },
-  {
-    name: "Redis",
-    async open() {
-      const prefix = `idp-test:${randomBytes(6).toString("hex")}:`;
-      const stores: [RateLimitStore, RateLimitStore] = [
-        await connectRedisRateLimitStore({ url: redisUrl, prefix, now }),
-        await connectRedisRateLimitStore({ url: redisUrl, prefix, now }),
-      ];
-      const raw = createClient({ url: redisUrl });
-      await raw.connect();
-      return {
-        stores,
-        async stored(keys) {
-          return keys.length === 0 ? 0 : raw.exists(keys.map((key) => prefix + key));
-        },
-        async close() {
-          for await (const batch of raw.scanIterator({ MATCH: `${prefix}*`, COUNT: 100 })) if (batch.length) await raw.del(batch);
-          await raw.close();
-          await Promise.all(stores.map((store) => store.close()));
-        },
-      };
-    },
-  },
-];
-
-describe.each(backends)("RateLimitStore on $name", ({ open }) => {
-  let backend: Backend;
+describe.each(storeBackends)("RateLimitStore on $name", ({ open }) => {
+  let backend: StoreBackend;
   let store: RateLimitStore;
   let other: RateLimitStore;
   let n = 0;
@@ -78,7 +25,7 @@ describe.each(backends)("RateLimitStore on $name", ({ open }) => {
   const fresh = (name = "key") => `t${++n}:${name}`;
 
   beforeAll(async () => {
-    backend = await open();
+    backend = await open(now);
     [store, other] = backend.stores;
   });
   afterAll(async () => backend?.close());
@@ -142,6 +89,102 @@ describe.each(backends)("RateLimitStore on $name", ({ open }) => {
     expect((await other.hit(key, 60)).count).toBe(3);
     await other.clear([key]);
     expect(await store.get(key)).toBeUndefined();
+  });
+
+  it("adds amounts to several counters in one step, answering in input order, with hit's fixed windows", async () => {
+    const [a, b, c] = [fresh("a"), fresh("b"), fresh("c")];
+    const first = await store.hit(b, 60);
+    advance(10_000);
+    const at = clock.getTime();
+    expect(
+      await store.add([
+        { key: a, amount: 3, windowSeconds: 30 },
+        { key: b, amount: 2, windowSeconds: 30 },
+        { key: c, amount: 1, windowSeconds: 5 },
+      ]),
+    ).toEqual([
+      { count: 3, resetAt: new Date(at + 30_000) },
+      { count: 3, resetAt: first.resetAt }, // a live window is never moved
+      { count: 1, resetAt: new Date(at + 5_000) },
+    ]);
+    expect(await other.get(a)).toEqual({ count: 3, resetAt: new Date(at + 30_000) });
+    expect((await other.hit(b, 60)).count).toBe(4);
+    expect(await store.add([])).toEqual([]);
+  });
+
+  it("counts a key given twice in one add both times, each entry seeing the counter right after its own amount", async () => {
+    const [a, b] = [fresh("a"), fresh("b")];
+    const at = clock.getTime();
+    expect(
+      await store.add([
+        { key: a, amount: 1, windowSeconds: 60 },
+        { key: b, amount: 5, windowSeconds: 60 },
+        { key: a, amount: 2, windowSeconds: 10 },
+        { key: a, amount: 4, windowSeconds: 10 },
+      ]),
+    ).toEqual([
+      { count: 1, resetAt: new Date(at + 60_000) },
+      { count: 5, resetAt: new Date(at + 60_000) },
+      { count: 3, resetAt: new Date(at + 60_000) }, // the window is the first entry's
+      { count: 7, resetAt: new Date(at + 60_000) },
+    ]);
+    expect((await store.get(a))?.count).toBe(7);
+  });
+
+  it("restarts an ended counter at its amount, its window running from startedAt when given", async () => {
+    const [a, b] = [fresh("a"), fresh("b")];
+    const first = await store.hit(a, 10);
+    clock = first.resetAt;
+    expect(await store.add([{ key: a, amount: 4, windowSeconds: 10 }])).toEqual([{ count: 4, resetAt: new Date(clock.getTime() + 10_000) }]);
+    const startedAt = new Date(clock.getTime() - 20_000);
+    expect(await store.add([{ key: b, amount: 2, windowSeconds: 60, startedAt }])).toEqual([{ count: 2, resetAt: new Date(clock.getTime() + 40_000) }]);
+    // startedAt only places a new window: a live one keeps its end.
+    expect(await store.add([{ key: b, amount: 1, windowSeconds: 60, startedAt: new Date(0) }])).toEqual([
+      { count: 3, resetAt: new Date(clock.getTime() + 40_000) },
+    ]);
+  });
+
+  it("reads without writing when the amount is 0", async () => {
+    const [never, live] = [fresh("never"), fresh("live")];
+    const at = clock.getTime();
+    expect(await store.add([{ key: never, amount: 0, windowSeconds: 60 }])).toEqual([{ count: 0, resetAt: new Date(at + 60_000) }]);
+    expect(await backend.stored([never])).toBe(0);
+    const hit = await store.hit(live, 30);
+    advance(5_000);
+    expect(await store.add([{ key: live, amount: 0, windowSeconds: 30 }, { key: never, amount: 0, windowSeconds: 60 }])).toEqual([
+      hit,
+      { count: 0, resetAt: new Date(at + 65_000) },
+    ]);
+    expect(await store.get(live)).toEqual(hit);
+    clock = hit.resetAt;
+    expect(await store.add([{ key: live, amount: 0, windowSeconds: 30 }])).toEqual([{ count: 0, resetAt: new Date(hit.resetAt.getTime() + 30_000) }]);
+    expect((await store.hit(live, 30)).count).toBe(1);
+  });
+
+  it("refuses amounts that are not whole numbers of 0 or more, and writes nothing", async () => {
+    const key = fresh();
+    await expect(store.add([{ key, amount: 1, windowSeconds: 60 }, { key: fresh(), amount: -1, windowSeconds: 60 }])).rejects.toThrow(RangeError);
+    await expect(store.add([{ key, amount: 1.5, windowSeconds: 60 }])).rejects.toThrow(RangeError);
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it("applies concurrent adds from two instances atomically, whatever order they list their keys in", async () => {
+    const total = fresh("total");
+    const others = [fresh("k0"), fresh("k1"), fresh("k2"), fresh("k3")];
+    const batches = Array.from({ length: 40 }, (_, i) => {
+      // Every batch touches the same keys, in a different order each time (deadlock-prone if locked as listed).
+      const keys = i % 2 ? [...others].reverse() : [...others.slice(i % 4), ...others.slice(0, i % 4)];
+      const hits = keys.map((key, j) => ({ key, amount: ((i + j) % 3) + 1, windowSeconds: 60 }));
+      hits.splice(i % 5, 0, { key: total, amount: 1, windowSeconds: 60 });
+      return hits;
+    });
+    const results = await Promise.all(batches.map((hits, i) => (i % 2 ? store : other).add(hits)));
+    const totals = results.map((counters, i) => counters[batches[i]!.findIndex((hit) => hit.key === total)]!.count);
+    expect(totals.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    for (const key of others) {
+      const sum = batches.flat().filter((hit) => hit.key === key).reduce((acc, hit) => acc + hit.amount, 0);
+      expect((await store.get(key))?.count, key).toBe(sum);
+    }
   });
 
   it("clears exactly the counters it is given", async () => {

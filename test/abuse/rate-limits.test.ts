@@ -3,6 +3,8 @@
 // address and per email, and on the token endpoint per address and per client_id, where a limited
 // request never reaches oidc-provider.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { buildApp } from "../../idp/app.ts";
+import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { REDIRECT_URI } from "../support/oidc-flow.ts";
 import { comparable, LoginSession, signedIn } from "./helpers.ts";
@@ -62,6 +64,41 @@ describe("the per-address limit on every request", () => {
   it("ignores X-Forwarded-For unless TRUST_PROXY is on, so a client cannot pick its own address", async () => {
     for (let i = 0; i < 6; i++) await get(idp, "/oidc/me", { "x-forwarded-for": `203.0.113.${i}` });
     expect((await get(idp, "/oidc/me", { "x-forwarded-for": "203.0.113.200" })).status).toBe(429);
+  });
+});
+
+describe("counting requests in memory and syncing with the shared counters", () => {
+  const storedCount = async (idp: TestIdp, key: string) =>
+    (await idp.database.db.query<{ count: number }>("SELECT count FROM rate_limits WHERE key = $1", [key])).rows[0]?.count;
+
+  it("costs requests no round trip: the counts reach the store at a sync, at the latest when the IdP closes", async () => {
+    // An interval longer than the test: only close() can send the counts.
+    const idp = await startTestIdp({ now, env: { REQUEST_LIMIT_PER_IP: "3", RATE_LIMIT_WINDOW: "120", RATE_LIMIT_SYNC_INTERVAL_MS: "100000" } });
+    try {
+      for (let i = 0; i < 3; i++) expect((await get(idp, "/oidc/me")).status).not.toBe(429);
+      expect((await get(idp, "/oidc/me")).status).toBe(429);
+      expect(await storedCount(idp, "request:ip:127.0.0.1")).toBeUndefined();
+      await idp.app.close();
+      expect(await storedCount(idp, "request:ip:127.0.0.1")).toBe(4);
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it("with RATE_LIMIT_SYNC_INTERVAL_MS=0 counts every request in the store as it comes, so two instances share each count at once", async () => {
+    const idp = await start({ REQUEST_LIMIT_PER_IP: "4", RATE_LIMIT_SYNC_INTERVAL_MS: "0" });
+    const second = await buildApp({ config: idp.config, db: idp.database.db, keys: await loadKeyMaterial(idp.config), now, logger: false });
+    try {
+      const secondOrigin = await second.listen({ port: 0, host: "127.0.0.1" });
+      const statuses: number[] = [];
+      for (const origin of [idp.baseUrl, secondOrigin, idp.baseUrl, secondOrigin, idp.baseUrl, secondOrigin]) {
+        statuses.push((await fetch(new URL("/oidc/me", origin))).status);
+        expect(await storedCount(idp, "request:ip:127.0.0.1")).toBe(statuses.length);
+      }
+      expect(statuses.map((status) => status === 429)).toEqual([false, false, false, false, true, true]);
+    } finally {
+      await second.close();
+    }
   });
 });
 
