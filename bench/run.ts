@@ -33,7 +33,7 @@ import {
   type Variant,
 } from "./report.ts";
 import * as scenario from "./scenarios.ts";
-import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp, track, type Child } from "./servers.ts";
+import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp as startIdpWith, track, type Child } from "./servers.ts";
 import { BENCH_CLIENTS, benchUser } from "./fixtures.ts";
 
 const { values: args } = parseArgs({
@@ -50,12 +50,16 @@ const { values: args } = parseArgs({
     output: { type: "string", default: "BENCHMARKS.md" },
     // A subset, e.g. `--scenarios discovery,jwks`: measured and printed only, no report written.
     scenarios: { type: "string" },
+    // Extra Node flags for every start of our IdP, after the production ones (to try other settings).
+    "idp-node-args": { type: "string", default: "" },
   },
 });
 const connections = Number(args.connections);
 const warmupMs = Number(args.warmup) * 1000;
 const durationMs = Number(args.duration) * 1000;
 const rounds = Math.max(1, Number(args.rounds));
+const extraIdpNodeArgs = args["idp-node-args"]!.split(/\s+/).filter(Boolean);
+const startIdp = (env: Record<string, string>, nodeArgs: string[] = [], collect?: RegExp) => startIdpWith(env, [...extraIdpNodeArgs, ...nodeArgs], collect);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const;
 const chosen = args.scenarios?.split(",").map((name) => name.trim());
@@ -438,6 +442,7 @@ async function main() {
   };
   for (const server of servers) await server.child.stop();
   if (chosen) {
+    for (const [name, peak] of Object.entries(peaks)) log(`peak VmRSS during ${name}: ours ${(peak.ours.rss / 1e6).toFixed(0)} MB (RssAnon ${(peak.ours.anon / 1e6).toFixed(0)} MB)`);
     log("a subset of the scenarios was measured: no report written");
     return;
   }

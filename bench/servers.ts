@@ -110,13 +110,23 @@ async function start(options: {
   return { name: options.name, pid: child.pid!, port: options.port, issuer: options.issuer, readyMs, output: () => output, collected: () => collected, stop };
 }
 
-/** `node idp/cli/bin.ts serve` with the given settings; ready when /readyz answers 200. */
+/**
+ * The Node flags `npm start` runs the IdP with (the Dockerfile's CMD has the same, a test checks):
+ * the benchmark measures what ships.
+ */
+export function productionNodeArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { scripts: { start: string } };
+  const words = scripts.start.split(/\s+/);
+  return words.slice(words.indexOf("node") + 1, words.indexOf("idp/cli/bin.ts"));
+}
+
+/** `node <production flags> <nodeArgs> idp/cli/bin.ts serve` with the given settings; ready when /readyz answers 200. */
 export async function startIdp(env: Record<string, string>, nodeArgs: string[] = [], collect?: RegExp): Promise<Child> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}/oidc`;
   return start({
     name: "our IdP",
-    args: [...nodeArgs, "idp/cli/bin.ts", "serve"],
+    args: [...productionNodeArgs(), ...nodeArgs, "idp/cli/bin.ts", "serve"],
     env: { ...env, PORT: String(port), HOST: "127.0.0.1", ISSUER: issuer },
     port,
     issuer,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `idp` command: parses the command line and hands over to cli/commands.ts. Errors are one
 // line on stderr and exit status 1.
+import "./thread-pool.ts";
 import { runCli, CliUsageError } from "./commands.ts";
 
 try {
