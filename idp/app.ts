@@ -22,6 +22,7 @@ import { openRateLimitStore } from "./abuse/rate-limit-store.ts";
 import { createLockout, lockoutPolicy } from "./abuse/lockout.ts";
 import { createRateLimits } from "./abuse/limits.ts";
 import { createAdapterClass } from "./oidc/adapter.ts";
+import { cachedClientLookup } from "./oidc/client-cache.ts";
 import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
 import { createAuditStore } from "./store/audit.ts";
@@ -62,20 +63,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const hasher = createPasswordHasher(argon2Params(config));
   const adapter = createAdapterClass({
     payloads,
-    clients,
+    clients: cachedClientLookup(clients, config.clientCacheTtlSeconds, now),
     refreshTokenReuseGraceSeconds: config.refreshTokenReuseGraceSeconds,
     now,
   });
-  const commitTokenWrites = (writes: PendingWrite[]) =>
-    db.transaction(async (tx) => {
-      const store = createOidcPayloadStore(tx, now);
-      for (const write of writes) {
-        if (write.kind === "upsert") await store.upsert(write.model, write.id, write.payload, write.expiresIn);
-        else if (!(await store.consume(write.model, write.id))) {
-          throw new ConsumeConflictError(`${write.model === "RefreshToken" ? "refresh token" : "authorization code"} already used`);
-        }
-      }
-    });
+  // One statement, all or nothing (oidc-payloads.ts commitWrites); a refused consume means a
+  // concurrent request used the code or refresh token first.
+  const commitTokenWrites = async (writes: PendingWrite[]) => {
+    const refused = await payloads.commitWrites(writes);
+    if (refused) {
+      throw new ConsumeConflictError(`${refused.consumeRefused === "RefreshToken" ? "refresh token" : "authorization code"} already used`);
+    }
+  };
   const auditStore = createAuditStore(db, now);
 
   // The provider signs with the keys it was built with, so it is rebuilt whenever the key schedule
@@ -129,8 +128,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Abuse protection (idp/abuse/): counters shared by every instance, in Redis or the database. The
   // limits hook comes before middie, so a limited request never reaches the provider.
   const rateLimitStore = await openRateLimitStore(config, db, now);
-  app.addHook("onClose", async () => rateLimitStore.close());
-  const rateLimits = createRateLimits(rateLimitStore, config, now);
+  const rateLimits = createRateLimits(rateLimitStore, config, { now, logger: app.log });
+  // The limits send their last locally counted requests before the store closes.
+  app.addHook("onClose", async () => {
+    await rateLimits.close();
+    await rateLimitStore.close();
+  });
   const lockout = createLockout(rateLimitStore, lockoutPolicy(config), now);
   app.addHook("onRequest", rateLimits.onRequest);
 

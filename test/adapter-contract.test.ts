@@ -1,9 +1,10 @@
 // Contract of the oidc-provider storage adapter, run identically against real PostgreSQL and the embedded database.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { errors, type Adapter } from "oidc-provider";
+import { errors, type Adapter, type KoaContextWithOIDC } from "oidc-provider";
 import { createAdapterClass } from "../idp/oidc/adapter.ts";
+import { ConsumeConflictError, tokenUnitOfWorkMiddleware } from "../idp/oidc/token-unit-of-work.ts";
 import { createClientStore, type ClientStore } from "../idp/store/clients.ts";
-import { createOidcPayloadStore, type OidcPayloadStore } from "../idp/store/oidc-payloads.ts";
+import { createOidcPayloadStore, type OidcPayloadStore, type PayloadWrite } from "../idp/store/oidc-payloads.ts";
 import { testDatabases, type TestDatabase } from "./support/database.ts";
 
 const START = new Date("2030-01-01T00:00:00.000Z");
@@ -19,13 +20,21 @@ describe.each(testDatabases)("oidc adapter contract ($kind)", ({ create }) => {
   let clients: ClientStore;
   let AdapterClass: new (model: string) => Adapter;
   const adapter = (model: string) => new AdapterClass(model);
+  // Every statement the adapter and the store send, for the round-trip tests.
+  let statements: string[] = [];
 
   const countRows = async (where = "true", params: unknown[] = []) =>
     Number((await database.db.query<{ n: string }>(`SELECT count(*) AS n FROM oidc_payloads WHERE ${where}`, params)).rows[0]!.n);
 
   beforeAll(async () => {
     database = await create();
-    payloads = createOidcPayloadStore(database.db, now);
+    const counted = {
+      query: ((sql: string, params?: unknown[]) => {
+        statements.push(sql);
+        return database.db.query(sql, params);
+      }) as TestDatabase["db"]["query"],
+    };
+    payloads = createOidcPayloadStore(counted, now);
     clients = createClientStore(database.db);
     AdapterClass = createAdapterClass({ payloads, clients, refreshTokenReuseGraceSeconds: GRACE_SECONDS, now });
   });
@@ -38,7 +47,24 @@ describe.each(testDatabases)("oidc adapter contract ($kind)", ({ create }) => {
     current = START;
     await database.db.query("DELETE FROM oidc_payloads");
     await database.db.query("DELETE FROM clients");
+    statements = [];
   });
+
+  /**
+   * Runs fn as the provider would run a request's adapter calls: inside the token unit of work
+   * middleware, routed to `route`. Collected writes are committed as app.ts does.
+   */
+  async function inRequest<T>(fn: () => Promise<T>, route = "token"): Promise<T> {
+    const ctx = { oidc: { route }, status: 200 } as unknown as KoaContextWithOIDC;
+    const commit = async (writes: PayloadWrite[]) => {
+      if (await payloads.commitWrites(writes)) throw new ConsumeConflictError("already used");
+    };
+    let result: T | undefined;
+    await tokenUnitOfWorkMiddleware(commit)(ctx, async () => {
+      result = await fn();
+    });
+    return result as T;
+  }
 
   describe("upsert and find", () => {
     it("returns exactly the payload that was stored", async () => {
@@ -158,6 +184,248 @@ describe.each(testDatabases)("oidc adapter contract ($kind)", ({ create }) => {
       await adapter("AuthorizationCode").consume("code-1");
       await adapter("AuthorizationCode").upsert("code-1", { n: 2 }, 60);
       expect(await adapter("AuthorizationCode").find("code-1")).toEqual({ n: 2, consumed: START.getTime() / 1000 });
+    });
+  });
+
+  describe("commitWrites: a token request's writes in one statement", () => {
+    const consume = (model: string, id: string): PayloadWrite => ({ kind: "consume", model, id });
+    const upsert = (model: string, id: string, payload: Record<string, unknown>, expiresIn?: number): PayloadWrite => ({
+      kind: "upsert",
+      model,
+      id,
+      payload,
+      expiresIn,
+    });
+    const rows = async () =>
+      (
+        await database.db.query<{ model: string; id: string; grant_id: string | null; expires_at: Date | null; consumed_at: Date | null }>(
+          "SELECT model, id, grant_id, expires_at, consumed_at FROM oidc_payloads ORDER BY model, id",
+        )
+      ).rows;
+
+    it("consumes and saves in order, in one round trip", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", { grantId: "g1" }, 3600);
+      statements = [];
+      current = seconds(5);
+      const refused = await payloads.commitWrites([
+        consume("RefreshToken", "rt-1"),
+        upsert("RefreshToken", "rt-2", { grantId: "g1", uid: "u", userCode: "c" }, 60),
+        upsert("AccessToken", "at-1", { grantId: "g1" }, 30),
+        upsert("Grant", "g-no-expiry", { accountId: "user-1" }),
+      ]);
+
+      expect(refused).toBeUndefined();
+      expect(statements).toHaveLength(1);
+      expect(await rows()).toEqual([
+        { model: "AccessToken", id: "at-1", grant_id: "g1", expires_at: seconds(35), consumed_at: null },
+        { model: "Grant", id: "g-no-expiry", grant_id: null, expires_at: null, consumed_at: null },
+        { model: "RefreshToken", id: "rt-1", grant_id: "g1", expires_at: seconds(3600), consumed_at: seconds(5) },
+        { model: "RefreshToken", id: "rt-2", grant_id: "g1", expires_at: seconds(65), consumed_at: null },
+      ]);
+      expect(await adapter("RefreshToken").find("rt-2")).toEqual({ grantId: "g1", uid: "u", userCode: "c" });
+      expect((await database.db.query("SELECT 1 FROM oidc_payloads WHERE uid = 'u' AND user_code = 'c'")).rowCount).toBe(1);
+    });
+
+    it("a refused consume writes nothing, not even the writes before it", async () => {
+      await payloads.upsert("AuthorizationCode", "code-1", { grantId: "g1" }, 60);
+      await payloads.consume("AuthorizationCode", "code-1");
+      const before = await rows();
+
+      const refused = await payloads.commitWrites([
+        upsert("AccessToken", "at-1", { grantId: "g1" }, 30),
+        consume("AuthorizationCode", "code-1"),
+        upsert("RefreshToken", "rt-1", { grantId: "g1" }, 60),
+      ]);
+
+      expect(refused).toEqual({ consumeRefused: "AuthorizationCode" });
+      expect(await rows()).toEqual(before);
+    });
+
+    it("with two consumes, a refused second one leaves the first unconsumed", async () => {
+      await payloads.upsert("AuthorizationCode", "code-1", { n: 1 }, 60);
+      await payloads.upsert("RefreshToken", "rt-used", { n: 2 }, 60);
+      await payloads.consume("RefreshToken", "rt-used");
+
+      const refused = await payloads.commitWrites([consume("AuthorizationCode", "code-1"), consume("RefreshToken", "rt-used")]);
+
+      expect(refused).toEqual({ consumeRefused: "RefreshToken" });
+      expect(await countRows("consumed_at IS NOT NULL")).toBe(1);
+      expect(await adapter("AuthorizationCode").find("code-1")).toEqual({ n: 1 });
+    });
+
+    it("refuses consuming an unknown id", async () => {
+      expect(await payloads.commitWrites([consume("RefreshToken", "no-such-token")])).toEqual({ consumeRefused: "RefreshToken" });
+    });
+
+    it("applies the writes in order: a later upsert of the same row wins, and a row saved earlier can be consumed", async () => {
+      const refused = await payloads.commitWrites([
+        upsert("AccessToken", "at-1", { n: 1 }, 60),
+        upsert("AccessToken", "at-1", { n: 2 }, 60),
+        upsert("AuthorizationCode", "code-1", { n: 3 }, 60),
+        consume("AuthorizationCode", "code-1"),
+      ]);
+      expect(refused).toBeUndefined();
+      expect(await adapter("AccessToken").find("at-1")).toEqual({ n: 2 });
+      expect(await adapter("AuthorizationCode").find("code-1")).toEqual({ n: 3, consumed: START.getTime() / 1000 });
+    });
+
+    it("an error other than a refused consume is thrown, and nothing of the call is written", async () => {
+      await payloads.upsert("AuthorizationCode", "code-1", { n: 1 }, 60);
+      const bad = { kind: "delete", model: "AccessToken", id: "x" } as unknown as PayloadWrite;
+      await expect(payloads.commitWrites([consume("AuthorizationCode", "code-1"), upsert("AccessToken", "at-1", {}, 60), bad])).rejects.toThrow(
+        /unknown write kind/,
+      );
+      expect(await countRows("consumed_at IS NOT NULL")).toBe(0);
+      expect(await countRows()).toBe(1);
+    });
+
+    it("20 concurrent commits consuming one code: exactly one commits, with its successor; the others write nothing", async () => {
+      await payloads.upsert("AuthorizationCode", "code-1", { grantId: "g1" }, 60);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          payloads.commitWrites([consume("AuthorizationCode", "code-1"), upsert("AccessToken", `at-${i}`, { grantId: "g1" }, 60)]),
+        ),
+      );
+      expect(results.filter((result) => result === undefined)).toHaveLength(1);
+      expect(results.filter((result) => result?.consumeRefused === "AuthorizationCode")).toHaveLength(19);
+      expect(await countRows("model = 'AccessToken'")).toBe(1);
+      expect(await countRows("consumed_at IS NOT NULL")).toBe(1);
+    });
+  });
+
+  describe("token requests: the grant source's grant and session are read with it", () => {
+    const grant = { accountId: "user-1", clientId: "app", kind: "Grant" };
+    const session = { uid: "uid-1", accountId: "user-1", kind: "Session" };
+    const source = (extra: Record<string, unknown> = {}) => ({
+      accountId: "user-1",
+      clientId: "app",
+      grantId: "g1",
+      sessionUid: "uid-1",
+      expiresWithSession: true,
+      ...extra,
+    });
+
+    beforeEach(async () => {
+      await payloads.upsert("Grant", "g1", grant, 3600);
+      await payloads.upsert("Session", "sess-1", session, 3600);
+      statements = [];
+    });
+
+    it.each(["RefreshToken", "AuthorizationCode"])("finding a %s answers the later grant and session lookups without a query", async (model) => {
+      await payloads.upsert(model, "t-1", source(), 600);
+      statements = [];
+      const found = await inRequest(async () => ({
+        token: await adapter(model).find("t-1"),
+        session: await adapter("Session").findByUid("uid-1"),
+        grant: await adapter("Grant").find("g1"),
+      }));
+      expect(found).toEqual({ token: source(), session, grant });
+      expect(statements).toHaveLength(1);
+    });
+
+    it("a token that does not end with the session reads only its grant; the session is looked up when asked", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source({ expiresWithSession: undefined }), 600);
+      statements = [];
+      const found = await inRequest(async () => [await adapter("RefreshToken").find("rt-1"), await adapter("Grant").find("g1")]);
+      expect(found[1]).toEqual(grant);
+      expect(statements).toHaveLength(1);
+      expect(await inRequest(() => adapter("Session").findByUid("uid-1"))).toEqual(session);
+      expect(statements).toHaveLength(2);
+    });
+
+    it("a grant or session that is gone or expired is answered as missing, also without a query", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source(), 600);
+      await payloads.upsert("Grant", "g1", grant, 60);
+      await payloads.destroy("Session", "sess-1");
+      current = seconds(61);
+      statements = [];
+      const found = await inRequest(async () => [
+        await adapter("RefreshToken").find("rt-1"),
+        await adapter("Grant").find("g1"),
+        await adapter("Session").findByUid("uid-1"),
+      ]);
+      expect(found).toEqual([source(), undefined, undefined]);
+      expect(statements).toHaveLength(1);
+    });
+
+    it("a row read ahead answers one lookup; a write in the request drops the rest", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source(), 600);
+      statements = [];
+      await inRequest(async () => {
+        await adapter("RefreshToken").find("rt-1");
+        expect(await adapter("Grant").find("g1")).toEqual(grant);
+        expect(statements).toHaveLength(1);
+        expect(await adapter("Grant").find("g1")).toEqual(grant); // asked again: read again
+        expect(statements).toHaveLength(2);
+
+        await adapter("RefreshToken").find("rt-1"); // reads the session ahead again
+        await adapter("AccessToken").upsert("at-1", { grantId: "g1" }, 60); // collected, not sent
+        expect(statements).toHaveLength(3);
+        expect(await adapter("Session").findByUid("uid-1")).toEqual(session);
+        expect(statements).toHaveLength(4);
+      });
+    });
+
+    it("never answers a lookup of another request", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source(), 600);
+      await inRequest(() => adapter("RefreshToken").find("rt-1")); // reads the grant ahead, never asks for it
+      const changed = { ...grant, accountId: "user-2" };
+      await payloads.upsert("Grant", "g1", changed, 3600);
+      statements = [];
+
+      expect(await inRequest(() => adapter("Grant").find("g1"))).toEqual(changed);
+      expect(await adapter("Grant").find("g1")).toEqual(changed);
+      expect(statements).toHaveLength(2);
+    });
+
+    it("reads nothing ahead outside the token endpoint", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source(), 600);
+      statements = [];
+      for (const run of [<T>(fn: () => Promise<T>) => fn(), <T>(fn: () => Promise<T>) => inRequest(fn, "introspection")]) {
+        await run(async () => {
+          await adapter("RefreshToken").find("rt-1");
+          await adapter("Grant").find("g1");
+          await adapter("Session").findByUid("uid-1");
+        });
+      }
+      expect(statements).toHaveLength(6);
+      expect(statements.some((sql) => /LATERAL/.test(sql))).toBe(false);
+    });
+
+    it(`keeps the refresh-token grace window: unconsumed within ${GRACE_SECONDS} s, consumed after`, async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source(), 3600);
+      current = seconds(100);
+      await adapter("RefreshToken").consume("rt-1");
+
+      current = seconds(100 + GRACE_SECONDS - 1);
+      const within = await inRequest(() => adapter("RefreshToken").find("rt-1"));
+      expect(within).toEqual(source());
+      expect(within).not.toHaveProperty("consumed");
+
+      current = seconds(100 + GRACE_SECONDS + 1);
+      expect(await inRequest(() => adapter("RefreshToken").find("rt-1"))).toEqual({ ...source(), consumed: seconds(100).getTime() / 1000 });
+      // An authorization code has no window, and its consumption shows through the read-ahead too.
+      await payloads.upsert("AuthorizationCode", "code-1", source(), 600);
+      await payloads.consume("AuthorizationCode", "code-1");
+      expect(await inRequest(() => adapter("AuthorizationCode").find("code-1"))).toHaveProperty("consumed", seconds(101 + GRACE_SECONDS).getTime() / 1000);
+    });
+
+    it("commits the request's consume and saves together; a second request for the same token writes nothing", async () => {
+      await payloads.upsert("RefreshToken", "rt-1", source(), 600);
+      const refresh = (successor: string) =>
+        inRequest(async () => {
+          const token = await adapter("RefreshToken").find("rt-1");
+          await adapter("Grant").find("g1");
+          await adapter("RefreshToken").consume("rt-1");
+          await adapter("RefreshToken").upsert(successor, { ...token, rotations: 1 }, 600);
+          await adapter("AccessToken").upsert(`at-${successor}`, { grantId: "g1" }, 60);
+          expect(await countRows("id IN ($1, $2)", [successor, `at-${successor}`])).toBe(0); // not before the commit
+        });
+
+      await refresh("rt-2");
+      expect(await countRows("id IN ('rt-2', 'at-rt-2')")).toBe(2);
+      await refresh("rt-3"); // the middleware turns the refused consume into invalid_grant
+      expect(await countRows("id IN ('rt-3', 'at-rt-3')")).toBe(0);
     });
   });
 

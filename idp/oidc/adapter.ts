@@ -7,7 +7,7 @@ import { currentUnitOfWork } from "./token-unit-of-work.ts";
 
 export type AdapterOptions = {
   payloads: OidcPayloadStore;
-  clients: ClientStore;
+  clients: Pick<ClientStore, "find">;
   refreshTokenReuseGraceSeconds: number;
   now: () => Date;
 };
@@ -60,8 +60,29 @@ const containsNul = (value: unknown): boolean =>
     ? hasNul(value)
     : typeof value === "object" && value !== null && Object.entries(value).some(([key, inner]) => hasNul(key) || containsNul(inner));
 
+// oidc-provider's token endpoint finds one of these first, then its grant and (for a token that
+// ends with the session) the session: one query reads all three (see findStored).
+const GRANT_SOURCES = new Set(["AuthorizationCode", "RefreshToken"]);
+
 export function createAdapterClass(options: AdapterOptions): new (model: string) => Adapter {
   const { payloads, clients, refreshTokenReuseGraceSeconds, now } = options;
+
+  /**
+   * find() of the store, except inside a token request: there a grant source also reads ahead the
+   * rows the provider asks for next, and those lookups are answered from the request's unit of
+   * work without a query. Nothing read ahead outlives the request.
+   */
+  const findStored = async (model: string, id: string) => {
+    const unit = currentUnitOfWork();
+    if (!unit) return payloads.find(model, id);
+    const prefetched = unit.takePrefetched(model, "id", id);
+    if (prefetched) return prefetched.found;
+    if (!GRANT_SOURCES.has(model)) return payloads.find(model, id);
+    const { source, grant, session } = await payloads.findGrantSource(model, id);
+    if (grant) unit.prefetch("Grant", "id", grant.id, grant.found);
+    if (session) unit.prefetch("Session", "uid", session.uid, session.found);
+    return source;
+  };
 
   return class PostgresAdapter implements Adapter {
     readonly model: string;
@@ -74,7 +95,7 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
       if (this.model === "Client") throw new Error("clients are managed with `idp clients`, not through the provider");
       if (hasNul(id) || containsNul(payload)) throw new errors.InvalidRequest("parameters must not contain NUL characters");
       const unit = currentUnitOfWork();
-      if (unit) unit.writes.push({ kind: "upsert", model: this.model, id, payload, expiresIn });
+      if (unit) unit.collect({ kind: "upsert", model: this.model, id, payload, expiresIn });
       else await payloads.upsert(this.model, id, payload, expiresIn);
     }
 
@@ -84,7 +105,7 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
         const client = await clients.find(id);
         return client && clientMetadata(client);
       }
-      const found = await payloads.find(this.model, id);
+      const found = await findStored(this.model, id);
       if (!found) return undefined;
       const { consumedAt, ...payload } = found;
       // A rotated refresh token replayed within the grace window is presented to the provider as
@@ -103,13 +124,14 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       if (hasNul(uid)) return undefined;
-      return withoutConsumedAt(await payloads.findByUid(this.model, uid));
+      const prefetched = currentUnitOfWork()?.takePrefetched(this.model, "uid", uid);
+      return withoutConsumedAt(prefetched ? prefetched.found : await payloads.findByUid(this.model, uid));
     }
 
     async consume(id: string): Promise<void> {
       const unit = currentUnitOfWork();
       if (unit) {
-        unit.writes.push({ kind: "consume", model: this.model, id });
+        unit.collect({ kind: "consume", model: this.model, id });
         return;
       }
       // Exactly one caller consumes a code or refresh token; a concurrent second one is refused.
@@ -120,11 +142,13 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
 
     async destroy(id: string): Promise<void> {
       if (hasNul(id)) return;
+      currentUnitOfWork()?.forgetPrefetched();
       await payloads.destroy(this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
       if (hasNul(grantId)) return;
+      currentUnitOfWork()?.forgetPrefetched();
       await payloads.revokeByGrantId(grantId);
     }
   };

@@ -3,16 +3,27 @@
 // them, a user would be left with a consumed token and no successor. So, inside a token request,
 // the adapter only collects consumes and saves, and they commit together (or not at all) just
 // before the response leaves, with the consume still the atomic "exactly one winner" check.
+//
+// The unit also holds rows read ahead for this one request: finding the code or refresh token
+// fetches, in the same query, the grant and session the provider asks for next (see adapter.ts).
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { AdapterPayload, KoaContextWithOIDC } from "oidc-provider";
+import type { FoundPayload } from "../store/oidc-payloads.ts";
 
 export type PendingWrite =
   | { kind: "consume"; model: string; id: string }
   | { kind: "upsert"; model: string; id: string; payload: AdapterPayload; expiresIn: number };
 
+/** How a row is looked up: by id (find) or by uid (findByUid). */
+export type Lookup = "id" | "uid";
+
+// Keys never hold NUL: the adapter refuses such ids before any lookup.
+const lookupKey = (model: string, lookup: Lookup, value: string) => `${model}\u0000${lookup}\u0000${value}`;
+
 export class TokenUnitOfWork {
   readonly writes: PendingWrite[] = [];
   private readonly ctx: KoaContextWithOIDC;
+  private readonly prefetched = new Map<string, FoundPayload | undefined>();
 
   constructor(ctx: KoaContextWithOIDC) {
     this.ctx = ctx;
@@ -21,6 +32,30 @@ export class TokenUnitOfWork {
   /** Writes are collected only once the provider has routed the request to the token endpoint. */
   get collecting(): boolean {
     return this.ctx.oidc?.route === "token";
+  }
+
+  collect(write: PendingWrite): void {
+    this.forgetPrefetched();
+    this.writes.push(write);
+  }
+
+  /** Keeps a row read ahead (undefined: there is no live one) for one later lookup in this request. */
+  prefetch(model: string, lookup: Lookup, value: string, found: FoundPayload | undefined): void {
+    this.prefetched.set(lookupKey(model, lookup, value), found);
+  }
+
+  /** The row read ahead for this lookup, handed out once; undefined when none was read ahead. */
+  takePrefetched(model: string, lookup: Lookup, value: string): { found: FoundPayload | undefined } | undefined {
+    const key = lookupKey(model, lookup, value);
+    if (!this.prefetched.has(key)) return undefined;
+    const found = this.prefetched.get(key);
+    this.prefetched.delete(key);
+    return { found };
+  }
+
+  /** Any write in the request may change what was read ahead: later lookups go to the database. */
+  forgetPrefetched(): void {
+    this.prefetched.clear();
   }
 }
 

@@ -8,21 +8,69 @@ export type StoredPayload = Record<string, unknown> & {
   consumed?: number;
 };
 
+/** A stored payload as found: `consumed` (epoch seconds) and the exact `consumedAt` once consumed. */
+export type FoundPayload = StoredPayload & { consumedAt?: Date };
+
 type PayloadRow = { payload: StoredPayload; consumed_at: Date | null };
 
-function withConsumed(row: PayloadRow | undefined): (StoredPayload & { consumedAt?: Date }) | undefined {
+function withConsumed(row: PayloadRow | undefined): FoundPayload | undefined {
   if (!row) return undefined;
   if (!row.consumed_at) return row.payload;
   return { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000), consumedAt: row.consumed_at };
 }
 
+/** One write of a token request, committed with the others by commitWrites. */
+export type PayloadWrite =
+  | { kind: "consume"; model: string; id: string }
+  | { kind: "upsert"; model: string; id: string; payload: StoredPayload; expiresIn: number | undefined };
+
+/**
+ * A code or refresh token with the rows oidc-provider reads right after it at the token endpoint:
+ * the grant it names and, for one that ends with the session, that session. `grant` and `session`
+ * are there when the token asks for them (found or not: undefined `found` means no live row).
+ */
+export type GrantSourceRows = {
+  source: FoundPayload | undefined;
+  grant?: { id: string; found: FoundPayload | undefined };
+  session?: { uid: string; found: FoundPayload | undefined };
+};
+
+type GrantSourceRow = PayloadRow & {
+  grant_payload: StoredPayload | null;
+  grant_consumed_at: Date | null;
+  session_payload: StoredPayload | null;
+  session_consumed_at: Date | null;
+};
+
+/** Raised by oidc_commit_token_writes (migrations/005) when a consume finds its row already used. */
+const CONSUME_REFUSED_SQLSTATE = "IDPC1";
+
 // Rows past expires_at are invisible even before the cleanup deletes them.
-const LIVE = "(expires_at IS NULL OR expires_at > $now)";
+const live = (table: string, now: string) => `(${table}.expires_at IS NULL OR ${table}.expires_at > ${now})`;
+
+// The session lookup mirrors oidc-provider's checkSessionBinding: only a token with
+// expiresWithSession makes it look up the session by the token's sessionUid.
+const FIND_GRANT_SOURCE = `
+  SELECT t.payload, t.consumed_at,
+         g.payload AS grant_payload, g.consumed_at AS grant_consumed_at,
+         s.payload AS session_payload, s.consumed_at AS session_consumed_at
+    FROM oidc_payloads t
+    LEFT JOIN LATERAL (
+      SELECT g.payload, g.consumed_at FROM oidc_payloads g
+       WHERE g.model = 'Grant' AND g.id = t.payload->>'grantId' AND ${live("g", "$3")}
+    ) g ON true
+    LEFT JOIN LATERAL (
+      SELECT s.payload, s.consumed_at FROM oidc_payloads s
+       WHERE t.payload->'expiresWithSession' = 'true'::jsonb
+         AND s.model = 'Session' AND s.uid = t.payload->>'sessionUid' AND ${live("s", "$3")}
+       LIMIT 1
+    ) s ON true
+   WHERE t.model = $1 AND t.id = $2 AND ${live("t", "$3")}`;
 
 export function createOidcPayloadStore(db: Queryable, now: () => Date = () => new Date()) {
   const find = async (model: string, column: "id" | "uid" | "user_code", value: string) => {
     const { rows } = await db.query<PayloadRow>(
-      `SELECT payload, consumed_at FROM oidc_payloads WHERE model = $1 AND ${column} = $2 AND ${LIVE.replace("$now", "$3")}`,
+      `SELECT payload, consumed_at FROM oidc_payloads WHERE model = $1 AND ${column} = $2 AND ${live("oidc_payloads", "$3")}`,
       [model, value, now()],
     );
     return withConsumed(rows[0]);
@@ -45,6 +93,24 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
     findByUid: (model: string, uid: string) => find(model, "uid", uid),
     findByUserCode: (model: string, userCode: string) => find(model, "user_code", userCode),
 
+    /** find(model, id) of a code or refresh token, plus its grant and session in the same query. */
+    async findGrantSource(model: string, id: string): Promise<GrantSourceRows> {
+      const { rows } = await db.query<GrantSourceRow>(FIND_GRANT_SOURCE, [model, id, now()]);
+      const row = rows[0];
+      if (!row) return { source: undefined };
+      const source = withConsumed(row);
+      const { grantId, sessionUid, expiresWithSession } = row.payload;
+      const found = (payload: StoredPayload | null, consumedAt: Date | null) =>
+        withConsumed(payload ? { payload, consumed_at: consumedAt } : undefined);
+      return {
+        source,
+        ...(typeof grantId === "string" ? { grant: { id: grantId, found: found(row.grant_payload, row.grant_consumed_at) } } : {}),
+        ...(expiresWithSession === true && typeof sessionUid === "string"
+          ? { session: { uid: sessionUid, found: found(row.session_payload, row.session_consumed_at) } }
+          : {}),
+      };
+    },
+
     /** Marks a single-use artefact consumed; exactly one caller gets true. */
     async consume(model: string, id: string): Promise<boolean> {
       const { rowCount } = await db.query(
@@ -52,6 +118,35 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
         [model, id, now()],
       );
       return rowCount === 1;
+    },
+
+    /**
+     * Applies a token request's writes in order, in one statement: one round trip, and all of them
+     * or none. A consume that finds its row already used (or gone) undoes the whole call; its model
+     * is returned then. Exactly one of several concurrent consumes of one row succeeds.
+     */
+    async commitWrites(writes: PayloadWrite[]): Promise<{ consumeRefused: string } | undefined> {
+      if (writes.length === 0) return undefined;
+      const at = now();
+      const encoded = writes.map((write) =>
+        write.kind === "consume"
+          ? write
+          : {
+              kind: write.kind,
+              model: write.model,
+              id: write.id,
+              payload: write.payload,
+              expiresAt: write.expiresIn ? new Date(at.getTime() + write.expiresIn * 1000).toISOString() : null,
+            },
+      );
+      try {
+        await db.query("SELECT oidc_commit_token_writes($1::jsonb, $2)", [JSON.stringify(encoded), at]);
+        return undefined;
+      } catch (error) {
+        const { code, detail } = error as { code?: unknown; detail?: unknown };
+        if (code === CONSUME_REFUSED_SQLSTATE) return { consumeRefused: String(detail) };
+        throw error;
+      }
     },
 
     async destroy(model: string, id: string): Promise<void> {
