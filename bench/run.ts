@@ -443,6 +443,15 @@ async function main() {
   for (const server of servers) await server.child.stop();
   if (chosen) {
     for (const [name, peak] of Object.entries(peaks)) log(`peak VmRSS during ${name}: ours ${(peak.ours.rss / 1e6).toFixed(0)} MB (RssAnon ${(peak.ours.anon / 1e6).toFixed(0)} MB)`);
+    // A subset is for finding out why: profile ours on each (unless --no-profile).
+    if (!args["no-profile"]) {
+      for (const name of scenarioNames) {
+        const entry = await profileRun(ours, name, idpEnv, keysDir, serviceSecret);
+        if (!entry) continue;
+        for (const fn of entry.summary.functions.slice(0, 12)) log(`  ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}  ${fn.where}`);
+        for (const query of entry.queries ?? []) log(`  ${query.perOperation.toFixed(2)} x ${query.statement}`);
+      }
+    }
     log("a subset of the scenarios was measured: no report written");
     return;
   }
