@@ -132,6 +132,7 @@ describe("loadConfig explicit values", () => {
       trustProxy: true,
       databaseUrl: DB,
       databasePoolMax: 4,
+      databasePreparedStatements: true,
       dataDir: "/var/lib/idp",
       keysDir: "/etc/idp/keys",
       generateKeys: false,

@@ -10,6 +10,7 @@ export type Config = {
   trustProxy: boolean;
   databaseUrl: string | undefined;
   databasePoolMax: number;
+  databasePreparedStatements: boolean;
   dataDir: string;
   keysDir: string;
   generateKeys: boolean;
@@ -97,6 +98,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     doc: "PostgreSQL connection string. Unset: an embedded PostgreSQL (PGlite) under DATA_DIR (development only).",
   },
   databasePoolMax: { env: "DATABASE_POOL_MAX", kind: "integer", fallback: constant("10"), doc: "Maximum connections in the pool." },
+  databasePreparedStatements: {
+    env: "DATABASE_PREPARED_STATEMENTS",
+    kind: "boolean",
+    fallback: constant("true"),
+    doc: "Prepare parameterised statements once per connection (PostgreSQL then skips parsing and planning them on every request). Turn off behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).",
+  },
   dataDir: {
     env: "DATA_DIR",
     kind: "string",

@@ -80,17 +80,20 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<Database & 
     if (!(await waitForSocket(socketPath, 15_000))) {
       throw new Error(`the embedded database in ${dataDir} is locked by another process that does not answer`);
     }
-    return { ...createDatabase(poolOnSocket(dataDir, 2)), owner: false };
+    return { ...createDatabase(poolOnSocket(dataDir, 2), { prepareStatements: false }), owner: false };
   }
 
   try {
     await rm(socketPath, { force: true }); // stale socket of a process that died
     const pglite = await PGlite.create(path.join(dataDir, "pgdata"));
     const server = await servePglite(pglite, socketPath);
-    const database = createDatabase(poolOnSocket(dataDir, 4), async () => {
-      await server.close();
-      await pglite.close();
-      await rm(lockPath, { force: true });
+    const database = createDatabase(poolOnSocket(dataDir, 4), {
+      prepareStatements: false,
+      onClose: async () => {
+        await server.close();
+        await pglite.close();
+        await rm(lockPath, { force: true });
+      },
     });
     return { ...database, owner: true };
   } catch (error) {

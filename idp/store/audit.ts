@@ -34,6 +34,9 @@ export type StoredAuditEvent = Required<Omit<AuditEvent, "details">> & {
   details: Record<string, string | number | boolean | null>;
 };
 
+// Named, never *: prepared statements must keep their result columns when a migration adds one.
+const AUDIT_COLUMNS = "id, occurred_at, event, actor, user_id, email, client_id, ip, user_agent, details";
+
 type AuditRow = {
   id: string;
   occurred_at: Date;
@@ -89,8 +92,8 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
      */
     async list(filter: { email?: string; since?: Date; limit?: number } = {}): Promise<StoredAuditEvent[]> {
       const { rows } = await db.query<AuditRow>(
-        `SELECT * FROM (
-           SELECT * FROM audit_events
+        `SELECT ${AUDIT_COLUMNS} FROM (
+           SELECT ${AUDIT_COLUMNS} FROM audit_events
            WHERE ($1::text IS NULL OR lower(email) = lower($1) OR user_id = $1
                   OR user_id IN (SELECT id FROM users WHERE lower(email) = lower($1)))
              AND ($2::timestamptz IS NULL OR occurred_at >= $2)

@@ -26,6 +26,9 @@ type ClientRow = {
   created_at: Date;
 };
 
+// Named, never *: prepared statements must keep their result columns when a migration adds one.
+const CLIENT_COLUMNS = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, created_at";
+
 const toClient = (row: ClientRow): Client => ({
   id: row.id,
   name: row.name,
@@ -45,7 +48,7 @@ export function createClientStore(db: Queryable) {
       try {
         const { rows } = await db.query<ClientRow>(
           `INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${CLIENT_COLUMNS}`,
           [
             client.id,
             client.name,
@@ -64,12 +67,12 @@ export function createClientStore(db: Queryable) {
     },
 
     async find(id: string): Promise<Client | undefined> {
-      const { rows } = await db.query<ClientRow>("SELECT * FROM clients WHERE id = $1", [id]);
+      const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE id = $1`, [id]);
       return rows[0] && toClient(rows[0]);
     },
 
     async list(): Promise<Client[]> {
-      const { rows } = await db.query<ClientRow>("SELECT * FROM clients ORDER BY id");
+      const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients ORDER BY id`);
       return rows.map(toClient);
     },
 

@@ -27,6 +27,9 @@ type UserRow = {
   updated_at: Date;
 };
 
+// Named, never *: prepared statements must keep their result columns when a migration adds one.
+const USER_COLUMNS = "id, email, email_verified, name, picture, password_hash, disabled, created_at, updated_at";
+
 const toUser = (row: UserRow): User => ({
   id: row.id,
   email: row.email,
@@ -53,7 +56,7 @@ export function createUserStore(db: Queryable) {
       try {
         const { rows } = await db.query<UserRow>(
           `INSERT INTO users (id, email, email_verified, name, picture, password_hash)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${USER_COLUMNS}`,
           [randomUUID(), user.email, user.emailVerified ?? false, user.name ?? null, user.picture ?? null, user.passwordHash ?? null],
         );
         return toUser(rows[0]!);
@@ -64,23 +67,23 @@ export function createUserStore(db: Queryable) {
     },
 
     async findById(id: string): Promise<User | undefined> {
-      const { rows } = await db.query<UserRow>("SELECT * FROM users WHERE id = $1", [id]);
+      const { rows } = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id]);
       return rows[0] && toUser(rows[0]);
     },
 
     async findByEmail(email: string): Promise<User | undefined> {
-      const { rows } = await db.query<UserRow>("SELECT * FROM users WHERE lower(email) = lower($1)", [email]);
+      const { rows } = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower($1)`, [email]);
       return rows[0] && toUser(rows[0]);
     },
 
     async list(): Promise<User[]> {
-      const { rows } = await db.query<UserRow>("SELECT * FROM users ORDER BY created_at, email");
+      const { rows } = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
       return rows.map(toUser);
     },
 
     async setDisabled(email: string, disabled: boolean): Promise<User> {
       const { rows } = await db.query<UserRow>(
-        "UPDATE users SET disabled = $2, updated_at = now() WHERE lower(email) = lower($1) RETURNING *",
+        `UPDATE users SET disabled = $2, updated_at = now() WHERE lower(email) = lower($1) RETURNING ${USER_COLUMNS}`,
         [email, disabled],
       );
       if (!rows[0]) throw new NotFoundError(`no user with email ${email}`);

@@ -1,0 +1,53 @@
+// Prepared statements on a real PostgreSQL server: a parameterised statement is prepared once per
+// connection and reused, in and out of transactions; statements without parameters stay unnamed
+// (several statements in one string still work); the option turns it off.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEmptyPostgresDatabase } from "../../test/support/database.ts";
+import { createDatabase, createPool, type Database } from "./database.ts";
+
+describe("createDatabase on PostgreSQL", () => {
+  let empty: { url: string; drop(): Promise<void> };
+  beforeAll(async () => {
+    empty = await createEmptyPostgresDatabase();
+  });
+  afterAll(async () => empty?.drop());
+
+  /** The statements this session has prepared (one connection: the pool has max 1). */
+  const preparedHere = async (db: Database) =>
+    (await db.query<{ name: string; statement: string }>("SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'idp_%'", [])).rows;
+
+  it("prepares a parameterised statement once and reuses it", async () => {
+    const db = createDatabase(createPool(empty.url, 1));
+    try {
+      for (let run = 0; run < 3; run++) expect((await db.query<{ n: number }>("SELECT $1::int + 1 AS n", [run])).rows[0]!.n).toBe(run + 1);
+      await db.transaction(async (tx) => {
+        expect((await tx.query<{ n: number }>("SELECT $1::int + 1 AS n", [41])).rows[0]!.n).toBe(42);
+      });
+      const prepared = (await preparedHere(db)).filter((row) => row.statement.includes("$1::int + 1"));
+      expect(prepared).toHaveLength(1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("sends statements without parameters unnamed, so several in one string work", async () => {
+    const db = createDatabase(createPool(empty.url, 1));
+    try {
+      await db.query("CREATE TABLE several (n int); INSERT INTO several VALUES (1); DROP TABLE several;");
+      expect((await preparedHere(db)).filter((row) => row.statement.includes("several"))).toHaveLength(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("prepares nothing when turned off", async () => {
+    const db = createDatabase(createPool(empty.url, 1), { prepareStatements: false });
+    try {
+      await db.query("SELECT $1::int AS n", [1]);
+      await db.query("SELECT $1::int AS n", [2]);
+      expect(await preparedHere(db)).toHaveLength(0);
+    } finally {
+      await db.close();
+    }
+  });
+});
