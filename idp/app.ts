@@ -61,9 +61,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const clients = createClientStore(db);
   const payloads = createOidcPayloadStore(db, now);
   const hasher = createPasswordHasher(argon2Params(config));
+  // The provider and the sign-in pages look clients up on every request: from memory, briefly.
+  const clientLookup = cachedClientLookup(clients, config.clientCacheTtlSeconds, now);
   const adapter = createAdapterClass({
     payloads,
-    clients: cachedClientLookup(clients, config.clientCacheTtlSeconds, now),
+    clients: clientLookup,
     refreshTokenReuseGraceSeconds: config.refreshTokenReuseGraceSeconds,
     now,
   });
@@ -176,7 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   metricsRoute(app, metrics, config.metricsToken);
   const provider = () => current.provider;
-  await app.register(async (scope) => interactionRoutes(scope, { provider, clients, signInWithPassword, limitSignIn: rateLimits.signIn }));
+  await app.register(async (scope) => interactionRoutes(scope, { provider, clients: clientLookup, signInWithPassword, limitSignIn: rateLimits.signIn }));
 
   scheduleCleanup(app, () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
   scheduleCleanup(app, () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);

@@ -71,6 +71,9 @@ describe("docker-compose.yml", () => {
     }
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toContain('CMD ["node", "idp/cli/bin.ts", "serve"]');
+    // The same command as `npm start`, which the benchmark starts the IdP with.
+    const { scripts } = JSON.parse(await read("package.json")) as { scripts: { start: string } };
+    expect(scripts.start).toBe("node idp/cli/bin.ts serve");
     await access(path.join(root, "idp/cli/bin.ts"));
   });
 });

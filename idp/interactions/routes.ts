@@ -12,7 +12,7 @@ import { allowFormTargets } from "../http/security-headers.ts";
 export type InteractionDeps = {
   /** The current provider: it is rebuilt when the signing keys change. */
   provider: () => Provider;
-  clients: ClientStore;
+  clients: Pick<ClientStore, "find">;
   signInWithPassword: (email: string, password: string, context?: SignInContext) => Promise<SignInResult>;
   /** The sign-in post's rate limits (per address, per email): seconds to wait when over one. */
   limitSignIn?: (ip: string, email: string) => Promise<number | undefined>;

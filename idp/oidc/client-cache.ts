@@ -1,6 +1,7 @@
-// A short-lived in-process cache of client rows for the provider's lookups. Every token request
-// looks its client up, and clients change rarely (`idp clients add/remove` from the CLI, possibly
-// on another machine), so a few seconds of staleness buys one database round trip per request.
+// A short-lived in-process cache of client rows for the provider's and the sign-in pages' lookups.
+// Every token request and sign-in page looks its client up, and clients change rarely (`idp clients
+// add/remove` from the CLI, possibly on another machine), so a few seconds of staleness buys one
+// database round trip per request.
 // Only clients that exist are cached: a client added by the CLI is usable at once everywhere.
 import type { Client, ClientStore } from "../store/clients.ts";
 
