@@ -13,7 +13,7 @@ function machineTicks(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-function processTicks(pid: number): number | undefined {
+export function processTicks(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -24,7 +24,7 @@ function processTicks(pid: number): number | undefined {
 }
 
 /** PostgreSQL backends serving one database: their command line names it. */
-function backendsOf(database: string): number[] {
+export function backendsOf(database: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -67,6 +67,25 @@ export function cpuAccounting(ourPids: () => number[], database: string): { stop
         others: Math.max(0, (busy - benchmarkTicks) / total),
         loadAverage: os.loadavg()[0]! / cores,
       };
+    },
+  };
+}
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time the given processes use over a window, in milliseconds: what an operation costs its
+ * server (and the server's PostgreSQL backends), whatever else the machine was doing meanwhile.
+ */
+export function cpuTime(pids: () => number[]): { stop(): number } {
+  const take = () => new Map(pids().map((pid) => [pid, processTicks(pid)] as const));
+  const before = take();
+  return {
+    stop() {
+      let ticks = 0;
+      for (const [pid, after] of take()) ticks += (after ?? 0) - (before.get(pid) ?? 0);
+      return (ticks / TICKS_PER_SECOND) * 1000;
     },
   };
 }

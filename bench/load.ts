@@ -18,6 +18,9 @@ export type RawLoad = {
   durationMs: number;
   /** Every successful operation, warm-up and stragglers included. */
   completed: number;
+  /** CPU the server used over the whole run (warm-up included), ms; and its PostgreSQL backends'. */
+  serverCpuMs?: number;
+  databaseCpuMs?: number;
 };
 
 export type LoadResult = {
@@ -28,6 +31,9 @@ export type LoadResult = {
   firstError?: string;
   p50Ms: number;
   p99Ms: number;
+  /** CPU per completed operation, ms: the server process, and its PostgreSQL backends (when measured). */
+  serverCpuMsPerOp?: number;
+  databaseCpuMsPerOp?: number;
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,6 +54,19 @@ export function combine(runs: RawLoad[]): LoadResult {
     firstError: runs.find((run) => run.firstError)?.firstError,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
+    ...perOperation(runs),
+  };
+}
+
+/** CPU per operation over the runs that measured it (over every completed operation: CPU was counted for the whole run). */
+function perOperation(runs: RawLoad[]): Pick<LoadResult, "serverCpuMsPerOp" | "databaseCpuMsPerOp"> {
+  const measured = runs.filter((run) => run.serverCpuMs !== undefined);
+  const completed = measured.reduce((sum, run) => sum + run.completed, 0);
+  if (completed === 0) return {};
+  const sum = (pick: (run: RawLoad) => number | undefined) => measured.reduce((total, run) => total + (pick(run) ?? 0), 0);
+  return {
+    serverCpuMsPerOp: sum((run) => run.serverCpuMs) / completed,
+    ...(measured.some((run) => run.databaseCpuMs !== undefined) ? { databaseCpuMsPerOp: sum((run) => run.databaseCpuMs) / completed } : {}),
   };
 }
 

@@ -15,7 +15,7 @@ import { createDatabase, createPool } from "../idp/db/database.ts";
 import { createAdmin } from "../idp/accounts/admin.ts";
 import { createPasswordHasher } from "../idp/accounts/passwords.ts";
 import { createEmptyPostgresDatabase, serverUrl } from "../test/support/database.ts";
-import { cpuAccounting } from "./cpu.ts";
+import { backendsOf, cpuAccounting, cpuTime } from "./cpu.ts";
 import { createHttpClient } from "./http.ts";
 import { combine, runLoadRaw, type LoadResult, type RawLoad } from "./load.ts";
 import { summariseProfile } from "./profile.ts";
@@ -140,7 +140,15 @@ function micro(mode: "sign" | "argon2", keysDir: string, warmup: number, duratio
   });
 }
 
-type Server = { variant: Variant; label: string; child: Child; target: scenario.Target; chains: scenario.Chain[] };
+type Server = {
+  variant: Variant;
+  label: string;
+  child: Child;
+  target: scenario.Target;
+  chains: scenario.Chain[];
+  /** Ours: the database its PostgreSQL backends serve (their CPU is counted too). */
+  databaseName?: string;
+};
 
 /** One run of a scenario against one server. */
 async function measureOnce(server: Server, name: ScenarioName, warmup: number, duration: number): Promise<RawLoad> {
@@ -163,15 +171,22 @@ async function measureOnce(server: Server, name: ScenarioName, warmup: number, d
         }
       }
     };
-    return await runLoadRaw({ connections, warmupMs: warmup, durationMs: duration, operation });
+    const serverCpu = cpuTime(() => [server.child.pid]);
+    const databaseCpu = server.databaseName ? cpuTime(() => backendsOf(server.databaseName!)) : undefined;
+    const run = await runLoadRaw({ connections, warmupMs: warmup, durationMs: duration, operation });
+    return { ...run, serverCpuMs: serverCpu.stop(), databaseCpuMs: databaseCpu?.stop() };
   } finally {
     http.close();
   }
 }
 
 function logResult(name: string, label: string, result: LoadResult) {
+  const cpu =
+    result.serverCpuMsPerOp === undefined
+      ? ""
+      : `  CPU/op ${result.serverCpuMsPerOp.toFixed(2)} ms` + (result.databaseCpuMsPerOp === undefined ? "" : ` + PostgreSQL ${result.databaseCpuMsPerOp.toFixed(2)} ms`);
   log(
-    `${name.padEnd(18)} ${label.padEnd(26)} ${result.rate.toFixed(1).padStart(8)}/s  p50 ${result.p50Ms.toFixed(1)} ms  p99 ${result.p99Ms.toFixed(1)} ms` +
+    `${name.padEnd(18)} ${label.padEnd(26)} ${result.rate.toFixed(1).padStart(8)}/s  p50 ${result.p50Ms.toFixed(1)} ms  p99 ${result.p99Ms.toFixed(1)} ms${cpu}` +
       (result.errors ? `  ${result.errors} errors, first: ${result.firstError}` : ""),
   );
 }
@@ -390,7 +405,7 @@ async function main() {
   const servers: Server[] = [];
   for (const [variant, label, env] of variantEnv) {
     const child = await started(startIdp(env));
-    servers.push({ variant, label, child, target: { kind: "ours", issuer: child.issuer, serviceSecret }, chains: [] });
+    servers.push({ variant, label, child, target: { kind: "ours", issuer: child.issuer, serviceSecret }, chains: [], databaseName: new URL(database.url).pathname.slice(1) });
   }
   const bareChild = await started(startBareProvider(keysDir, serviceSecret));
   servers.push({ variant: "bare", label: "bare oidc-provider", child: bareChild, target: { kind: "bare", issuer: bareChild.issuer, serviceSecret }, chains: [] });
