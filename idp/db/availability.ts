@@ -8,8 +8,17 @@ const SQLSTATE = /^(08...|57P0[123])$/;
 
 const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
 
+/**
+ * Thrown by a store whose own backing service is unreachable (Redis, for the rate-limit counters):
+ * answered like a database outage, with 503 and Retry-After.
+ */
+export class BackendUnavailableError extends Error {
+  override name = "BackendUnavailableError";
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (current instanceof BackendUnavailableError) return true;
     const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
     if (typeof code === "string" && (NETWORK_CODES.has(code) || SQLSTATE.test(code))) return true;
     if (typeof message === "string" && MESSAGES.test(message)) return true;

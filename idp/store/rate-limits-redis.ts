@@ -1,6 +1,7 @@
 // The RateLimitStore on Redis (when REDIS_URL is set): each counter is a hash { c: count, r: reset
 // time in ms } updated by one Lua script, so increments are atomic across every IdP instance.
 import { createClient } from "@redis/client";
+import { BackendUnavailableError } from "../db/availability.ts";
 import { countersInOrder, mergeAdds, type Counter, type CounterAdd, type RateLimitStore } from "./rate-limits.ts";
 
 // Expiry is decided by the injected clock (passed in as ARGV[1]), not by Redis's own clock, so the
@@ -60,14 +61,30 @@ export async function connectRedisRateLimitStore(options: RedisRateLimitOptions)
   ready = true;
   const key = (name: string) => options.prefix + name;
 
+  /**
+   * Runs a command; a failure while the connection is down (the command was refused offline, or
+   * its socket closed under it) becomes a BackendUnavailableError, which requests answer with 503
+   * and Retry-After like a database outage. The client keeps reconnecting meanwhile.
+   */
+  async function command<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!client.isReady) throw new BackendUnavailableError("Redis (REDIS_URL) is unreachable", { cause: error });
+      throw error;
+    }
+  }
+
   async function add(hits: CounterAdd[]): Promise<Counter[]> {
     if (hits.length === 0) return [];
     const at = now();
     const merged = mergeAdds(hits, at);
-    const reply = (await client.eval(ADD, {
-      keys: merged.map((hit) => key(hit.key)),
-      arguments: [String(at.getTime()), ...merged.flatMap((hit) => [String(hit.amount), String(hit.restartResetAt.getTime())])],
-    })) as (number | string)[];
+    const reply = (await command(() =>
+      client.eval(ADD, {
+        keys: merged.map((hit) => key(hit.key)),
+        arguments: [String(at.getTime()), ...merged.flatMap((hit) => [String(hit.amount), String(hit.restartResetAt.getTime())])],
+      }),
+    )) as (number | string)[];
     const finals = new Map(merged.map((hit, index) => [hit.key, { count: Number(reply[2 * index]), resetAt: new Date(Number(reply[2 * index + 1])) }]));
     return countersInOrder(hits, finals);
   }
@@ -80,13 +97,13 @@ export async function connectRedisRateLimitStore(options: RedisRateLimitOptions)
     add,
 
     async get(name): Promise<Counter | undefined> {
-      const [count, reset] = await client.hmGet(key(name), ["c", "r"]);
+      const [count, reset] = await command(() => client.hmGet(key(name), ["c", "r"]));
       if (count == null || reset == null || Number(reset) <= now().getTime()) return undefined;
       return { count: Number(count), resetAt: new Date(Number(reset)) };
     },
 
     async clear(names) {
-      if (names.length > 0) await client.del(names.map(key));
+      if (names.length > 0) await command(() => client.del(names.map(key)));
     },
 
     async deleteExpired() {
