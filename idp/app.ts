@@ -108,6 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
+  warnAboutConfiguration(app, config);
   metrics.timeRequests(app, mountPath(config));
   // Discovery and the JWKS from memory once the provider has answered them: only the request id and
   // timing hook runs before it.
@@ -184,6 +185,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   scheduleCleanup(app, () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);
 
   return app;
+}
+
+/** Settings that start but are probably not what the operator meant. */
+function warnAboutConfiguration(app: FastifyInstance, config: Config) {
+  if (new URL(config.issuer).protocol === "https:" && !config.trustProxy) {
+    app.log.warn(
+      "ISSUER is https but TRUST_PROXY is off: requests from the TLS-terminating proxy look like plain http, so cookies are set without Secure. Set TRUST_PROXY=true behind a proxy you control.",
+    );
+  }
 }
 
 function wantsHtml(url: string): boolean {

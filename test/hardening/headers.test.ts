@@ -1,6 +1,7 @@
 // Security headers and cookie attributes on everything a real, listening IdP sends: every page of a
 // full sign-in, consent and sign-out, every error page and 404, the stylesheet, and every OIDC
 // endpoint, over plain http and behind a trusted TLS-terminating proxy.
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { cookieAttributes, parseCsp, RecordingBrowser, type Recorded } from "./recording-browser.ts";
@@ -272,6 +273,24 @@ describe("whether a request counts as https", () => {
     const cookies = [response.headers["set-cookie"] ?? []].flat();
     expect(cookies.length).toBeGreaterThan(0);
     for (const line of cookies) expect(cookieAttributes(line).attributes.has("secure"), line).toBe(false);
+  });
+
+  it("warns at start when the issuer is https but the proxy is not trusted (cookies would lack Secure)", async () => {
+    const warnings = async (env: Record<string, string>) => {
+      const lines: string[] = [];
+      const stream = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      });
+      const idp = await startTestIdp({ listen: false, env, logger: { level: "warn", stream } });
+      await idp.close();
+      return lines.filter((line) => line.includes("TRUST_PROXY"));
+    };
+    expect(await warnings({ ISSUER: "https://idp.example.test/oidc" })).toHaveLength(1);
+    expect(await warnings({ ISSUER: "https://idp.example.test/oidc", TRUST_PROXY: "true" })).toHaveLength(0);
+    expect(await warnings({})).toHaveLength(0);
   });
 
   it("sends HSTS on every response when the issuer is https, even if the proxy's header is not trusted", async () => {
