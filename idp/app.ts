@@ -181,8 +181,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const provider = () => current.provider;
   await app.register(async (scope) => interactionRoutes(scope, { provider, clients: clientLookup, signInWithPassword, limitSignIn: rateLimits.signIn }));
 
-  scheduleCleanup(app, () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
-  scheduleCleanup(app, () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);
+  scheduleCleanup(app, "expired oidc state", () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
+  scheduleCleanup(app, "expired rate-limit counters", () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);
+  if (config.auditRetentionDays > 0) {
+    const retentionMs = config.auditRetentionDays * 86_400_000;
+    scheduleCleanup(app, "audit events past AUDIT_RETENTION_DAYS", () => auditStore.expireBefore(new Date(now().getTime() - retentionMs)), config.payloadCleanupIntervalSeconds);
+  }
 
   return app;
 }
@@ -223,14 +227,14 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: impor
   return reply.code(status).send({ error: status >= 500 ? "server_error" : "invalid_request", error_description: message });
 }
 
-function scheduleCleanup(app: FastifyInstance, cleanup: () => Promise<number>, intervalSeconds: number) {
+function scheduleCleanup(app: FastifyInstance, what: string, cleanup: () => Promise<number>, intervalSeconds: number) {
   if (intervalSeconds <= 0) return;
   let timer: NodeJS.Timeout | undefined;
   app.addHook("onReady", async () => {
     timer = setInterval(() => {
       cleanup().then(
-        (deleted) => deleted > 0 && app.log.info({ deleted }, "removed expired oidc state"),
-        (error: unknown) => app.log.warn({ err: error }, "cleanup of expired oidc state failed"),
+        (deleted) => deleted > 0 && app.log.info({ deleted }, `removed ${what}`),
+        (error: unknown) => app.log.warn({ err: error }, `cleanup of ${what} failed`),
       );
     }, intervalSeconds * 1000);
     timer.unref();

@@ -32,6 +32,7 @@ export type Config = {
   argon2Parallelism: number;
   payloadCleanupIntervalSeconds: number;
   clientCacheTtlSeconds: number;
+  auditRetentionDays: number;
   // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
   redisUrl: string | undefined;
   rateLimitWindowSeconds: number;
@@ -213,6 +214,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("600"),
     doc: "How often expired sessions, codes and tokens are deleted, seconds (0 turns it off).",
+  },
+  auditRetentionDays: {
+    env: "AUDIT_RETENTION_DAYS",
+    kind: "integer",
+    fallback: constant("0"),
+    doc: "Days audit events are kept; older ones are deleted every CLEANUP_INTERVAL, recorded as one `audit.expired` event. 0: kept forever.",
   },
   clientCacheTtlSeconds: {
     env: "CLIENT_CACHE_TTL",

@@ -1,4 +1,5 @@
-// SQL for audit_events: append and read, nothing else (the table refuses updates and deletes).
+// SQL for audit_events: append and read, and the retention cleanup (the table refuses every other
+// update and delete).
 import type { Queryable } from "../db/database.ts";
 
 /** Every event the IdP records; details never carry passwords, tokens, secrets or cookies. */
@@ -15,7 +16,8 @@ export type AuditEventName =
   | "client.removed"
   | "key.generated"
   | "token.revoked"
-  | "grant.revoked";
+  | "grant.revoked"
+  | "audit.expired";
 
 export type AuditEvent = {
   event: AuditEventName;
@@ -103,6 +105,29 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
         [filter.email ?? null, filter.since ?? null, filter.limit ?? 1000],
       );
       return rows.map(toEvent);
+    },
+
+    /**
+     * Retention: deletes the events that occurred before `cutoff` and records how many went, as an
+     * `audit.expired` event (none when nothing was old enough); returns the count. One statement:
+     * it first declares the cutoff for its own transaction (set_config(..., true)), the only thing
+     * that lets the append-only trigger (migration 006) allow a delete, and only of older rows.
+     */
+    async expireBefore(cutoff: Date): Promise<number> {
+      const { rows } = await db.query<{ count: number }>(
+        `WITH allowed AS (
+           SELECT set_config('idp.audit_expire_before', $1::timestamptz::text, true)
+         ), expired AS (
+           DELETE FROM audit_events WHERE occurred_at < $1 AND EXISTS (SELECT 1 FROM allowed) RETURNING 1
+         ), counted AS (
+           SELECT count(*)::int AS n FROM expired
+         )
+         INSERT INTO audit_events (occurred_at, event, actor, details)
+         SELECT $2, 'audit.expired', 'system', jsonb_build_object('before', $1::timestamptz, 'count', n) FROM counted WHERE n > 0
+         RETURNING (details->>'count')::int AS count`,
+        [cutoff, now()],
+      );
+      return rows[0]?.count ?? 0;
     },
   };
 }
