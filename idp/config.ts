@@ -32,6 +32,7 @@ export type Config = {
   argon2Parallelism: number;
   payloadCleanupIntervalSeconds: number;
   clientCacheTtlSeconds: number;
+  confidentialClientsRequirePkce: boolean;
   auditRetentionDays: number;
   // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
   redisUrl: string | undefined;
@@ -220,6 +221,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("0"),
     doc: "Days audit events are kept; older ones are deleted every CLEANUP_INTERVAL, recorded as one `audit.expired` event. 0: kept forever.",
+  },
+  confidentialClientsRequirePkce: {
+    env: "CONFIDENTIAL_CLIENTS_REQUIRE_PKCE",
+    kind: "boolean",
+    fallback: constant("true"),
+    doc: "Confidential clients (with a secret) must use PKCE (S256) too, as RFC 9700 recommends. false lets a server-side app that cannot send a code_challenge sign people in. Public clients always must.",
   },
   clientCacheTtlSeconds: {
     env: "CLIENT_CACHE_TTL",

@@ -54,7 +54,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
       if (client.clientAuthMethod !== "none" && _ctx.oidc.route !== "userinfo") return false;
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
-    pkce: { required: (_ctx, client) => client.clientAuthMethod === "none" },
+    // RFC 9700 2.1.1: public clients must, confidential ones should (here: must, unless turned off).
+    pkce: { required: (_ctx, client) => config.confidentialClientsRequirePkce || client.clientAuthMethod === "none" },
     features: {
       ...(serviceTokens.features as Configuration["features"]),
       devInteractions: { enabled: false },

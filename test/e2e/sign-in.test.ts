@@ -244,6 +244,35 @@ describe("refusals", () => {
     expect(callback.searchParams.get("error_description")).toMatch(/PKCE/);
   });
 
+  it("requires PKCE from a confidential client too", async () => {
+    const start = await startAuthorization(partner, {}, { pkce: false });
+    const callback = new URL((await new Browser().request(start.url.toString())).location!);
+    expect(callback.origin + callback.pathname).toBe(REDIRECT_URI);
+    expect(callback.searchParams.get("error")).toBe("invalid_request");
+    expect(callback.searchParams.get("error_description")).toMatch(/PKCE/);
+  });
+
+  it("lets a confidential client sign people in without PKCE when CONFIDENTIAL_CLIENTS_REQUIRE_PKCE=false, never a public one", async () => {
+    const lenient = await startTestIdp({ env: { CONFIDENTIAL_CLIENTS_REQUIRE_PKCE: "false" } });
+    try {
+      await lenient.admin.addUser(alice);
+      const secret = (await lenient.admin.addClient({ id: "server-app", public: false, firstParty: true, redirectUris: [REDIRECT_URI] })).secret!;
+      await lenient.admin.addClient({ id: "spa", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
+      const serverApp = await discover(lenient.issuer, "server-app", secret);
+      const start = await startAuthorization(serverApp, {}, { pkce: false });
+      const page = await signIn(new Browser(), start, alice);
+      expect(page.url.startsWith(REDIRECT_URI), page.html.slice(0, 300)).toBe(true);
+      const tokens = await oidc.authorizationCodeGrant(serverApp, new URL(page.url), { expectedState: start.state, expectedNonce: start.nonce });
+      expect(tokens.id_token).toBeTypeOf("string");
+
+      const spaStart = await startAuthorization(await discover(lenient.issuer, "spa"), {}, { pkce: false });
+      const refused = new URL((await new Browser().request(spaStart.url.toString())).location!);
+      expect(refused.searchParams.get("error")).toBe("invalid_request");
+    } finally {
+      await lenient.close();
+    }
+  });
+
   it("answers a wrong password and an unknown email with the same page", async () => {
     const browser = new Browser();
     const start = await startAuthorization(web);
