@@ -72,6 +72,9 @@ async function walk(idp: TestIdp, browser: RecordingBrowser): Promise<Walk> {
     redirect_uri: REDIRECT_URI,
     state: "state-1",
     nonce: "nonce-1",
+    // RFC 7636's example pair; every client uses PKCE.
+    code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    code_challenge_method: "S256",
   })}`;
   const first = keep("auth redirect to login", await browser.request("auth", authUrl));
   const login = keep("login page", await browser.follow("login page", first.location!));
@@ -91,7 +94,7 @@ async function walk(idp: TestIdp, browser: RecordingBrowser): Promise<Walk> {
   const token = keep(
     "token success",
     await browser.request("token", `${issuer}/token`, {
-      form: { grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI },
+      form: { grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, code_verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" },
       headers: basic,
       accept: "application/json",
     }),
