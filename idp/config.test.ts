@@ -108,7 +108,7 @@ describe("loadConfig explicit values", () => {
       ARGON2_MEMORY_KIB: "65536",
       ARGON2_ITERATIONS: "3",
       ARGON2_PARALLELISM: "4",
-      CLEANUP_INTERVAL: "0",
+      CLEANUP_INTERVAL: "60",
       CLIENT_CACHE_TTL: "0",
       CONFIDENTIAL_CLIENTS_REQUIRE_PKCE: "false",
       AUDIT_RETENTION_DAYS: "400",
@@ -154,7 +154,7 @@ describe("loadConfig explicit values", () => {
       argon2MemoryKib: 65536,
       argon2Iterations: 3,
       argon2Parallelism: 4,
-      payloadCleanupIntervalSeconds: 0,
+      payloadCleanupIntervalSeconds: 60,
       clientCacheTtlSeconds: 0,
       confidentialClientsRequirePkce: false,
       auditRetentionDays: 400,
@@ -259,5 +259,10 @@ describe("loadConfig errors", () => {
     expect(configError({ ARGON2_ITERATIONS: "0" }).message).toContain("argon2");
     expect(configError({ ARGON2_MEMORY_KIB: "4" }).message).toContain("ARGON2_MEMORY_KIB");
     expect(configError({ DATABASE_POOL_MAX: "0" }).message).toContain("DATABASE_POOL_MAX");
+  });
+
+  it("rejects an audit retention that would never run", () => {
+    expect(configError({ AUDIT_RETENTION_DAYS: "90", CLEANUP_INTERVAL: "0" }).message).toContain("CLEANUP_INTERVAL");
+    expect(loadConfig({ AUDIT_RETENTION_DAYS: "90" }).auditRetentionDays).toBe(90);
   });
 });

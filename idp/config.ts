@@ -232,7 +232,7 @@ export const settings: { [K in keyof Config]: Setting } = {
     env: "CLIENT_CACHE_TTL",
     kind: "integer",
     fallback: constant("5"),
-    doc: "Seconds an instance keeps a registered client in memory for token requests (0 turns it off). `idp clients remove` takes full effect on every instance after this long; everything issued to the client is revoked at once.",
+    doc: "Seconds an instance keeps a registered client in memory for its token requests and sign-in pages (0 turns it off). After `idp clients remove` (which revokes everything issued so far at once), an instance with a cached copy accepts the client for up to this long more; what it issues meanwhile stops working when its copy expires, except signed JWTs (ID tokens, service tokens), which last their lifetime like any issued just before.",
   },
   // Abuse protection: rate limits and sign-in lockout (idp/abuse/, README "Abuse protection").
   redisUrl: {
@@ -397,6 +397,9 @@ function validate(config: Config): void {
     throw new ConfigError("KEY_ROTATION_MARGIN must be greater than KEYS_RELOAD_INTERVAL, or instances could sign with a key others have not published yet");
   }
   if (config.databasePoolMax < 1) throw new ConfigError("DATABASE_POOL_MAX must be at least 1");
+  if (config.auditRetentionDays > 0 && config.payloadCleanupIntervalSeconds === 0) {
+    throw new ConfigError("AUDIT_RETENTION_DAYS needs CLEANUP_INTERVAL above 0: the retention runs with the cleanup");
+  }
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) throw new ConfigError("REDIS_URL must start with redis:// or rediss://");
   if (config.rateLimitWindowSeconds < 1) throw new ConfigError("RATE_LIMIT_WINDOW must be at least 1");
   if (config.rateLimitSyncIntervalMs >= config.rateLimitWindowSeconds * 1000) {

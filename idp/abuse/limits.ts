@@ -145,16 +145,16 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       const address = addressKey(request.ip);
       const checks: Check[] = [{ rule: rules.requestPerIp, subject: address }];
       const token = request.method === "POST" && path === tokenPath;
-      if (token) {
-        checks.push({ rule: rules.tokenPerIp, subject: address });
-        // Only the Authorization header: the provider reads the body from the raw stream itself,
-        // so it is not touched here. Clients authenticating in the body count per address only.
-        const clientId = basicClientId(request.headers.authorization);
-        if (clientId) checks.push({ rule: rules.tokenPerClient, subject: clientId });
-      }
+      if (token) checks.push({ rule: rules.tokenPerIp, subject: address });
+      // Only the Authorization header: the provider reads the body from the raw stream itself, so
+      // it is not touched here (public clients, which name themselves in the body, count per address).
+      const clientId = token ? basicClientId(request.headers.authorization) : undefined;
       let wait: number | undefined;
       try {
         wait = await countRequest(checks);
+        // The client id is the caller's choice: counted only once the address is within its limits,
+        // so one address cannot fill the counters with made-up ids faster than its own limit.
+        if (wait === undefined && clientId) wait = await countRequest([{ rule: rules.tokenPerClient, subject: clientId }]);
       } catch (error) {
         // The counters are unreachable (database or Redis down): let the request through rather
         // than fail every endpoint; it meets the outage itself and answers 503. Sign-in, whose

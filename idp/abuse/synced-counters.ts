@@ -13,7 +13,10 @@ export type SyncedCountersOptions = {
   now?: () => Date;
   /** Told when a sync fails; what it would have sent is kept for the next one. */
   onSyncError?: (error: unknown) => void;
-  /** The most keys held; past it the oldest window is forgotten (its unsent hits with it). */
+  /**
+   * The most keys held; past it the oldest window is forgotten here, its unsent hits kept for the
+   * next sync (so the store still counts them; only this instance's view of that key restarts).
+   */
   maxKeys?: number;
   /** The most keys sent in one add(). */
   batchSize?: number;
@@ -32,8 +35,11 @@ type Window = {
   sending: number;
 };
 
-export const DEFAULT_MAX_KEYS = 50_000;
+// Attacker-chosen keys (client ids, rotating IPv6 /64s) can fill it: ~300 bytes each at most.
+export const DEFAULT_MAX_KEYS = 20_000;
 const DEFAULT_BATCH_SIZE = 1_000;
+/** How many of the oldest windows eviction compares. */
+const EVICTION_CANDIDATES = 16;
 
 export function createSyncedCounters(options: SyncedCountersOptions) {
   const { store, intervalMs } = options;
@@ -42,6 +48,9 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   // Map order is the order windows started in: the first is the oldest, the one to forget first.
   const windows = new Map<string, Window>();
+  // Hits of windows forgotten before they were sent, first in line at the next sync (bounded too:
+  // only a flood of more new keys per interval than maxKeys can make hits go uncounted).
+  let evicted: CounterAdd[] = [];
   let queue: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -54,6 +63,19 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
       // A window that has ended is forgotten, its unsent hits too: they can no longer limit anything.
       if (window.endsAt <= at) windows.delete(key);
       else live.push([key, window]);
+    }
+    if (evicted.length > 0) {
+      const sending = evicted;
+      evicted = [];
+      for (let start = 0; start < sending.length; start += batchSize) {
+        try {
+          await store.add(sending.slice(start, start + batchSize));
+        } catch (error) {
+          evicted = [...sending.slice(start), ...evicted].slice(-maxKeys);
+          options.onSyncError?.(error);
+          return;
+        }
+      }
     }
     for (let start = 0; start < live.length; start += batchSize) {
       const batch = live.slice(start, start + batchSize);
@@ -81,6 +103,27 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
         window.sending = 0;
       });
     }
+  }
+
+  /**
+   * Makes room: of the oldest few windows, the one with the lowest count goes (a flood of one-off
+   * keys must not push out the key of whoever is flooding), and what it had not sent yet waits in
+   * `evicted`.
+   */
+  function forgetOldest(at: number) {
+    const countOf = (window: Window) => window.shared + window.sending + window.pending;
+    let victim: [string, Window] | undefined;
+    let looked = 0;
+    for (const entry of windows) {
+      if (!victim || countOf(entry[1]) < countOf(victim[1])) victim = entry;
+      if (++looked >= EVICTION_CANDIDATES) break;
+    }
+    if (!victim) return;
+    const [key, window] = victim;
+    windows.delete(key);
+    if (window.pending === 0 || window.endsAt <= at) return;
+    evicted.push({ key, amount: window.pending, windowSeconds: window.windowSeconds, startedAt: new Date(window.endsAt - window.windowSeconds * 1000) });
+    if (evicted.length > maxKeys) evicted.shift();
   }
 
   function sync(): Promise<void> {
@@ -113,7 +156,7 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
       let window = windows.get(key);
       if (!window || window.endsAt <= at) {
         windows.delete(key);
-        if (windows.size >= maxKeys) windows.delete(windows.keys().next().value!);
+        if (windows.size >= maxKeys) forgetOldest(at);
         window = { windowSeconds, endsAt: at + windowSeconds * 1000, shared: 0, pending: 0, sending: 0 };
         windows.set(key, window);
       }

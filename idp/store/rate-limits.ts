@@ -129,13 +129,21 @@ export function createPostgresRateLimitStore(db: Queryable, now: () => Date = ()
       return rows[0] && { count: rows[0].count, resetAt: rows[0].expires_at };
     },
 
+    // Both lock their rows in key order, as add() does, so none of them can deadlock another.
     async clear(keys) {
       if (keys.length === 0) return;
-      await db.query("DELETE FROM rate_limits WHERE key = ANY($1::text[])", [keys]);
+      await db.query(
+        "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE)",
+        [keys],
+      );
     },
 
     async deleteExpired() {
-      const { rowCount } = await db.query("DELETE FROM rate_limits WHERE expires_at <= $1", [now()]);
+      // Rows being counted right now are skipped: the next cleanup gets them if they are still expired.
+      const { rowCount } = await db.query(
+        "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits WHERE expires_at <= $1 ORDER BY key FOR UPDATE SKIP LOCKED)",
+        [now()],
+      );
       return rowCount ?? 0;
     },
 

@@ -125,8 +125,14 @@ describe.each(storeBackends)("synced counters over $name", ({ open }) => {
     for (const key of keys) counters.hit(key, 60);
     expect(counters.size).toBe(100);
     expect(counters.hit(keys[249]!, 60).count).toBe(2); // kept
-    expect(counters.hit(keys[0]!, 60).count).toBe(1); // forgotten, counted again
+    expect(counters.hit(keys[0]!, 60).count).toBe(1); // forgotten here, counted again
     expect(counters.size).toBe(100);
+    // What the forgotten windows had not sent yet still reaches the store at the next sync, as far
+    // as the last maxKeys of them (keys 51-150 here; a flood of more new keys per interval loses some).
+    await counters.sync();
+    for (const index of [51, 100, 150]) expect((await other.get(keys[index]!))?.count, `key ${index}`).toBe(1);
+    expect(await other.get(keys[50]!)).toBeUndefined();
+    expect((await other.get(keys[249]!))?.count).toBe(2);
     advance(30_000);
     const late = fresh("late");
     counters.hit(late, 60);
@@ -136,6 +142,15 @@ describe.each(storeBackends)("synced counters over $name", ({ open }) => {
     advance(30_000);
     await counters.sync();
     expect(counters.size).toBe(0);
+  });
+
+  it("keep a busy key through a flood of one-off keys (whoever floods cannot push their own counter out)", async () => {
+    const counters = countersOver(store, { maxKeys: 100 });
+    const busy = fresh("busy");
+    for (let i = 0; i < 10; i++) counters.hit(busy, 60);
+    for (let i = 0; i < 500; i++) counters.hit(fresh(`junk${i}`), 60);
+    expect(counters.size).toBe(100);
+    expect(counters.hit(busy, 60).count).toBe(11);
   });
 
   it("sync by themselves every interval, and send what is left on close", async () => {
