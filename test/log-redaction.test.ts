@@ -1,9 +1,9 @@
 // A full sign-in, refresh and logout with logging at its most verbose: no password, token, code,
 // cookie or client secret appears in any log line.
-import { Writable } from "node:stream";
 import { afterAll, expect, it } from "vitest";
 import * as oidc from "openid-client";
 import { loggerOptions } from "../idp/logging.ts";
+import { captureLogs } from "./support/log-capture.ts";
 import { startTestIdp, type TestIdp } from "./support/idp.ts";
 import { Browser } from "./support/browser.ts";
 import { discover, exchange, signIn, startAuthorization, POST_LOGOUT_URI, REDIRECT_URI } from "./support/oidc-flow.ts";
@@ -12,13 +12,7 @@ let idp: TestIdp | undefined;
 afterAll(async () => idp?.close());
 
 it("keeps secrets out of the logs", async () => {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
+  const { stream, lines } = captureLogs();
   idp = await startTestIdp({ logger: { ...(loggerOptions("trace") as object), stream } });
   const password = "a very secret password";
   await idp.admin.addUser({ email: "alice@example.com", password });

@@ -55,6 +55,30 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
+  /** The add() for `amount` hits of a window: the store's window starts where this one did, so one instance's windows match the store's exactly. */
+  const addFor = (key: string, window: Window, amount: number): CounterAdd => ({
+    key,
+    amount,
+    windowSeconds: window.windowSeconds,
+    startedAt: new Date(window.endsAt - window.windowSeconds * 1000),
+  });
+
+  /** Sends the hits of forgotten windows; false when the store failed (what was not sent waits for the next sync). */
+  async function sendEvicted(): Promise<boolean> {
+    const sending = evicted;
+    evicted = [];
+    for (let start = 0; start < sending.length; start += batchSize) {
+      try {
+        await store.add(sending.slice(start, start + batchSize));
+      } catch (error) {
+        evicted = [...sending.slice(start), ...evicted].slice(-maxKeys);
+        options.onSyncError?.(error);
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** One pass: sends every live window's pending hits (0 for the others, which only reads) and takes the store's counts. */
   async function syncOnce(): Promise<void> {
     const at = now().getTime();
@@ -64,26 +88,13 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
       if (window.endsAt <= at) windows.delete(key);
       else live.push([key, window]);
     }
-    if (evicted.length > 0) {
-      const sending = evicted;
-      evicted = [];
-      for (let start = 0; start < sending.length; start += batchSize) {
-        try {
-          await store.add(sending.slice(start, start + batchSize));
-        } catch (error) {
-          evicted = [...sending.slice(start), ...evicted].slice(-maxKeys);
-          options.onSyncError?.(error);
-          return;
-        }
-      }
-    }
+    if (!(await sendEvicted())) return;
     for (let start = 0; start < live.length; start += batchSize) {
       const batch = live.slice(start, start + batchSize);
-      const adds: CounterAdd[] = batch.map(([key, window]) => {
+      const adds = batch.map(([key, window]) => {
         window.sending = window.pending;
         window.pending = 0;
-        // The store's window starts where this one did, so one instance's windows match the store's exactly.
-        return { key, amount: window.sending, windowSeconds: window.windowSeconds, startedAt: new Date(window.endsAt - window.windowSeconds * 1000) };
+        return addFor(key, window, window.sending);
       });
       let counters: Counter[];
       try {
@@ -122,7 +133,7 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
     const [key, window] = victim;
     windows.delete(key);
     if (window.pending === 0 || window.endsAt <= at) return;
-    evicted.push({ key, amount: window.pending, windowSeconds: window.windowSeconds, startedAt: new Date(window.endsAt - window.windowSeconds * 1000) });
+    evicted.push(addFor(key, window, window.pending));
     if (evicted.length > maxKeys) evicted.shift();
   }
 

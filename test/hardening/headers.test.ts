@@ -1,9 +1,9 @@
 // Security headers and cookie attributes on everything a real, listening IdP sends: every page of a
 // full sign-in, consent and sign-out, every error page and 404, the stylesheet, and every OIDC
 // endpoint, over plain http and behind a trusted TLS-terminating proxy.
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
+import { captureLogs } from "../support/log-capture.ts";
 import { cookieAttributes, parseCsp, RecordingBrowser, type Recorded } from "./recording-browser.ts";
 
 const APP = "http://localhost:5173";
@@ -280,13 +280,7 @@ describe("whether a request counts as https", () => {
 
   it("warns at start when the issuer is https but the proxy is not trusted (cookies would lack Secure)", async () => {
     const warnings = async (env: Record<string, string>) => {
-      const lines: string[] = [];
-      const stream = new Writable({
-        write(chunk, _encoding, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      });
+      const { stream, lines } = captureLogs();
       const idp = await startTestIdp({ listen: false, env, logger: { level: "warn", stream } });
       await idp.close();
       return lines.filter((line) => line.includes("TRUST_PROXY"));
