@@ -1,6 +1,6 @@
 // The pages people see: sign-in, consent, logout and errors. Server-rendered, no JavaScript,
 // every value escaped by the html template.
-import { html, type Html } from "./html.ts";
+import { html, type Html } from "../pages/html.ts";
 
 export const STYLESHEET_PATH = "/assets/idp.css";
 

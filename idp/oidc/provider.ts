@@ -6,7 +6,7 @@ import { clientSecretMatches } from "../accounts/client-secrets.ts";
 import type { KeyMaterial } from "../keys/key-material.ts";
 import { providerJwks } from "../keys/signing-keys.ts";
 import type { Adapter } from "oidc-provider";
-import { trusted } from "../interactions/html.ts";
+import { trusted } from "../pages/html.ts";
 import { errorPage, loggedOutPage, logoutPage } from "../interactions/views.ts";
 import { createFindAccount, scopeClaims } from "./account.ts";
 import { serviceTokenFeatures } from "./service-tokens.ts";
