@@ -14,8 +14,7 @@ import type { KeyMaterial } from "./keys/key-material.ts";
 import { createUserStore } from "./store/users.ts";
 import { createClientStore } from "./store/clients.ts";
 import { createOidcPayloadStore } from "./store/oidc-payloads.ts";
-import { ConsumeConflictError, type PendingWrite } from "./oidc/token-unit-of-work.ts";
-import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER_SECONDS } from "./db/availability.ts";
+import { tokenWriteCommitter } from "./oidc/token-unit-of-work.ts";
 import { argon2Params, createPasswordHasher } from "./accounts/passwords.ts";
 import { createPasswordSignIn } from "./accounts/sign-in.ts";
 import { openRateLimitStore } from "./abuse/rate-limit-store.ts";
@@ -27,12 +26,16 @@ import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
 import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
-import { errorPage, stylesheet, STYLESHEET_PATH } from "./interactions/views.ts";
 import { loggerOptions } from "./logging.ts";
 import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from "./http/security-headers.ts";
 import { refuseNulParameters } from "./oidc/nul-parameters.ts";
 import { createMetrics, metricsRoute, requestId } from "./http/observability.ts";
 import { createPublicDocumentCache } from "./http/public-documents.ts";
+import { createErrorResponses } from "./http/error-responses.ts";
+import { loadPageAssets, pageAssetRoutes } from "./http/page-assets.ts";
+import { healthRoutes } from "./http/health.ts";
+import { scheduleCleanups } from "./store/cleanup.ts";
+import { idpErrors } from "./errors.ts";
 
 export type AppDeps = {
   config: Config;
@@ -69,32 +72,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     refreshTokenReuseGraceSeconds: config.refreshTokenReuseGraceSeconds,
     now,
   });
-  // One statement, all or nothing (oidc-payloads.ts commitWrites); a refused consume means a
-  // concurrent request used the code or refresh token first.
-  const commitTokenWrites = async (writes: PendingWrite[]) => {
-    const refused = await payloads.commitWrites(writes);
-    if (refused) {
-      throw new ConsumeConflictError(`${refused.consumeRefused === "RefreshToken" ? "refresh token" : "authorization code"} already used`);
-    }
-  };
+  const commitTokenWrites = tokenWriteCommitter(payloads);
   const auditStore = createAuditStore(db, now);
+  const assets = await loadPageAssets(config);
+  const errorResponses = createErrorResponses(assets.views);
 
   // The provider signs with the keys it was built with, so it is rebuilt whenever the key schedule
   // changes (a staged key starts signing, an old one retires); its state is all in the database.
-  const keyRing = await createKeyRing({ dir: config.keysDir, now, policy: keySchedulePolicy(config) });
+  const keyRing = await createKeyRing({ dir: config.keysDir, now, policy: keySchedulePolicy(config), loaded: keys.signingKeys });
   const metrics = createMetrics({ pool: db.pool, keyRing, now });
   const buildProvider = (schedule: KeySchedule) => {
-    const built = createProvider({ config, keys: { ...keys, signingKeys: schedule.published }, adapter, users, commitTokenWrites });
+    const built = createProvider({
+      config,
+      keys: { ...keys, signingKeys: schedule.published },
+      adapter,
+      users,
+      commitTokenWrites,
+      views: assets.views,
+      errorResponses,
+    });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations go to the audit trail (never the token values).
     recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
-    providerSecurityHeaders(built);
+    providerSecurityHeaders(built, assets.imageOrigins);
     refuseNulParameters(built);
     metrics.observeProvider(built);
     return { provider: built, handle: built.callback() };
   };
 
-  const badUrlHeaders = frameworkErrorHeaders({ issuer: config.issuer });
+  const badUrlHeaders = frameworkErrorHeaders({ issuer: config.issuer, imageOrigins: assets.imageOrigins });
   const app: FastifyInstance = Fastify({
     logger: deps.logger ?? loggerOptions(config.logLevel),
     trustProxy: config.trustProxy,
@@ -104,7 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // security headers and the one error handler like every other bad request.
     frameworkErrors: (error, request, reply) => {
       badUrlHeaders(request, reply);
-      return errorHandler.call(app, error, request, reply);
+      return errorResponses.send(request, reply, error);
     },
   });
 
@@ -126,7 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate("keyRing", keyRing);
 
   // Security headers, registered before middie so they also reach the responses oidc-provider writes.
-  await securityHeaders(app, { issuer: config.issuer });
+  await securityHeaders(app, { issuer: config.issuer, imageOrigins: assets.imageOrigins });
 
   // Abuse protection (idp/abuse/): counters shared by every instance, in Redis or the database. The
   // limits hook comes before middie, so a limited request never reaches the provider.
@@ -151,26 +157,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cookieOpts: { path: "/interaction", httpOnly: true, sameSite: "lax", signed: true, secure: "auto" },
   });
 
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => {
-    if (wantsHtml(request.url)) return reply.code(404).type("text/html").send(errorPage({ title: "Not found", message: "There is no page here." }));
-    return reply.code(404).send({ error: "not_found", error_description: "no such endpoint" });
-  });
-
-  app.get(STYLESHEET_PATH, async (_request, reply) =>
-    reply.type("text/css").header("Cache-Control", "public, max-age=3600").send(stylesheet),
-  );
-  // Liveness: the process answers. Readiness: it can also reach its database (keys load at start).
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
-    try {
-      await db.query("SELECT 1");
-      return { status: "ready" };
-    } catch (error) {
-      if (!isDatabaseUnavailable(error)) throw error;
-      return reply.code(503).header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS).send({ status: "unavailable", error_description: UNAVAILABLE_MESSAGE });
-    }
-  });
+  app.setErrorHandler((error, request, reply) => errorResponses.send(request, reply, error));
+  app.setNotFoundHandler((request, reply) => errorResponses.send(request, reply, idpErrors.notFound()));
+  pageAssetRoutes(app, assets);
+  healthRoutes(app, db);
   const checkPassword = createPasswordSignIn(users, hasher, { lockout, audit: auditStore });
   const signInWithPassword: typeof checkPassword = async (...args) => {
     const result = await checkPassword(...args);
@@ -179,14 +169,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   metricsRoute(app, metrics, config.metricsToken);
   const provider = () => current.provider;
-  await app.register(async (scope) => interactionRoutes(scope, { provider, clients: clientLookup, signInWithPassword, limitSignIn: rateLimits.signIn }));
+  await app.register(async (scope) =>
+    interactionRoutes(scope, { provider, clients: clientLookup, signInWithPassword, limitSignIn: rateLimits.signIn, views: assets.views }),
+  );
 
-  scheduleCleanup(app, "expired oidc state", () => payloads.deleteExpired(), config.payloadCleanupIntervalSeconds);
-  scheduleCleanup(app, "expired rate-limit counters", () => rateLimitStore.deleteExpired(), config.payloadCleanupIntervalSeconds);
-  if (config.auditRetentionDays > 0) {
-    const retentionMs = config.auditRetentionDays * 86_400_000;
-    scheduleCleanup(app, "audit events past AUDIT_RETENTION_DAYS", () => auditStore.expireBefore(new Date(now().getTime() - retentionMs)), config.payloadCleanupIntervalSeconds);
-  }
+  const retentionMs = config.auditRetentionDays * 86_400_000;
+  scheduleCleanups(app, config, [
+    { what: "expired oidc state", run: () => payloads.deleteExpired() },
+    { what: "expired rate-limit counters", run: () => rateLimitStore.deleteExpired() },
+    ...(retentionMs > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(new Date(now().getTime() - retentionMs)) }] : []),
+  ]);
 
   return app;
 }
@@ -198,46 +190,4 @@ function warnAboutConfiguration(app: FastifyInstance, config: Config) {
       "ISSUER is https but TRUST_PROXY is off: requests from the TLS-terminating proxy look like plain http, so cookies are set without Secure. Set TRUST_PROXY=true behind a proxy you control.",
     );
   }
-}
-
-function wantsHtml(url: string): boolean {
-  return url.startsWith("/interaction");
-}
-
-/** One place that turns errors into responses: 4xx say what was wrong, 5xx say nothing internal. */
-function errorHandler(this: FastifyInstance, error: FastifyError, request: import("fastify").FastifyRequest, reply: import("fastify").FastifyReply) {
-  if (isDatabaseUnavailable(error)) {
-    reply.header("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS);
-    if (wantsHtml(request.url)) return reply.code(503).type("text/html").send(errorPage({ title: "Temporarily unavailable", message: UNAVAILABLE_MESSAGE }));
-    return reply.code(503).send({ error: "temporarily_unavailable", error_description: UNAVAILABLE_MESSAGE });
-  }
-  const status = error.validation ? 400 : error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-  if (status >= 500) request.log.error({ err: error }, "request failed");
-  const csrf = error.code?.startsWith("FST_CSRF");
-  const message =
-    status >= 500
-      ? "The server could not complete the request."
-      : csrf
-        ? "This form has expired. Go back, reload the page and try again."
-        : error.message;
-  if (wantsHtml(request.url)) {
-    const title = status >= 500 ? "Something went wrong" : csrf ? "Form expired" : "Invalid request";
-    return reply.code(status).type("text/html").send(errorPage({ title, message }));
-  }
-  return reply.code(status).send({ error: status >= 500 ? "server_error" : "invalid_request", error_description: message });
-}
-
-function scheduleCleanup(app: FastifyInstance, what: string, cleanup: () => Promise<number>, intervalSeconds: number) {
-  if (intervalSeconds <= 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  app.addHook("onReady", async () => {
-    timer = setInterval(() => {
-      cleanup().then(
-        (deleted) => deleted > 0 && app.log.info({ deleted }, `removed ${what}`),
-        (error: unknown) => app.log.warn({ err: error }, `cleanup of ${what} failed`),
-      );
-    }, intervalSeconds * 1000);
-    timer.unref();
-  });
-  app.addHook("onClose", async () => clearInterval(timer));
 }

@@ -1,6 +1,8 @@
 // Every setting of the IdP in one place: its environment variable, type, default and meaning.
 // This is the only module that reads process.env; everything else receives a Config.
 import path from "node:path";
+import { DEFAULT_BRAND_COLOR, parseHexColor } from "./pages/brand.ts";
+import { supportedLocales } from "./pages/i18n.ts";
 
 export type Config = {
   production: boolean;
@@ -50,6 +52,12 @@ export type Config = {
   signInDelayMaxMs: number;
   logLevel: string;
   metricsToken: string | undefined;
+  // The pages (idp/pages/): brand and language.
+  brandName: string;
+  brandLogoUrl: string | undefined;
+  brandLogoFile: string | undefined;
+  brandColor: string;
+  defaultLocale: string;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -319,6 +327,36 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: () => undefined,
     doc: "When set, GET /metrics requires `Authorization: Bearer <this token>`. Unset: /metrics is open (keep it off the public network).",
   },
+  brandName: {
+    env: "BRAND_NAME",
+    kind: "string",
+    fallback: (partial) => URL.parse(partial.issuer ?? "")?.hostname ?? "Identity provider",
+    doc: "The organisation's name, in every page's header and title. Default: the issuer's host name.",
+  },
+  brandLogoUrl: {
+    env: "BRAND_LOGO_URL",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "The logo in every page's header: an https URL (http only for localhost). The pages' Content-Security-Policy admits its origin.",
+  },
+  brandLogoFile: {
+    env: "BRAND_LOGO_FILE",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "Instead of BRAND_LOGO_URL, a logo file the IdP serves itself (`.svg`, `.png`, `.jpg`, `.webp` or `.gif`, at most 512 KiB), read at start.",
+  },
+  brandColor: {
+    env: "BRAND_COLOR",
+    kind: "string",
+    fallback: constant(DEFAULT_BRAND_COLOR),
+    doc: "The brand colour, `#rgb` or `#rrggbb`: the buttons' colour as given in the light scheme (text on it black or white, whichever contrasts more); lightened in dark mode only where it would not stand out; links use a shade that keeps WCAG AA contrast.",
+  },
+  defaultLocale: {
+    env: "DEFAULT_LOCALE",
+    kind: "string",
+    fallback: constant("en"),
+    doc: "The pages' language when neither the request's `ui_locales` nor its Accept-Language names a supported one: `en`, `de`, `fr`, `es` or `ja` (one file per language in idp/pages/messages/).",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -365,7 +403,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   const config = partial as Config;
   validate(config);
-  return { ...config, dataDir: path.resolve(config.dataDir), keysDir: path.resolve(config.keysDir) };
+  return {
+    ...config,
+    dataDir: path.resolve(config.dataDir),
+    keysDir: path.resolve(config.keysDir),
+    brandColor: parseHexColor(config.brandColor)!,
+    brandLogoFile: config.brandLogoFile && path.resolve(config.brandLogoFile),
+  };
 }
 
 function validate(config: Config): void {
@@ -409,6 +453,31 @@ function validate(config: Config): void {
   if (config.lockoutDurationSeconds < 1) throw new ConfigError("LOCKOUT_DURATION must be at least 1");
   if (config.lockoutMaxDurationSeconds < config.lockoutDurationSeconds) {
     throw new ConfigError("LOCKOUT_MAX_DURATION must be at least LOCKOUT_DURATION");
+  }
+  validateBranding(config);
+}
+
+function validateBranding(config: Config): void {
+  if (!parseHexColor(config.brandColor)) {
+    throw new ConfigError(`BRAND_COLOR must be a hex colour such as #2457c5 or #25c, got ${JSON.stringify(config.brandColor)}`);
+  }
+  if (config.brandName.length > 100 || /[\u0000-\u001f\u007f]/.test(config.brandName)) {
+    throw new ConfigError("BRAND_NAME must be at most 100 characters, without control characters");
+  }
+  if (config.brandLogoUrl && config.brandLogoFile) throw new ConfigError("set BRAND_LOGO_URL or BRAND_LOGO_FILE, not both");
+  if (config.brandLogoUrl) {
+    const url = URL.parse(config.brandLogoUrl);
+    const local = url && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+    if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && local)) || url.username || url.password) {
+      throw new ConfigError("BRAND_LOGO_URL must be an https URL (http only for localhost), without credentials");
+    }
+  }
+  if (config.brandLogoFile && !/\.(svg|png|jpe?g|webp|gif)$/i.test(config.brandLogoFile)) {
+    throw new ConfigError("BRAND_LOGO_FILE must be an .svg, .png, .jpg, .webp or .gif file");
+  }
+  const locales = supportedLocales();
+  if (!locales.includes(config.defaultLocale)) {
+    throw new ConfigError(`DEFAULT_LOCALE must be one of ${locales.join(", ")}, got ${JSON.stringify(config.defaultLocale)}`);
   }
 }
 

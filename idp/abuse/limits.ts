@@ -8,15 +8,16 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
 import { isIP } from "node:net";
 import type { Config } from "../config.ts";
 import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
-import { errorPage, STYLESHEET_PATH } from "../interactions/views.ts";
+import { idpErrors } from "../errors.ts";
 import { accountKey } from "./lockout.ts";
 import { createSyncedCounters } from "./synced-counters.ts";
 
 export type Rule = { name: string; limit: number; windowSeconds: number };
 type Check = { rule: Rule; subject: string };
 
-/** Paths never limited: liveness/readiness probes, metrics and the stylesheet. */
-const EXEMPT = new Set(["/healthz", "/readyz", "/metrics", STYLESHEET_PATH]);
+/** Paths never limited: liveness/readiness probes, metrics, and the pages' assets (under /assets/). */
+const EXEMPT = new Set(["/healthz", "/readyz", "/metrics"]);
+const EXEMPT_PREFIX = "/assets/";
 
 export function rateLimitRules(config: Config) {
   const rule = (name: string, limit: number): Rule => ({ name, limit, windowSeconds: config.rateLimitWindowSeconds });
@@ -76,12 +77,6 @@ export function basicClientId(header: string | undefined): string | undefined {
   }
 }
 
-export function waitText(seconds: number): string {
-  if (seconds < 60) return seconds === 1 ? "1 second" : `${seconds} seconds`;
-  const minutes = Math.ceil(seconds / 60);
-  return minutes === 1 ? "1 minute" : `${minutes} minutes`;
-}
-
 export type RateLimitOptions = {
   now?: () => Date;
   /** Where a failed background sync of the counters is reported. */
@@ -139,9 +134,9 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
     rules,
 
     /** onRequest hook: the per-address limit on everything, and the token endpoint's own limits. */
-    async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    async onRequest(request: FastifyRequest, _reply: FastifyReply): Promise<undefined> {
       const path = limitPath(request.url);
-      if (EXEMPT.has(path) || publicDocuments.has(path)) return undefined;
+      if (EXEMPT.has(path) || path.startsWith(EXEMPT_PREFIX) || publicDocuments.has(path)) return undefined;
       const address = addressKey(request.ip);
       const checks: Check[] = [{ rule: rules.requestPerIp, subject: address }];
       const token = request.method === "POST" && path === tokenPath;
@@ -164,13 +159,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       }
       if (wait === undefined) return undefined;
       request.log.warn({ path, address, wait }, "rate limited");
-      reply.code(429).header("Retry-After", String(wait)).header("Cache-Control", "no-store");
-      if (path === "/interaction" || path.startsWith("/interaction/")) {
-        return reply
-          .type("text/html")
-          .send(errorPage({ title: "Too many requests", message: `Too many requests from your network. Try again in ${waitText(wait)}.` }));
-      }
-      return reply.send({ error: "temporarily_unavailable", error_description: `too many requests; retry after ${wait} seconds` });
+      throw idpErrors.tooManyRequests(wait);
     },
 
     /** Sends the last locally counted hits to the store and stops syncing; call before closing the store. */

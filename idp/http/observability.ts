@@ -8,6 +8,7 @@ import type pg from "pg";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { KeyRing } from "../keys/key-ring.ts";
 import type { SignInResult } from "../accounts/sign-in.ts";
+import { idpErrors } from "../errors.ts";
 
 export function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
   const given = request.headers["x-request-id"];
@@ -109,7 +110,7 @@ export function metricsRoute(app: FastifyInstance, metrics: Metrics, token: stri
     if (expected) {
       const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1] ?? "";
       if (!timingSafeEqual(createHash("sha256").update(given).digest(), expected)) {
-        return reply.code(401).header("WWW-Authenticate", "Bearer").send({ error: "unauthorized", error_description: "a bearer token is required" });
+        throw idpErrors.unauthorized("a bearer token is required");
       }
     }
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());

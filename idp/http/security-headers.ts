@@ -26,7 +26,7 @@ const DIRECTIVES = {
  * the sign-in, consent and sign-out forms end in a redirect to the client (w3c/webappsec-csp#8).
  * `scriptHashes` are the 'sha256-…' sources oidc-provider adds for its one auto-submitting form.
  */
-export function contentSecurityPolicy(options: { formTargets?: Iterable<unknown>; scriptHashes?: string[] } = {}): string {
+export function contentSecurityPolicy(options: PolicyOptions = {}): string {
   const formAction = new Set<string>(DIRECTIVES["form-action"]);
   for (const target of options.formTargets ?? []) {
     const source = formActionSource(target);
@@ -36,6 +36,7 @@ export function contentSecurityPolicy(options: { formTargets?: Iterable<unknown>
     ...DIRECTIVES,
     "script-src": options.scriptHashes?.length ? options.scriptHashes : DIRECTIVES["script-src"],
     "form-action": [...formAction],
+    "img-src": [...new Set([...DIRECTIVES["img-src"], ...imageSources(options.imageSources)])],
   };
   return Object.entries(directives)
     .map(([name, values]) => `${name} ${values.join(" ")}`)
@@ -54,13 +55,41 @@ export function formActionSource(uri: unknown): string | undefined {
   return /^[a-z][a-z0-9+.-]*:$/.test(url.protocol) ? url.protocol : undefined;
 }
 
-/** Widens this response's form-action to the (already validated) redirect URI its forms lead to. */
-export function allowFormTargets(reply: FastifyReply, ...targets: unknown[]): void {
-  reply.header("content-security-policy", contentSecurityPolicy({ formTargets: targets }));
+export type PolicyOptions = {
+  formTargets?: Iterable<unknown>;
+  scriptHashes?: string[];
+  /** URLs (or origins) of images the page shows: the brand's and a client's logo. */
+  imageSources?: Iterable<unknown>;
+};
+
+/** The origins of image URLs, for img-src; a URL that is not plain http(s) admits nothing. */
+function imageSources(urls: Iterable<unknown> = []): string[] {
+  const sources: string[] = [];
+  for (const url of urls) {
+    if (typeof url !== "string" || url.startsWith("/")) continue;
+    const parsed = URL.parse(url);
+    if (parsed && (parsed.protocol === "https:" || parsed.protocol === "http:")) {
+      const source = formActionSource(parsed.origin);
+      if (source) sources.push(source);
+    }
+  }
+  return sources;
 }
 
+/**
+ * Sets this page's policy: its forms may end at the (already validated) redirect URIs they lead
+ * to, and it may show the brand's and the client's logos.
+ */
+export function setPagePolicy(reply: FastifyReply, options: PolicyOptions): void {
+  reply.header("content-security-policy", contentSecurityPolicy(options));
+}
+
+const helmetOptions = (imageOrigins: string[]) => ({
+  ...HELMET_OPTIONS,
+  contentSecurityPolicy: { useDefaults: false, directives: { ...DIRECTIVES, "img-src": [...DIRECTIVES["img-src"], ...imageSources(imageOrigins)] } },
+});
+
 const HELMET_OPTIONS = {
-  contentSecurityPolicy: { useDefaults: false, directives: DIRECTIVES },
   xFrameOptions: { action: "deny" },
   referrerPolicy: { policy: "no-referrer" },
   crossOriginOpenerPolicy: { policy: "same-origin" },
@@ -84,8 +113,8 @@ function hstsFor(issuer: string): (request: FastifyRequest, reply: FastifyReply)
  * headers on the raw response before oidc-provider (a Koa app run by middie) answers, so they reach
  * the provider's responses too, which no Fastify onSend hook sees.
  */
-export async function securityHeaders(app: FastifyInstance, options: { issuer: string }): Promise<void> {
-  await app.register(fastifyHelmet, HELMET_OPTIONS);
+export async function securityHeaders(app: FastifyInstance, options: { issuer: string; imageOrigins: string[] }): Promise<void> {
+  await app.register(fastifyHelmet, helmetOptions(options.imageOrigins));
   const hsts = hstsFor(options.issuer);
   app.addHook("onRequest", async (request, reply) => hsts(request, reply));
 
@@ -100,8 +129,8 @@ export async function securityHeaders(app: FastifyInstance, options: { issuer: s
  * For Fastify's frameworkErrors (a URL with broken percent-encoding): Fastify answers those before
  * any hook runs, so the handler applies the same headers itself.
  */
-export function frameworkErrorHeaders(options: { issuer: string }): (request: FastifyRequest, reply: FastifyReply) => void {
-  const applyHelmet = helmet(HELMET_OPTIONS);
+export function frameworkErrorHeaders(options: { issuer: string; imageOrigins: string[] }): (request: FastifyRequest, reply: FastifyReply) => void {
+  const applyHelmet = helmet(helmetOptions(options.imageOrigins));
   const hsts = hstsFor(options.issuer);
   return (request, reply) => {
     applyHelmet(request.raw, reply.raw, () => {});
@@ -118,17 +147,17 @@ const CACHEABLE_ROUTES = new Set(["discovery", "jwks"]);
  * form-action that lets its forms (the sign-out confirmation, form_post) reach the client's
  * registered redirect URI. Runs after the provider has validated those URIs.
  */
-export function providerSecurityHeaders(provider: Provider): void {
+export function providerSecurityHeaders(provider: Provider, imageOrigins: string[]): void {
   provider.use(async (ctx: KoaContextWithOIDC, next) => {
     try {
       await next();
     } finally {
-      applyProviderHeaders(ctx);
+      applyProviderHeaders(ctx, imageOrigins);
     }
   });
 }
 
-function applyProviderHeaders(ctx: KoaContextWithOIDC): void {
+function applyProviderHeaders(ctx: KoaContextWithOIDC, imageOrigins: string[]): void {
   const oidc = ctx.oidc as KoaContextWithOIDC["oidc"] | undefined;
   if (!CACHEABLE_ROUTES.has(oidc?.route ?? "") && !ctx.response.get("cache-control")) ctx.set("cache-control", "no-store");
 
@@ -143,6 +172,6 @@ function applyProviderHeaders(ctx: KoaContextWithOIDC): void {
   const current = String(ctx.response.get("content-security-policy") ?? "");
   const scriptHashes = current.match(/'sha256-[A-Za-z0-9+/=]+'/g) ?? [];
   if (targets.length > 0 || scriptHashes.length > 0) {
-    ctx.set("content-security-policy", contentSecurityPolicy({ formTargets: targets, scriptHashes: [...new Set(scriptHashes)] }));
+    ctx.set("content-security-policy", contentSecurityPolicy({ formTargets: targets, scriptHashes: [...new Set(scriptHashes)], imageSources: imageOrigins }));
   }
 }

@@ -4,10 +4,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type Provider from "oidc-provider";
 import { errors, type InteractionResults } from "oidc-provider";
 import type { SignInContext, SignInResult } from "../accounts/sign-in.ts";
-import { waitText } from "../abuse/limits.ts";
 import type { ClientStore } from "../store/clients.ts";
-import { consentPage, errorPage, loginPage } from "./views.ts";
-import { allowFormTargets } from "../http/security-headers.ts";
+import { idpErrors } from "../errors.ts";
+import { formatMessage, type Message } from "../pages/i18n.ts";
+import type { ClientBrand, View, Views } from "../pages/layout.ts";
+import { consentPage, signInPage } from "../pages/sign-in.ts";
+import { setPagePolicy } from "../http/security-headers.ts";
 
 export type InteractionDeps = {
   /** The current provider: it is rebuilt when the signing keys change. */
@@ -16,6 +18,7 @@ export type InteractionDeps = {
   signInWithPassword: (email: string, password: string, context?: SignInContext) => Promise<SignInResult>;
   /** The sign-in post's rate limits (per address, per email): seconds to wait when over one. */
   limitSignIn?: (ip: string, email: string) => Promise<number | undefined>;
+  views: Views;
 };
 
 type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
@@ -50,47 +53,46 @@ const loginBody = {
 type SignInFailure = Exclude<SignInResult, { ok: true }> | { ok: false; reason: "rate_limited"; retryAfterSeconds: number };
 
 /** Status and message of a failed sign-in; the same for a registered and an unknown email. */
-function failureResponse(result: SignInFailure): { status: number; message: string; retryAfter?: number } {
+function failureResponse(result: SignInFailure): { status: number; message: Message; retryAfter?: number } {
   switch (result.reason) {
     case "invalid_credentials":
-      return { status: 401, message: "Incorrect email or password." };
+      return { status: 401, message: { id: "login.error.invalidCredentials" } };
     case "disabled":
-      return { status: 401, message: "This account is disabled. Contact your administrator." };
-    case "locked": {
-      const wait = waitText(result.retryAfterSeconds);
-      const message = `Too many failed sign-ins for this email. Sign-in is paused: try again in ${wait}, or ask your administrator.`;
-      return { status: 429, message, retryAfter: result.retryAfterSeconds };
-    }
+      return { status: 401, message: { id: "login.error.disabled" } };
+    case "locked":
+      return { status: 429, message: { id: "login.error.locked", values: { wait: result.retryAfterSeconds } }, retryAfter: result.retryAfterSeconds };
     case "rate_limited":
-      return { status: 429, message: `Too many sign-in attempts. Try again in ${waitText(result.retryAfterSeconds)}.`, retryAfter: result.retryAfterSeconds };
+      return { status: 429, message: { id: "login.error.rateLimited", values: { wait: result.retryAfterSeconds } }, retryAfter: result.retryAfterSeconds };
   }
 }
 
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps): Promise<void> {
-  const { clients } = deps;
+  const { clients, views } = deps;
 
-  async function clientName(clientId: unknown): Promise<string> {
+  /** The application as the pages show it: its display name (or id) and logo. */
+  async function clientBrand(view: View, clientId: unknown): Promise<ClientBrand> {
     const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
-    return client?.name ?? client?.id ?? "the application";
+    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: (client as { logoUri?: string | null } | undefined)?.logoUri };
   }
 
-  /** Loads the interaction this browser is in; renders the expired page when there is none. */
-  async function loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details | undefined> {
+  /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
+  async function pageFor(request: FastifyRequest, reply: FastifyReply, details: Details): Promise<{ view: View; client: ClientBrand }> {
+    const view = views.forRequest({ uiLocales: details.params.ui_locales, acceptLanguage: request.headers["accept-language"] });
+    const client = await clientBrand(view, details.params.client_id);
+    // This page's forms end in a redirect to the client (validated by the provider), and it shows the logos.
+    setPagePolicy(reply, { formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
+    return { view, client };
+  }
+
+  /** Loads the interaction this browser is in; the expired page when there is none. */
+  async function loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details> {
     try {
       const details = await deps.provider().interactionDetails(request.raw, reply.raw);
-      if (details.uid === request.params.uid) {
-        // This page's forms end in a redirect to the client (validated by the provider): admit it.
-        allowFormTargets(reply, details.params.redirect_uri);
-        return details;
-      }
+      if (details.uid === request.params.uid) return details;
     } catch (error) {
       if (!(error instanceof errors.SessionNotFound)) throw error;
     }
-    reply
-      .code(400)
-      .type("text/html")
-      .send(errorPage({ title: "This sign-in has expired", message: "Go back to the application and sign in again." }));
-    return undefined;
+    throw idpErrors.interactionExpired("no interaction with this uid for this browser");
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
@@ -115,17 +117,18 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   app.get<UidParams>("/interaction/:uid", { schema: { params: paramsSchema } }, async (request, reply) => {
     const details = await loadDetails(request, reply);
-    if (!details) return reply;
-    const name = await clientName(details.params.client_id);
+    if (details.prompt.name !== "login") {
+      const registered = await clients.find(details.params.client_id as string);
+      if (registered?.firstParty) return finish(request, reply, await grantRequested(details));
+    }
+    const { view, client } = await pageFor(request, reply, details);
     const csrfToken = reply.generateCsrf();
     if (details.prompt.name === "login") {
       const loginHint = typeof details.params.login_hint === "string" ? details.params.login_hint : undefined;
-      return reply.type("text/html").send(loginPage({ uid: details.uid, csrfToken, clientName: name, email: loginHint }));
+      return reply.type("text/html").send(signInPage(view, { uid: details.uid, csrfToken, client, email: loginHint }));
     }
-    const client = await clients.find(details.params.client_id as string);
-    if (client?.firstParty) return finish(request, reply, await grantRequested(details));
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
-    return reply.type("text/html").send(consentPage({ uid: details.uid, csrfToken, clientName: name, scopes }));
+    return reply.type("text/html").send(consentPage(view, { uid: details.uid, csrfToken, client, scopes }));
   });
 
   const formRoute = { schema: { params: paramsSchema, body: csrfOnlyBody }, preHandler: app.csrfProtection };
@@ -135,7 +138,6 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     { schema: { params: paramsSchema, body: loginBody }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const details = await loadDetails(request, reply);
-      if (!details) return reply;
       if (details.prompt.name !== "login") return reply.redirect(`/interaction/${details.uid}`, 303);
       const { email, password } = request.body;
       const wait = await deps.limitSignIn?.(request.ip, email);
@@ -146,13 +148,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       if (!result.ok) {
         const failure = failureResponse(result);
         if (failure.retryAfter !== undefined) reply.header("Retry-After", String(failure.retryAfter));
-        const page = loginPage({
-          uid: details.uid,
-          csrfToken: reply.generateCsrf(),
-          clientName: await clientName(details.params.client_id),
-          email,
-          error: failure.message,
-        });
+        const { view, client } = await pageFor(request, reply, details);
+        const error = { field: "email", message: formatMessage(view.t, failure.message) };
+        const page = signInPage(view, { uid: details.uid, csrfToken: reply.generateCsrf(), client, email, error });
         return reply.code(failure.status).type("text/html").send(page);
       }
       return finish(request, reply, { login: { accountId: result.user.id } });
@@ -161,14 +159,12 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
 
   app.post<UidParams>("/interaction/:uid/confirm", formRoute, async (request, reply) => {
     const details = await loadDetails(request, reply);
-    if (!details) return reply;
     if (details.prompt.name !== "consent") return reply.redirect(`/interaction/${details.uid}`, 303);
     return finish(request, reply, await grantRequested(details));
   });
 
   app.post<UidParams>("/interaction/:uid/abort", formRoute, async (request, reply) => {
     const details = await loadDetails(request, reply);
-    if (!details) return reply;
     return finish(request, reply, { error: "access_denied", error_description: "The user cancelled the sign-in." });
   });
 }

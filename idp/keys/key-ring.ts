@@ -2,7 +2,7 @@
 // recomputes the schedule with the clock, so a key added by `idp keys rotate` on any instance (on
 // a shared keys directory) is published, starts signing and retires everywhere without a restart.
 import { keySchedule, type KeySchedule, type KeySchedulePolicy } from "./key-schedule.ts";
-import { KeyFileError, loadSigningKeys } from "./signing-keys.ts";
+import { KeyFileError, loadSigningKeys, type SigningKey } from "./signing-keys.ts";
 
 export type KeyRing = {
   current(): KeySchedule;
@@ -15,13 +15,19 @@ export type KeyRing = {
 
 const fingerprint = (schedule: KeySchedule) => schedule.published.map((key) => key.kid).join(",");
 
-export async function createKeyRing(options: { dir: string; now: () => Date; policy: KeySchedulePolicy }): Promise<KeyRing> {
-  const compute = async () => {
-    const schedule = keySchedule(await loadSigningKeys(options.dir), options.now(), options.policy);
+export async function createKeyRing(options: {
+  dir: string;
+  now: () => Date;
+  policy: KeySchedulePolicy;
+  /** The keys as the server loaded them at start; the directory is read again only on refresh. */
+  loaded?: SigningKey[];
+}): Promise<KeyRing> {
+  const compute = async (keys?: SigningKey[]) => {
+    const schedule = keySchedule(keys ?? (await loadSigningKeys(options.dir)), options.now(), options.policy);
     if (!schedule.signing) throw new KeyFileError(`no signing key is active now in ${options.dir}`);
     return schedule;
   };
-  let schedule = await compute();
+  let schedule = await compute(options.loaded);
   const listeners: ((schedule: KeySchedule) => void)[] = [];
   let timer: NodeJS.Timeout | undefined;
 

@@ -4,19 +4,11 @@
 // provider's own error handling has run. Ids and bodies are covered by the adapter (adapter.ts).
 import type Provider from "oidc-provider";
 import type { KoaContextWithOIDC } from "oidc-provider";
-import { errorPage } from "../interactions/views.ts";
-
-const MESSAGE = "The request contains a NUL character, which no parameter may contain.";
+import { idpErrors } from "../errors.ts";
 
 export function refuseNulParameters(provider: Provider): void {
   provider.use(async (ctx: KoaContextWithOIDC, next) => {
     if (!/%00/i.test(ctx.querystring)) return next();
-    ctx.status = 400;
-    if (ctx.accepts("json", "html") === "html") {
-      ctx.type = "html";
-      ctx.body = errorPage({ title: "Invalid request", message: MESSAGE });
-    } else {
-      ctx.body = { error: "invalid_request", error_description: MESSAGE };
-    }
+    throw idpErrors.invalidRequest("The request contains a NUL character, which no parameter may contain.");
   });
 }

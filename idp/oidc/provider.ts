@@ -7,11 +7,14 @@ import type { KeyMaterial } from "../keys/key-material.ts";
 import { providerJwks } from "../keys/signing-keys.ts";
 import type { Adapter } from "oidc-provider";
 import { trusted } from "../pages/html.ts";
-import { errorPage, loggedOutPage, logoutPage } from "../interactions/views.ts";
+import type { View, Views } from "../pages/layout.ts";
+import { signedOutPage, signOutPage } from "../pages/sign-out.ts";
+import { IdpError, idpErrors } from "../errors.ts";
+import { fromOAuth, type ErrorFormat, type ErrorResponses } from "../http/error-responses.ts";
 import { createFindAccount, scopeClaims } from "./account.ts";
 import { serviceTokenFeatures } from "./service-tokens.ts";
 import { tokenUnitOfWorkMiddleware, type PendingWrite } from "./token-unit-of-work.ts";
-import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../db/availability.ts";
+import { isDatabaseUnavailable } from "../db/availability.ts";
 import type { UserStore } from "../store/users.ts";
 
 export type ProviderDeps = {
@@ -21,13 +24,32 @@ export type ProviderDeps = {
   users: UserStore;
   /** Commits a token request's consumes and saves in one transaction (see token-unit-of-work.ts). */
   commitTokenWrites: (writes: PendingWrite[]) => Promise<void>;
+  /** The pages' language and brand, for the sign-out pages. */
+  views: Views;
+  /** Renders every error the provider answers with. */
+  errorResponses: ErrorResponses;
 };
+
+/** The view of a provider request: end_session and authorization take `ui_locales`. */
+function viewOf(views: Views, ctx: KoaContextWithOIDC): View {
+  const params = ctx.oidc?.params as Record<string, unknown> | undefined;
+  return views.forRequest({ uiLocales: params?.ui_locales, acceptLanguage: ctx.get("accept-language") });
+}
+
+/** A browser navigating gets a page; API callers (and anything posted) get JSON. */
+function errorFormat(ctx: KoaContextWithOIDC): ErrorFormat {
+  return ctx.method === "GET" && ctx.accepts("json", "html") === "html" ? "html" : "json";
+}
+
+function isOAuthErrorBody(body: unknown): body is { error: string; error_description?: string } {
+  return typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string";
+}
 
 export function interactionPath(uid: string): string {
   return `/interaction/${uid}`;
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses }: ProviderDeps): Provider {
   const serviceTokens = serviceTokenFeatures(config);
   const configuration: Configuration = {
     adapter,
@@ -73,11 +95,11 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = "html";
-          ctx.body = logoutPage(trusted(form), ctx.oidc.client?.clientName);
+          ctx.body = signOutPage(viewOf(views, ctx), trusted(form), ctx.oidc.client?.clientName);
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = "html";
-          ctx.body = loggedOutPage(ctx.oidc.client?.clientName);
+          ctx.body = signedOutPage(viewOf(views, ctx), ctx.oidc.client?.clientName);
         },
       },
     },
@@ -99,8 +121,7 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
       Grant: config.grantTtlSeconds,
     },
     async renderError(ctx, out, error) {
-      ctx.type = "html";
-      ctx.body = errorPage(describeError(out, error));
+      errorResponses.setOnKoa(ctx, error instanceof Error ? error : fromOAuth(ctx.status, out.error, out.error_description), "html");
     },
   };
 
@@ -116,8 +137,10 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     return clientSecretMatches(actual, this.clientSecret);
   };
 
-  // Outermost: while the database is unreachable every endpoint answers 503 with Retry-After, never
-  // 500; any other error escaping the provider's own handling leaves as a generic server_error.
+  // Outermost: every error leaves through the one renderer. While storage is unreachable every
+  // endpoint answers 503 with Retry-After, never 500; an error escaping the provider's own handling
+  // leaves as a generic server_error; the provider's own OAuth error bodies are rendered again so
+  // that they take the same shape and wording rules as ours.
   provider.on("server_error", (ctx: KoaContextWithOIDC, error: Error) => {
     if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
   });
@@ -125,23 +148,14 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     try {
       await next();
     } catch (error) {
-      if (isDatabaseUnavailable(error)) {
-        ctx.state.databaseUnavailable = true;
-      } else {
-        provider.emit("server_error", ctx, error);
-        ctx.status = 500;
-        ctx.body = { error: "server_error", error_description: "oops! something went wrong" };
-        return;
-      }
+      if (!(error instanceof IdpError) && !isDatabaseUnavailable(error)) provider.emit("server_error", ctx, error);
+      errorResponses.setOnKoa(ctx, error, errorFormat(ctx));
+      return;
     }
-    if (!ctx.state.databaseUnavailable) return;
-    ctx.status = 503;
-    ctx.set("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-    if (ctx.accepts("json", "html") === "html" && ctx.method === "GET") {
-      ctx.type = "html";
-      ctx.body = errorPage({ title: "Temporarily unavailable", message: UNAVAILABLE_MESSAGE });
-    } else {
-      ctx.body = { error: "temporarily_unavailable", error_description: UNAVAILABLE_MESSAGE };
+    if (ctx.state.databaseUnavailable) {
+      errorResponses.setOnKoa(ctx, idpErrors.unavailable(), errorFormat(ctx));
+    } else if (ctx.status >= 400 && isOAuthErrorBody(ctx.body)) {
+      errorResponses.setOnKoa(ctx, fromOAuth(ctx.status, ctx.body.error, ctx.body.error_description), "json");
     }
   });
   provider.use(tokenUnitOfWorkMiddleware(commitTokenWrites));
@@ -156,23 +170,4 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
   });
 
   return provider;
-}
-
-function describeError(
-  out: { error: string; error_description?: string },
-  error: Error,
-): { title: string; message: string } {
-  if (error instanceof errors.SessionNotFound) {
-    return { title: "This sign-in has expired", message: "Go back to the application and sign in again." };
-  }
-  if (out.error === "invalid_client") {
-    return { title: "Unknown application", message: "The application that sent you here is not registered with this identity provider." };
-  }
-  if (out.error === "invalid_redirect_uri") {
-    return { title: "Unregistered redirect", message: "The application asked to return you to an address it has not registered." };
-  }
-  return {
-    title: "Something went wrong",
-    message: out.error_description && !out.error.startsWith("server_error") ? `${out.error}: ${out.error_description}` : "The request could not be completed.",
-  };
 }

@@ -8,7 +8,8 @@
 // fetches, in the same query, the grant and session the provider asks for next (see adapter.ts).
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { AdapterPayload, KoaContextWithOIDC } from "oidc-provider";
-import type { FoundPayload } from "../store/oidc-payloads.ts";
+import type { FoundPayload, OidcPayloadStore } from "../store/oidc-payloads.ts";
+import { IdpError } from "../errors.ts";
 
 export type PendingWrite =
   | { kind: "consume"; model: string; id: string }
@@ -85,8 +86,20 @@ export function tokenUnitOfWorkMiddleware(commit: (writes: PendingWrite[]) => Pr
       await commit(unit.writes);
     } catch (error) {
       if (!(error instanceof ConsumeConflictError)) throw error;
-      ctx.status = 400;
-      ctx.body = { error: "invalid_grant", error_description: error.message };
+      throw new IdpError({ status: 400, code: "invalid_grant", title: "error.invalidRequest.title", message: { id: "error.invalidRequest.message" }, description: error.message });
+    }
+  };
+}
+
+/**
+ * The commit of a token request's writes: one statement, all or nothing (oidc-payloads.ts
+ * commitWrites); a refused consume means a concurrent request used the code or refresh token first.
+ */
+export function tokenWriteCommitter(payloads: Pick<OidcPayloadStore, "commitWrites">): (writes: PendingWrite[]) => Promise<void> {
+  return async (writes) => {
+    const refused = await payloads.commitWrites(writes);
+    if (refused) {
+      throw new ConsumeConflictError(`${refused.consumeRefused === "RefreshToken" ? "refresh token" : "authorization code"} already used`);
     }
   };
 }

@@ -109,3 +109,10 @@ function parseAcceptLanguage(header: string): string[] {
     .sort((a, b) => b.q - a.q || a.index - b.index)
     .map((entry) => entry.tag);
 }
+
+/** A Message in the view's language; a numeric `wait` value is written as words ("2 minutes"). */
+export function formatMessage(t: Translate, message: Message): string {
+  const values = { ...message.values };
+  if (typeof values.wait === "number") values.wait = waitWords(t, values.wait);
+  return t(message.id, values);
+}

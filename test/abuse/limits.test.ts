@@ -2,7 +2,8 @@
 // is spelled), which address (IPv6 by /64), which client_id (from the Basic header only); and the
 // settings behind them.
 import { describe, expect, it } from "vitest";
-import { addressKey, basicClientId, limitPath, waitText } from "../../idp/abuse/limits.ts";
+import { addressKey, basicClientId, limitPath } from "../../idp/abuse/limits.ts";
+import { translator, waitWords } from "../../idp/pages/i18n.ts";
 import { ConfigError, loadConfig } from "../../idp/config.ts";
 
 describe("limitPath", () => {
@@ -48,9 +49,10 @@ describe("basicClientId", () => {
   });
 });
 
-describe("waitText", () => {
+describe("waits in words", () => {
   it("says seconds under a minute, whole minutes above", () => {
-    expect([1, 15, 59, 60, 61, 900, 3600].map(waitText)).toEqual([
+    const t = translator("en");
+    expect([1, 15, 59, 60, 61, 900, 3600].map((seconds) => waitWords(t, seconds))).toEqual([
       "1 second",
       "15 seconds",
       "59 seconds",

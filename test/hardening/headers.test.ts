@@ -215,7 +215,7 @@ function headerChecks(get: () => Walk, https: boolean) {
     expect(discovery.status).toBe(200);
     expect(discovery.headers.get("cache-control")).not.toBe("no-store");
     expect(["*", APP]).toContain(discovery.headers.get("access-control-allow-origin"));
-    expect(byLabel.get("stylesheet")!.headers.get("cache-control")).toBe("public, max-age=3600");
+    expect(byLabel.get("stylesheet")!.headers.get("cache-control")).toBe("public, max-age=86400");
   });
 
   it(`sets every cookie HttpOnly and SameSite=Lax${https ? ", and Secure" : ", without Secure over plain http"}`, () => {

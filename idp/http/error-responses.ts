@@ -1,0 +1,95 @@
+// The one place errors become responses: anything thrown (an IdpError, a Fastify or oidc-provider
+// error, a storage outage, a bug) is classified into an IdpError and rendered as a JSON body
+// `{ error, error_description }` or as the branded page in the visitor's language. 4xx answers say
+// what was wrong; 5xx answers say nothing internal.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { KoaContextWithOIDC } from "oidc-provider";
+import { errors as oidcErrors } from "oidc-provider";
+import { IdpError, idpErrors } from "../errors.ts";
+import { isDatabaseUnavailable } from "../db/availability.ts";
+import { formatMessage, translator, SOURCE_LOCALE } from "../pages/i18n.ts";
+import type { View, Views } from "../pages/layout.ts";
+import { errorPage } from "../pages/error-page.ts";
+
+export type ErrorFormat = "html" | "json";
+
+export type RenderedError = { status: number; headers: Record<string, string>; contentType: string; body: string | Record<string, string> };
+
+/** Paths whose errors are pages: the sign-in pages. Everything else is an API and answers JSON. */
+export function wantsPage(url: string): boolean {
+  const path = url.split(/[?#]/, 1)[0]!.toLowerCase();
+  return path === "/interaction" || path.startsWith("/interaction/");
+}
+
+/** Whatever was thrown, as the IdpError it is answered with. */
+export function classify(error: unknown): IdpError {
+  if (error instanceof IdpError) return error;
+  if (isDatabaseUnavailable(error)) return idpErrors.unavailable(error);
+  if (error instanceof oidcErrors.SessionNotFound) return idpErrors.interactionExpired(error.error_description);
+  const candidate = error as { status?: unknown; statusCode?: unknown; code?: unknown; validation?: unknown; message?: unknown; error?: unknown; error_description?: unknown };
+  if (error instanceof oidcErrors.OIDCProviderError) return fromOAuth(error.status, error.error, error.error_description);
+  if (typeof candidate?.code === "string" && candidate.code.startsWith("FST_CSRF")) return idpErrors.formExpired(String(candidate.message));
+  const status = Number(candidate?.statusCode ?? candidate?.status);
+  if (candidate?.validation) return idpErrors.invalidRequest(String(candidate.message));
+  if (status >= 400 && status < 500) {
+    return new IdpError({
+      status,
+      code: status === 404 ? "not_found" : "invalid_request",
+      title: status === 404 ? "error.notFound.title" : "error.invalidRequest.title",
+      message: { id: status === 404 ? "error.notFound.message" : "error.invalidRequest.message" },
+      description: typeof candidate.message === "string" ? candidate.message : undefined,
+    });
+  }
+  return idpErrors.server(error);
+}
+
+/** An OAuth error answer (oidc-provider's own, or one we raise) as an IdpError. */
+export function fromOAuth(status: number, code: string, description?: string): IdpError {
+  if (status >= 500) return idpErrors.server(new Error(`${code}: ${description ?? ""}`));
+  const title = code === "invalid_client" ? "error.unknownClient.title" : code === "invalid_redirect_uri" ? "error.badRedirect.title" : "error.invalidRequest.title";
+  const message = code === "invalid_client" ? "error.unknownClient.message" : code === "invalid_redirect_uri" ? "error.badRedirect.message" : "error.invalidRequest.message";
+  return new IdpError({ status, code, title, message: { id: message }, description });
+}
+
+/** The response for an error, in a format and (for a page) a view. */
+export function renderError(error: IdpError, format: ErrorFormat, view: View): RenderedError {
+  const headers: Record<string, string> = { ...error.headers, "cache-control": "no-store" };
+  if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(error.retryAfterSeconds);
+  const server = error.status >= 500;
+  if (format === "html") {
+    const message = formatMessage(view.t, error.publicMessage);
+    const page = errorPage(view, { title: view.t(error.title), message, code: error.code, description: server ? undefined : error.description });
+    return { status: error.status, headers, contentType: "text/html; charset=utf-8", body: page };
+  }
+  const english = translator(SOURCE_LOCALE);
+  const description = server && error.status !== 503 ? english("error.server.message") : (error.description ?? formatMessage(english, error.publicMessage));
+  return { status: error.status, headers, contentType: "application/json; charset=utf-8", body: { error: error.code, error_description: description } };
+}
+
+export type ErrorResponses = {
+  /** Fastify's error handler (and the not-found handler's body). */
+  send(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply;
+  /** The same, on a Koa context of oidc-provider. */
+  setOnKoa(ctx: KoaContextWithOIDC, error: unknown, format: ErrorFormat): void;
+};
+
+export function createErrorResponses(views: Views): ErrorResponses {
+  const viewOfRequest = (request: FastifyRequest) => views.forRequest({ acceptLanguage: request.headers["accept-language"] });
+  const viewOfKoa = (ctx: KoaContextWithOIDC) =>
+    views.forRequest({ uiLocales: (ctx.oidc?.params as Record<string, unknown> | undefined)?.ui_locales, acceptLanguage: ctx.get("accept-language") });
+  return {
+    send(request, reply, thrown) {
+      const error = classify(thrown);
+      if (error.status >= 500 && error.status !== 503) request.log.error({ err: thrown }, "request failed");
+      const rendered = renderError(error, wantsPage(request.url) ? "html" : "json", viewOfRequest(request));
+      return reply.code(rendered.status).headers(rendered.headers).type(rendered.contentType).send(rendered.body);
+    },
+    setOnKoa(ctx, thrown, format) {
+      const rendered = renderError(classify(thrown), format, viewOfKoa(ctx));
+      ctx.status = rendered.status;
+      for (const [name, value] of Object.entries(rendered.headers)) ctx.set(name, value);
+      ctx.type = rendered.contentType;
+      ctx.body = rendered.body;
+    },
+  };
+}
