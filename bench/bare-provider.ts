@@ -1,15 +1,14 @@
 // The baseline for the benchmark: a bare oidc-provider 9 with its in-memory adapter and its own
-// development login pages, configured like ours (scopes, claims, PKCE, rotation, service tokens,
-// lifetimes, the same signing key), served by node:http under /oidc. Run as a child process:
+// development login pages, configured from our own base configuration (scopes, claims, PKCE,
+// rotation, service tokens, lifetimes, the same signing key), served by node:http under /oidc. Run as a child process:
 //   node bench/bare-provider.ts --port P --keys-dir DIR --service-secret S
 import http from "node:http";
 import { parseArgs } from "node:util";
 import Provider, { type Configuration } from "oidc-provider";
 import { loadConfig } from "../idp/config.ts";
 import { loadKeyMaterial } from "../idp/keys/key-material.ts";
-import { providerJwks } from "../idp/keys/signing-keys.ts";
-import { createFindAccount, scopeClaims } from "../idp/oidc/account.ts";
-import { serviceTokenFeatures } from "../idp/oidc/service-tokens.ts";
+import { createFindAccount } from "../idp/oidc/account.ts";
+import { baseConfiguration } from "../idp/oidc/provider.ts";
 import { clientMetadata } from "../idp/oidc/adapter.ts";
 import type { User, UserStore } from "../idp/store/users.ts";
 import { BENCH_CLIENTS, REDIRECT_URI } from "./fixtures.ts";
@@ -44,46 +43,13 @@ const clients = [
   { ...clientMetadata({ ...BENCH_CLIENTS.service, secretHash: "x", service: true, createdAt: now }), client_secret: values["service-secret"]! },
 ];
 
-const serviceTokens = serviceTokenFeatures(config);
+// Our provider's own base configuration (scopes, claims, PKCE, rotation, service tokens, lifetimes),
+// with static clients and oidc-provider's development login pages instead of our storage and pages.
+const base = baseConfiguration({ config, keys, findAccount: createFindAccount(userStore) });
 const configuration: Configuration = {
+  ...base,
   clients: clients as Configuration["clients"],
-  findAccount: createFindAccount(userStore),
-  jwks: providerJwks(keys.signingKeys) as Configuration["jwks"],
-  cookies: {
-    keys: keys.cookieKeys,
-    long: { httpOnly: true, sameSite: "lax", signed: true },
-    short: { httpOnly: true, sameSite: "lax", signed: true },
-  },
-  scopes: ["openid", "offline_access", "email", "profile"],
-  claims: { ...scopeClaims } as unknown as Configuration["claims"],
-  conformIdTokenClaims: false,
-  responseTypes: ["code"],
-  clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
-  enabledJWA: { idTokenSigningAlgValues: ["RS256"], userinfoSigningAlgValues: ["RS256"] },
-  extraClientMetadata: { properties: ["first_party", "service"] },
-  extraTokenClaims: serviceTokens.extraTokenClaims as Configuration["extraTokenClaims"],
-  pkce: { required: (_ctx, client) => client.clientAuthMethod === "none" },
-  features: {
-    ...(serviceTokens.features as Configuration["features"]),
-    devInteractions: { enabled: true },
-    revocation: { enabled: true },
-    userinfo: { enabled: true },
-    rpInitiatedLogout: { enabled: true },
-  },
-  rotateRefreshToken: true,
-  async issueRefreshToken(_ctx, client, code) {
-    if (!client.grantTypeAllowed("refresh_token")) return false;
-    return code.scopes.has("offline_access") || client.metadata().first_party === true;
-  },
-  ttl: {
-    AccessToken: config.accessTokenTtlSeconds,
-    AuthorizationCode: config.authorizationCodeTtlSeconds,
-    IdToken: config.idTokenTtlSeconds,
-    RefreshToken: config.refreshTokenTtlSeconds,
-    Session: config.sessionTtlSeconds,
-    Interaction: config.interactionTtlSeconds,
-    Grant: config.grantTtlSeconds,
-  },
+  features: { ...base.features, devInteractions: { enabled: true } },
 };
 
 const provider = new Provider(issuer, configuration);

@@ -49,11 +49,20 @@ export function interactionPath(uid: string): string {
   return `/interaction/${uid}`;
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses }: ProviderDeps): Provider {
+/**
+ * Everything about the provider that does not involve our storage or pages: endpoints, flows,
+ * algorithms, claims, lifetimes, refresh rotation, service tokens. The benchmark's bare
+ * oidc-provider is built from this too, so the baseline cannot drift from what we run.
+ */
+export function baseConfiguration(input: {
+  config: Config;
+  keys: Pick<KeyMaterial, "signingKeys" | "cookieKeys">;
+  findAccount: Configuration["findAccount"];
+}): Configuration & { features: NonNullable<Configuration["features"]> } {
+  const { config, keys } = input;
   const serviceTokens = serviceTokenFeatures(config);
-  const configuration: Configuration = {
-    adapter,
-    findAccount: createFindAccount(users),
+  return {
+    findAccount: input.findAccount,
     jwks: providerJwks(keys.signingKeys) as Configuration["jwks"],
     // Stated rather than left to the defaults. Secure is added per request when it came over https
     // (provider.proxy = TRUST_PROXY makes X-Forwarded-Proto count); forcing it would make the
@@ -91,19 +100,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
         },
       },
       userinfo: { enabled: true },
-      rpInitiatedLogout: {
-        enabled: true,
-        async logoutSource(ctx, form) {
-          ctx.type = "html";
-          ctx.body = signOutPage(viewOf(views, ctx), trusted(form), ctx.oidc.client?.clientName);
-        },
-        async postLogoutSuccessSource(ctx) {
-          ctx.type = "html";
-          ctx.body = signedOutPage(viewOf(views, ctx), ctx.oidc.client?.clientName);
-        },
-      },
+      rpInitiatedLogout: { enabled: true },
     },
-    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
     rotateRefreshToken: true,
     // offline_access needs prompt=consent (OIDC Core 11). First-party clients also get a refresh
     // token without it, one that ends with the IdP session: a Convex app must keep its ID token fresh.
@@ -120,6 +118,29 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
       Interaction: config.interactionTtlSeconds,
       Grant: config.grantTtlSeconds,
     },
+  };
+}
+
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses }: ProviderDeps): Provider {
+  const base = baseConfiguration({ config, keys, findAccount: createFindAccount(users) });
+  const configuration: Configuration = {
+    ...base,
+    adapter,
+    features: {
+      ...base.features,
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = "html";
+          ctx.body = signOutPage(viewOf(views, ctx), trusted(form), ctx.oidc.client?.clientName);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = "html";
+          ctx.body = signedOutPage(viewOf(views, ctx), ctx.oidc.client?.clientName);
+        },
+      },
+    },
+    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
     async renderError(ctx, out, error) {
       errorResponses.setOnKoa(ctx, error instanceof Error ? error : fromOAuth(ctx.status, out.error, out.error_description), "html");
     },
