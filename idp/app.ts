@@ -6,7 +6,7 @@ import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
 import csrfProtection from "@fastify/csrf-protection";
 import type Provider from "oidc-provider";
-import { keySchedulePolicy, mountPath, type Config } from "./config.ts";
+import { configurationWarnings, keySchedulePolicy, mountPath, type Config } from "./config.ts";
 import { createKeyRing, type KeyRing } from "./keys/key-ring.ts";
 import type { KeySchedule } from "./keys/key-schedule.ts";
 import type { Database } from "./db/database.ts";
@@ -114,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  warnAboutConfiguration(app, config);
+  for (const warning of configurationWarnings(config)) app.log.warn(warning);
   metrics.timeRequests(app, mountPath(config));
   // Discovery and the JWKS from memory once the provider has answered them: only the request id and
   // timing hook runs before it.
@@ -181,13 +181,4 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   ]);
 
   return app;
-}
-
-/** Settings that start but are probably not what the operator meant. */
-function warnAboutConfiguration(app: FastifyInstance, config: Config) {
-  if (new URL(config.issuer).protocol === "https:" && !config.trustProxy) {
-    app.log.warn(
-      "ISSUER is https but TRUST_PROXY is off: requests from the TLS-terminating proxy look like plain http, so cookies are set without Secure. Set TRUST_PROXY=true behind a proxy you control.",
-    );
-  }
 }

@@ -481,6 +481,17 @@ function validateBranding(config: Config): void {
   }
 }
 
+/** Settings that start but are probably not what the operator meant, as log lines. */
+export function configurationWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (new URL(config.issuer).protocol === "https:" && !config.trustProxy) {
+    warnings.push(
+      "ISSUER is https but TRUST_PROXY is off: requests from the TLS-terminating proxy look like plain http, so cookies are set without Secure. Set TRUST_PROXY=true behind a proxy you control.",
+    );
+  }
+  return warnings;
+}
+
 /** Where the OIDC routes are mounted: the issuer's path ("/oidc" for http://localhost:3000/oidc). */
 export function mountPath(config: Pick<Config, "issuer">): string {
   return new URL(config.issuer).pathname.replace(/\/$/, "");

@@ -71,6 +71,8 @@ export type ErrorResponses = {
   send(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply;
   /** The same, on a Koa context of oidc-provider. */
   setOnKoa(ctx: KoaContextWithOIDC, error: unknown, format: ErrorFormat): void;
+  /** Whether this context's answer already came from setOnKoa. */
+  renderedOnKoa(ctx: KoaContextWithOIDC): boolean;
 };
 
 export function createErrorResponses(views: Views): ErrorResponses {
@@ -90,6 +92,8 @@ export function createErrorResponses(views: Views): ErrorResponses {
       for (const [name, value] of Object.entries(rendered.headers)) ctx.set(name, value);
       ctx.type = rendered.contentType;
       ctx.body = rendered.body;
+      ctx.state.errorRendered = true;
     },
+    renderedOnKoa: (ctx) => ctx.state.errorRendered === true,
   };
 }

@@ -160,8 +160,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
 
   // Outermost: every error leaves through the one renderer. While storage is unreachable every
   // endpoint answers 503 with Retry-After, never 500; an error escaping the provider's own handling
-  // leaves as a generic server_error; the provider's own OAuth error bodies are rendered again so
-  // that they take the same shape and wording rules as ours.
+  // leaves as a generic server_error; the provider's own error answers are rendered again so that
+  // they take the same shape and wording rules as ours.
   provider.on("server_error", (ctx: KoaContextWithOIDC, error: Error) => {
     if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
   });
@@ -175,8 +175,10 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     }
     if (ctx.state.databaseUnavailable) {
       errorResponses.setOnKoa(ctx, idpErrors.unavailable(), errorFormat(ctx));
-    } else if (ctx.status >= 400 && isOAuthErrorBody(ctx.body)) {
-      errorResponses.setOnKoa(ctx, fromOAuth(ctx.status, ctx.body.error, ctx.body.error_description), "json");
+    } else if (ctx.status >= 400 && !errorResponses.renderedOnKoa(ctx)) {
+      // The provider's own OAuth error bodies, and its router's plain-text 404 and 405.
+      const error = isOAuthErrorBody(ctx.body) ? fromOAuth(ctx.status, ctx.body.error, ctx.body.error_description) : { statusCode: ctx.status, message: ctx.message };
+      errorResponses.setOnKoa(ctx, error, isOAuthErrorBody(ctx.body) ? "json" : errorFormat(ctx));
     }
   });
   provider.use(tokenUnitOfWorkMiddleware(commitTokenWrites));

@@ -270,6 +270,27 @@ function checkResponse(request: Request, response: LightMyRequestResponse): void
   for (const line of [response.headers["set-cookie"] ?? []].flat()) expect(line, where).not.toMatch(/^injected=/);
   expect(response.headers["content-security-policy"], where).toMatch(/default-src 'none'/);
   expect(response.headers["x-content-type-options"], where).toBe("nosniff");
+  if (response.statusCode >= 400) expectRenderedError(where, request.method, response);
+}
+
+/**
+ * Every error answer comes out of the one renderer (idp/http/error-responses.ts): a JSON body of
+ * exactly `error` and `error_description`, or the error page, which names its code in data-error.
+ * The one other 4xx page is a form shown again with its errors listed (a refused sign-in).
+ */
+function expectRenderedError(where: string, method: string, response: LightMyRequestResponse): void {
+  const type = String(response.headers["content-type"] ?? "");
+  if (method === "HEAD") return; // no body to look at
+  if (type.startsWith("text/html")) {
+    if (response.body.includes('<div class="error-summary" role="alert"')) return;
+    expect(response.body, `${where}: an error page not from the renderer`).toMatch(/<main id="content" data-error="[a-z_]+">/);
+    return;
+  }
+  expect(type, `${where}: error content type`).toMatch(/^application\/json/);
+  const body = JSON.parse(response.body) as Record<string, unknown>;
+  expect(Object.keys(body).sort(), `${where}: ${response.body.slice(0, 200)}`).toEqual(["error", "error_description"]);
+  expect(body.error, where).toMatch(/^[a-z_]+$/);
+  expect(typeof body.error_description, where).toBe("string");
 }
 
 /** What happened, for the coverage checks: "303 to sign-in", "400 invalid_grant", "404", ... */
