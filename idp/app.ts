@@ -36,6 +36,15 @@ import { loadPageAssets, pageAssetRoutes } from "./http/page-assets.ts";
 import { healthRoutes } from "./http/health.ts";
 import { scheduleCleanups } from "./store/cleanup.ts";
 import { idpErrors } from "./errors.ts";
+import { createSealer } from "./mail/seal.ts";
+import { mailTransport } from "./mail/transports.ts";
+import { createOutboxWorker } from "./mail/outbox-worker.ts";
+import { createMailOutboxStore } from "./store/mail-outbox.ts";
+import { createOneTimeTokenStore } from "./store/one-time-tokens.ts";
+import { createCooldown } from "./abuse/cooldown.ts";
+import { createPasswordReset } from "./accounts/password-reset.ts";
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./accounts/password-policy.ts";
+import { forgotPasswordHref, passwordResetRoutes } from "./interactions/password-reset-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -168,15 +177,60 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return result;
   };
   metricsRoute(app, metrics, config.metricsToken);
+  // Mail (idp/mail/): queued in the outbox together with what it reports, sent by a worker after
+  // the answer. No transport in production without SMTP_URL: then nothing offers mail.
+  const sealer = createSealer(keys.cookieKeys);
+  const outbox = createMailOutboxStore(db, now);
+  const transport = mailTransport(config, app.log);
+  const mailWorker = transport
+    ? createOutboxWorker({
+        outbox,
+        transport,
+        sealer,
+        context: (locale) => ({ locale, brand: assets.views.brand, origin: new URL(config.issuer).origin }),
+        now,
+        log: app.log,
+        maxAttempts: config.mailMaxAttempts,
+        sendTimeoutSeconds: config.mailSendTimeoutSeconds,
+        pollIntervalMs: config.mailPollIntervalMs,
+        onOutcome: metrics.recordMail,
+      })
+    : undefined;
+  if (mailWorker) {
+    app.addHook("onReady", async () => mailWorker.start());
+    app.addHook("onClose", async () => mailWorker.stop());
+  }
+  // loadConfig refuses PASSWORD_RESET without a way to send mail.
+  const passwordReset =
+    config.passwordReset && mailWorker
+      ? createPasswordReset({ db, hasher, sealer, lockout, cooldown: createCooldown(rateLimitStore), limits: rateLimits, onMailQueued: mailWorker.wake, now })
+      : undefined;
+
   const provider = () => current.provider;
   await app.register(async (scope) =>
-    interactionRoutes(scope, { provider, clients: clientLookup, signInWithPassword, limitSignIn: rateLimits.signIn, views: assets.views }),
+    interactionRoutes(scope, {
+      provider,
+      clients: clientLookup,
+      signInWithPassword,
+      limitSignIn: rateLimits.signIn,
+      views: assets.views,
+      forgotPasswordHref: passwordReset && forgotPasswordHref,
+    }),
   );
+  if (passwordReset) {
+    const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
+    await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));
+  }
 
   const retentionMs = config.auditRetentionDays * 86_400_000;
+  const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
+  const tokens = createOneTimeTokenStore(db, now);
   scheduleCleanups(app, config, [
     { what: "expired oidc state", run: () => payloads.deleteExpired() },
     { what: "expired rate-limit counters", run: () => rateLimitStore.deleteExpired() },
+    // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
+    { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
+    { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     ...(retentionMs > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(new Date(now().getTime() - retentionMs)) }] : []),
   ]);
 

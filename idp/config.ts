@@ -58,6 +58,15 @@ export type Config = {
   brandLogoFile: string | undefined;
   brandColor: string;
   defaultLocale: string;
+  // Mail (idp/mail/) and password reset (idp/accounts/password-reset.ts).
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  passwordReset: boolean;
+  mailMaxAttempts: number;
+  mailSendTimeoutSeconds: number;
+  mailPollIntervalMs: number;
+  passwordResetLimitPerIp: number;
+  passwordResetLimitPerAccount: number;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -357,6 +366,55 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("en"),
     doc: "The pages' language when neither the request's `ui_locales` nor its Accept-Language names a supported one: `en`, `de`, `fr`, `es` or `ja` (one file per language in idp/pages/messages/).",
   },
+  // Mail and password reset (idp/mail/, README "Mail and password reset").
+  smtpUrl: {
+    env: "SMTP_URL",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "The SMTP server mail goes out through: `smtp://user:password@host:587` (STARTTLS whenever the server offers it; add `?requireTLS=true` to refuse sending without it) or `smtps://user:password@host:465` (TLS from the start); user and password percent-encoded. Unset: in development mails are written to DATA_DIR/outbox/ as .eml files and their links logged; in production nothing that needs mail is offered.",
+  },
+  mailFrom: {
+    env: "MAIL_FROM",
+    kind: "string",
+    fallback: (partial) => `no-reply@${URL.parse(partial.issuer ?? "")?.hostname ?? "localhost"}`,
+    doc: "The sender of every mail: `no-reply@auth.example.com` (then shown with BRAND_NAME as its name) or `Acme <no-reply@acme.example>`. Default: `no-reply@` the issuer's host name.",
+  },
+  passwordReset: {
+    env: "PASSWORD_RESET",
+    kind: "boolean",
+    fallback: (partial) => String(!partial.production || partial.smtpUrl !== undefined),
+    doc: "Offer \"Forgot password?\" on the sign-in page: a single-use link by mail to choose a new password. Default: on in development, and in production when SMTP_URL is set; in production `true` without SMTP_URL stops the IdP at start.",
+  },
+  mailMaxAttempts: {
+    env: "MAIL_MAX_ATTEMPTS",
+    kind: "integer",
+    fallback: constant("8"),
+    doc: "Attempts to send one mail before it is given up (counted as failed in /metrics); between attempts the wait doubles from 30 seconds up to 30 minutes, so 8 attempts span about 1.5 hours. A reset link's mail is given up when the link expires, whatever the attempts.",
+  },
+  mailSendTimeoutSeconds: {
+    env: "MAIL_SEND_TIMEOUT",
+    kind: "integer",
+    fallback: constant("20"),
+    doc: "Seconds the SMTP server may take to accept a connection, to greet, and between any two of its answers; past it the attempt fails and is retried later. Nobody waits for it: mail goes out after the answer, from the outbox.",
+  },
+  mailPollIntervalMs: {
+    env: "MAIL_POLL_INTERVAL_MS",
+    kind: "integer",
+    fallback: constant("2000"),
+    doc: "How often, milliseconds, each instance looks in the outbox for mail that is due: retries, and mail left by an instance that stopped. Mail an instance queues itself is sent at once.",
+  },
+  passwordResetLimitPerIp: {
+    env: "PASSWORD_RESET_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "Password reset posts (asking for a link, or choosing the new password) per RATE_LIMIT_WINDOW from one client address; 0 turns it off.",
+  },
+  passwordResetLimitPerAccount: {
+    env: "PASSWORD_RESET_LIMIT_PER_ACCOUNT",
+    kind: "integer",
+    fallback: constant("5"),
+    doc: "Requests for a reset link per RATE_LIMIT_WINDOW for one email, registered or not; 0 turns it off. Besides it, one email gets at most one link a minute: a request within 60 seconds of the last sends nothing (and answers the same).",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -455,6 +513,26 @@ function validate(config: Config): void {
     throw new ConfigError("LOCKOUT_MAX_DURATION must be at least LOCKOUT_DURATION");
   }
   validateBranding(config);
+  validateMail(config);
+}
+
+function validateMail(config: Config): void {
+  if (config.smtpUrl !== undefined) {
+    const url = URL.parse(config.smtpUrl);
+    if (!url || !["smtp:", "smtps:"].includes(url.protocol) || !url.hostname) {
+      throw new ConfigError("SMTP_URL must be smtp://[user:password@]host[:port] or smtps://[user:password@]host[:port]");
+    }
+  }
+  // An address, alone or as `Name <address>`; no line breaks (it becomes a header).
+  if (/[\r\n]/.test(config.mailFrom) || !/^(?:[^<>]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/.test(config.mailFrom.trim())) {
+    throw new ConfigError(`MAIL_FROM must be an address such as no-reply@example.com or "Acme <no-reply@acme.example>", got ${JSON.stringify(config.mailFrom)}`);
+  }
+  if (config.production && config.passwordReset && config.smtpUrl === undefined) {
+    throw new ConfigError("PASSWORD_RESET=true needs SMTP_URL in production: reset links go out by mail. Set SMTP_URL=smtp://user:password@host:587, or leave PASSWORD_RESET unset");
+  }
+  if (config.mailMaxAttempts < 1) throw new ConfigError("MAIL_MAX_ATTEMPTS must be at least 1");
+  if (config.mailSendTimeoutSeconds < 1) throw new ConfigError("MAIL_SEND_TIMEOUT must be at least 1");
+  if (config.mailPollIntervalMs < 50) throw new ConfigError("MAIL_POLL_INTERVAL_MS must be at least 50");
 }
 
 function validateBranding(config: Config): void {

@@ -1,5 +1,6 @@
 // Logger settings: JSON lines, and nothing secret in them. URLs are logged without their query
-// (an id_token_hint or code can ride in it), and credential-bearing headers are redacted.
+// (an id_token_hint or code can ride in it), a reset link's token is cut out of its path, and
+// credential-bearing headers are redacted.
 import type { FastifyServerOptions } from "fastify";
 
 export const REDACTED_PATHS = [
@@ -16,7 +17,12 @@ export const REDACTED_PATHS = [
 
 export function pathOnly(url: string): string {
   const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
+  return redactPath(query === -1 ? url : url.slice(0, query));
+}
+
+/** A path with the secret in it replaced: a password reset link's token (/reset/<token>). */
+export function redactPath(path: string): string {
+  return path.replace(/^(\/+reset\/+)[^/?#]+/i, "$1[redacted]");
 }
 
 export function loggerOptions(level: string): FastifyServerOptions["logger"] {

@@ -1,7 +1,8 @@
 // Rate limits per client address, per email and per client_id, counted in the RateLimitStore:
 // a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
 // before the provider's middleware, so a limited request never reaches it), and a check for the
-// sign-in form post, which needs the parsed body for its per-email limit. The per-request limits
+// sign-in form post, which needs the parsed body for its per-email limit, and the password reset
+// posts. The per-request limits
 // count in memory and sync with the store every RATE_LIMIT_SYNC_INTERVAL_MS (synced-counters.ts):
 // no round trip per request. The sign-in limits go to the store on every post: few, and exact.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
@@ -11,6 +12,7 @@ import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
 import { idpErrors } from "../errors.ts";
 import { accountKey } from "./lockout.ts";
 import { createSyncedCounters } from "./synced-counters.ts";
+import { redactPath } from "../logging.ts";
 
 export type Rule = { name: string; limit: number; windowSeconds: number };
 type Check = { rule: Rule; subject: string };
@@ -27,6 +29,8 @@ export function rateLimitRules(config: Config) {
     signInPerAccount: rule("signin:account", config.signInLimitPerAccount),
     tokenPerIp: rule("token:ip", config.tokenLimitPerIp),
     tokenPerClient: rule("token:client", config.tokenLimitPerClient),
+    passwordResetPerIp: rule("reset:ip", config.passwordResetLimitPerIp),
+    passwordResetPerAccount: rule("reset:account", config.passwordResetLimitPerAccount),
   };
 }
 
@@ -158,7 +162,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
         return undefined;
       }
       if (wait === undefined) return undefined;
-      request.log.warn({ path, address, wait }, "rate limited");
+      request.log.warn({ path: redactPath(path), address, wait }, "rate limited");
       throw idpErrors.tooManyRequests(wait);
     },
 
@@ -173,6 +177,19 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
         { rule: rules.signInPerIp, subject: addressKey(ip) },
         { rule: rules.signInPerAccount, subject: accountKey(email) },
       ]);
+    },
+
+    /** A request for a password reset link: per address and per email (known or not). */
+    passwordResetRequest(ip: string, email: string): Promise<number | undefined> {
+      return countInStore([
+        { rule: rules.passwordResetPerIp, subject: addressKey(ip) },
+        { rule: rules.passwordResetPerAccount, subject: accountKey(email) },
+      ]);
+    },
+
+    /** A new password posted with a reset link: per address (the link names no email). */
+    passwordResetCompletion(ip: string): Promise<number | undefined> {
+      return countInStore([{ rule: rules.passwordResetPerIp, subject: addressKey(ip) }]);
     },
   };
 }

@@ -103,6 +103,15 @@ export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now:
       await store.clear([keys(account).failures]);
     },
 
+    /**
+     * A new password was set through a reset link: the lock and failures guarded a password that no
+     * longer exists, so they go (the lock history stays, and still lengthens the next lock).
+     */
+    async release(account: string): Promise<void> {
+      const k = keys(account);
+      await store.clear([k.lock, k.failures]);
+    },
+
     /** The operator's unlock: lock, failures and lock history go. Returns whether it was locked. */
     async unlock(account: string): Promise<boolean> {
       const k = keys(account);

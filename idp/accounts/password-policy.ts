@@ -22,21 +22,37 @@ export function commonPasswordList(): ReadonlySet<string> {
   return commonPasswords;
 }
 
-/** Why the password is refused, as one line for the person choosing it; undefined when it is acceptable. */
-export function passwordProblem(password: string, context: { email?: string } = {}): string | undefined {
+/** Why a password is refused, as a code the pages translate. */
+export type PasswordViolation = "too_short" | "too_long" | "common" | "email";
+
+/** Why the password is refused, or undefined when it is acceptable. */
+export function passwordViolation(password: string, context: { email?: string } = {}): PasswordViolation | undefined {
   // Count code points without materialising an array for a megabyte of input.
   let length = 0;
-  for (const _ of password) if (++length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`;
-  if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`;
+  for (const _ of password) if (++length > PASSWORD_MAX_LENGTH) return "too_long";
+  if (length < PASSWORD_MIN_LENGTH) return "too_short";
 
   const lower = password.toLowerCase();
-  if (commonPasswordList().has(lower)) return "password is one of the most commonly used passwords: choose another";
+  if (commonPasswordList().has(lower)) return "common";
 
   const email = context.email?.trim().toLowerCase();
   if (email) {
     const at = email.lastIndexOf("@");
     const localPart = at > 0 ? email.slice(0, at) : email;
-    if (lower === email || lower === localPart) return "password must not be the email address or the part before the @";
+    if (lower === email || lower === localPart) return "email";
   }
   return undefined;
+}
+
+const PROBLEMS: Record<PasswordViolation, string> = {
+  too_short: `password must be at least ${PASSWORD_MIN_LENGTH} characters`,
+  too_long: `password must be at most ${PASSWORD_MAX_LENGTH} characters`,
+  common: "password is one of the most commonly used passwords: choose another",
+  email: "password must not be the email address or the part before the @",
+};
+
+/** Why the password is refused, as one line for the person choosing it; undefined when it is acceptable. */
+export function passwordProblem(password: string, context: { email?: string } = {}): string | undefined {
+  const violation = passwordViolation(password, context);
+  return violation && PROBLEMS[violation];
 }

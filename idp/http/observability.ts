@@ -26,6 +26,8 @@ export function routeLabel(url: string, mount: string): string {
     const match = known.find((route) => rest === route || (route === "/auth" && rest.startsWith("/auth/")));
     return match ? `${mount}${match}${rest.startsWith("/auth/") ? "/:uid" : ""}` : `${mount}/other`;
   }
+  if (path === "/reset") return path;
+  if (path.startsWith("/reset/")) return "/reset/:token";
   return ["/healthz", "/readyz", "/metrics", "/assets/idp.css"].includes(path) ? path : "other";
 }
 
@@ -35,6 +37,8 @@ export function createMetrics(deps: { pool: pg.Pool; keyRing: KeyRing; now: () =
   const signIns = new Counter({ name: "idp_sign_ins_total", help: "Password sign-ins by outcome", labelNames: ["outcome"], registers: [registry] });
   const tokens = new Counter({ name: "idp_tokens_issued_total", help: "Token endpoint successes by grant type", labelNames: ["grant_type"], registers: [registry] });
   const refreshes = new Counter({ name: "idp_refreshes_total", help: "Refresh-token grants by outcome", labelNames: ["outcome"], registers: [registry] });
+  const mails = new Counter({ name: "idp_mails_total", help: "Mail delivery attempts by outcome: sent, retried (failed, will retry), failed (given up)", labelNames: ["outcome"], registers: [registry] });
+  for (const outcome of ["sent", "retried", "failed"]) mails.inc({ outcome }, 0);
   const rateLimited = new Counter({ name: "idp_rate_limited_total", help: "Requests refused with 429", labelNames: ["route"], registers: [registry] });
   const duration = new Histogram({
     name: "idp_http_request_duration_seconds",
@@ -72,6 +76,9 @@ export function createMetrics(deps: { pool: pg.Pool; keyRing: KeyRing; now: () =
     registry,
     recordSignIn(result: SignInResult) {
       signIns.inc({ outcome: result.ok ? "success" : result.reason });
+    },
+    recordMail(outcome: "sent" | "retried" | "failed") {
+      mails.inc({ outcome });
     },
     /** Counts the provider's token endpoint outcomes; attach to every provider instance. */
     observeProvider(provider: Provider) {

@@ -19,6 +19,8 @@ export type InteractionDeps = {
   /** The sign-in post's rate limits (per address, per email): seconds to wait when over one. */
   limitSignIn?: (ip: string, email: string) => Promise<number | undefined>;
   views: Views;
+  /** The "Forgot password?" link of a sign-in page; without it the page has none. */
+  forgotPasswordHref?: (uid: string, view: View) => string;
 };
 
 type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
@@ -125,7 +127,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const csrfToken = reply.generateCsrf();
     if (details.prompt.name === "login") {
       const loginHint = typeof details.params.login_hint === "string" ? details.params.login_hint : undefined;
-      return reply.type("text/html").send(signInPage(view, { uid: details.uid, csrfToken, client, email: loginHint }));
+      const forgotPasswordHref = deps.forgotPasswordHref?.(details.uid, view);
+      return reply.type("text/html").send(signInPage(view, { uid: details.uid, csrfToken, client, email: loginHint, forgotPasswordHref }));
     }
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
     return reply.type("text/html").send(consentPage(view, { uid: details.uid, csrfToken, client, scopes }));
@@ -150,7 +153,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         if (failure.retryAfter !== undefined) reply.header("Retry-After", String(failure.retryAfter));
         const { view, client } = await pageFor(request, reply, details);
         const error = { field: "email", message: formatMessage(view.t, failure.message) };
-        const page = signInPage(view, { uid: details.uid, csrfToken: reply.generateCsrf(), client, email, error });
+        const forgotPasswordHref = deps.forgotPasswordHref?.(details.uid, view);
+        const page = signInPage(view, { uid: details.uid, csrfToken: reply.generateCsrf(), client, email, error, forgotPasswordHref });
         return reply.code(failure.status).type("text/html").send(page);
       }
       return finish(request, reply, { login: { accountId: result.user.id } });

@@ -5,7 +5,7 @@ import { buttonForm, continueTo, csrfField, errorSummary, field, layout, primary
 
 export function signInPage(
   view: View,
-  input: { uid: string; csrfToken: string; client: ClientBrand; email?: string; error?: FieldError },
+  input: { uid: string; csrfToken: string; client: ClientBrand; email?: string; error?: FieldError; forgotPasswordHref?: string },
 ): string {
   const { t } = view;
   const errors = input.error ? [input.error] : [];
@@ -23,6 +23,7 @@ ${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "us
 ${field({ id: "password", label: t("login.password"), type: "password", autocomplete: "current-password", invalid: !!input.error, autofocus: focus === "password" })}
 ${primaryButton(t("login.submit"))}
 </form>
+${input.forgotPasswordHref ? html`<p><a href="${input.forgotPasswordHref}">${t("login.forgotPassword")}</a></p>` : ""}
 ${buttonForm(`/interaction/${input.uid}/abort`, input.csrfToken, t("login.cancel"), "link")}`,
   });
 }

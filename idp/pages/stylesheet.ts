@@ -52,6 +52,7 @@ input[aria-invalid=true] { border: 2px solid var(--danger); }
 .field-error { color: var(--danger); margin: 0.25rem 0 0; font-size: 0.95rem; }
 button { font: inherit; cursor: pointer; border-radius: 0.5rem; padding: 0.65rem 1rem; min-height: 2.75rem; }
 .button-primary { width: 100%; margin-top: 1.5rem; background: var(--accent); color: var(--on-accent); border: 1px solid var(--accent); font-weight: 600; }
+a.button-primary { display: block; text-align: center; text-decoration: none; padding: 0.65rem 1rem; border-radius: 0.5rem; }
 .button-secondary { background: transparent; color: var(--text); border: 1px solid var(--border); }
 .button-link { background: none; border: 0; padding: 0.5rem 0; min-height: auto; color: var(--link); text-decoration: underline; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.75rem; margin-top: 1.5rem; }

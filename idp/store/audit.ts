@@ -9,6 +9,8 @@ export type AuditEventName =
   | "account.locked"
   | "account.unlocked"
   | "password.changed"
+  | "password.reset_requested"
+  | "password.reset_failed"
   | "user.created"
   | "user.disabled"
   | "user.enabled"

@@ -166,6 +166,20 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       );
     },
 
+    /**
+     * Signs a person out everywhere: deletes their sessions and grants, and every code and token
+     * issued under those grants (refresh and access tokens). Returns how many rows went.
+     */
+    async revokeByAccountId(accountId: string): Promise<number> {
+      const { rowCount } = await db.query(
+        `DELETE FROM oidc_payloads
+          WHERE (model IN ('Session', 'Grant') AND payload->>'accountId' = $1)
+             OR grant_id IN (SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'accountId' = $1)`,
+        [accountId],
+      );
+      return rowCount ?? 0;
+    },
+
     /** Deletes rows past their expiry; returns how many. */
     async deleteExpired(): Promise<number> {
       const { rowCount } = await db.query("DELETE FROM oidc_payloads WHERE expires_at <= $1", [now()]);

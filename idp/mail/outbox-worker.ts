@@ -1,0 +1,153 @@
+// Sends the mail in the outbox, in the background of every instance: claims due mails under a lease
+// (so instances never send one twice), renders each in its language, sends it with a time limit,
+// and on failure retries with a doubling wait (30 s up to 30 min) until MAIL_MAX_ATTEMPTS, or until
+// the link in it has expired. Nothing a request waits for: requests only queue.
+import type { FastifyBaseLogger } from "fastify";
+import type { MailOutboxStore, ClaimedMail } from "../store/mail-outbox.ts";
+import type { Sealer } from "./seal.ts";
+import { renderMail, type MailContext } from "./templates.ts";
+import type { MailTransport } from "./transports.ts";
+
+export type MailOutcome = "sent" | "retried" | "failed";
+
+export type OutboxWorkerDeps = {
+  outbox: MailOutboxStore;
+  transport: MailTransport;
+  sealer: Sealer;
+  /** Brand and public origin, for a mail in a language. */
+  context: (locale: string) => MailContext;
+  now: () => Date;
+  log: Pick<FastifyBaseLogger, "info" | "warn" | "error">;
+  maxAttempts: number;
+  sendTimeoutSeconds: number;
+  pollIntervalMs: number;
+  onOutcome?: (outcome: MailOutcome) => void;
+};
+
+/** Mails claimed (and sent side by side) per round. */
+const BATCH = 5;
+export const FIRST_RETRY_SECONDS = 30;
+export const MAX_RETRY_SECONDS = 30 * 60;
+/** How long stopping waits for the sends in flight; past it they are left to the lease. */
+const STOP_WAIT_MS = 5000;
+
+/** The wait after the n-th failed attempt: 30 s, 60 s, 2 min, ... at most 30 min. */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(FIRST_RETRY_SECONDS * 2 ** Math.min(Math.max(attempts - 1, 0), 20), MAX_RETRY_SECONDS);
+}
+
+class SendTimeout extends Error {
+  override name = "SendTimeout";
+}
+
+export function createOutboxWorker(deps: OutboxWorkerDeps) {
+  const { outbox, transport, sealer, now, log, maxAttempts } = deps;
+  // Each send gets three times the per-step limit overall; the lease outlasts that, so a mail is
+  // never claimed again while its attempt may still be running.
+  const deadlineMs = deps.sendTimeoutSeconds * 3000;
+  const leaseSeconds = deps.sendTimeoutSeconds * 4 + 10;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> | undefined;
+  let again = false;
+  let stopped = true;
+
+  function withDeadline(sending: Promise<void>): Promise<void> {
+    let deadline: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new SendTimeout(`no answer from the mail server within ${deadlineMs} ms`)), deadlineMs);
+    });
+    return Promise.race([sending, timeout]).finally(() => clearTimeout(deadline));
+  }
+
+  async function giveUp(mail: ClaimedMail, reason: string): Promise<void> {
+    await outbox.markFailed(mail.id, reason);
+    deps.onOutcome?.("failed");
+    log.error({ mailId: mail.id, template: mail.template, attempts: mail.attempts, reason }, "mail given up");
+  }
+
+  async function deliver(mail: ClaimedMail): Promise<void> {
+    if (mail.sendBefore && mail.sendBefore.getTime() <= now().getTime()) return giveUp(mail, "its link expired before it could be sent");
+    const values = mail.payload ? sealer.open(mail.payload) : undefined;
+    if (!values) return giveUp(mail, "its contents cannot be opened with the current cookie keys");
+    let rendered;
+    try {
+      rendered = renderMail(mail.template, values, deps.context(mail.locale));
+    } catch (error) {
+      return giveUp(mail, (error as Error).message);
+    }
+    try {
+      await withDeadline(transport.send({ to: mail.recipient, ...rendered }));
+    } catch (error) {
+      const reason = String((error as Error)?.message ?? error);
+      if (mail.attempts >= maxAttempts) return giveUp(mail, reason);
+      const next = new Date(now().getTime() + retryDelaySeconds(mail.attempts) * 1000);
+      await outbox.markRetry(mail.id, next, reason);
+      deps.onOutcome?.("retried");
+      log.warn({ mailId: mail.id, template: mail.template, attempts: mail.attempts, nextAttemptAt: next.toISOString(), reason }, "mail not sent; will retry");
+      return;
+    }
+    await outbox.markSent(mail.id);
+    deps.onOutcome?.("sent");
+    log.info({ mailId: mail.id, template: mail.template, attempts: mail.attempts }, "mail sent");
+  }
+
+  /** Claims and sends until nothing is due (or the worker stops). */
+  async function drain(): Promise<void> {
+    do {
+      again = false;
+      let claimed: ClaimedMail[];
+      try {
+        claimed = await outbox.claimDue(BATCH, leaseSeconds);
+      } catch (error) {
+        // The database is away: the next poll tries again.
+        log.warn({ err: error }, "mail outbox not read");
+        return;
+      }
+      const results = await Promise.allSettled(claimed.map(deliver));
+      for (const result of results) {
+        // Only the outbox's own writes can fail here; the mail's lease then brings it back.
+        if (result.status === "rejected") log.warn({ err: result.reason }, "mail outbox not updated");
+      }
+      if (claimed.length === BATCH) again = true;
+    } while (again && !stopped);
+  }
+
+  /** Runs a round now, or right after the one running. */
+  function poll(): void {
+    if (stopped) return;
+    if (round) {
+      again = true;
+      return;
+    }
+    round = drain().finally(() => {
+      round = undefined;
+    });
+  }
+
+  return {
+    start(): void {
+      if (!stopped) return;
+      stopped = false;
+      timer = setInterval(poll, deps.pollIntervalMs);
+      timer.unref();
+      poll();
+    },
+    /** Something was queued: send it now rather than at the next poll. */
+    wake(): void {
+      if (!stopped) setImmediate(poll);
+    },
+    /** Stops polling and waits (a bounded time) for the sends in flight. */
+    async stop(): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      if (round) {
+        let waited: NodeJS.Timeout | undefined;
+        await Promise.race([round, new Promise<void>((resolve) => (waited = setTimeout(resolve, Math.min(STOP_WAIT_MS, deadlineMs))))]);
+        clearTimeout(waited);
+      }
+      transport.close();
+    },
+  };
+}
+
+export type OutboxWorker = ReturnType<typeof createOutboxWorker>;

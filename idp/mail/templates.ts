@@ -1,0 +1,125 @@
+// The mails the IdP sends, as plain text and HTML from the same message catalogue as the pages
+// (idp/pages/messages/), branded like them: the organisation's name and logo, and its colour on
+// the one button. HTML mail gets inline styles only (mail clients drop stylesheets) and escapes
+// everything through html``.
+import { html, type Html } from "../pages/html.ts";
+import { translator, type Locale, type Translate } from "../pages/i18n.ts";
+import { schemeColors, type Brand } from "../pages/brand.ts";
+
+/** How long a reset link works. */
+export const RESET_LINK_TTL_SECONDS = 15 * 60;
+
+/** Each template and the values it is queued with (sealed in the outbox). */
+export type MailTemplates = {
+  password_reset: { token: string };
+  password_changed: { changedAt: string };
+};
+export type TemplateName = keyof MailTemplates;
+
+export type RenderedMail = { subject: string; text: string; html: string; links: string[] };
+
+/** What every mail needs besides its values: language, brand, and the public origin for links. */
+export type MailContext = { locale: Locale; brand: Brand; origin: string };
+
+export class MailTemplateError extends Error {
+  override name = "MailTemplateError";
+}
+
+/** The path a reset link opens. */
+export function resetLinkPath(token: string): string {
+  return `/reset/${token}`;
+}
+
+type Body = {
+  subject: string;
+  heading: string;
+  before: string[];
+  action?: { label: string; url: string };
+  after: string[];
+};
+
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+function bodyOf(name: string, values: Record<string, unknown>, t: Translate, context: MailContext): Body {
+  const brand = context.brand.name;
+  switch (name) {
+    case "password_reset": {
+      if (typeof values.token !== "string" || !TOKEN.test(values.token)) throw new MailTemplateError("password_reset needs a token");
+      return {
+        subject: t("mail.passwordReset.subject", { brand }),
+        heading: t("mail.passwordReset.subject", { brand }),
+        before: [t("mail.passwordReset.intro", { brand })],
+        action: { label: t("mail.passwordReset.action"), url: `${context.origin}${resetLinkPath(values.token)}` },
+        after: [t("mail.passwordReset.expiry", { minutes: RESET_LINK_TTL_SECONDS / 60 }), t("mail.passwordReset.ignore")],
+      };
+    }
+    case "password_changed": {
+      const changedAt = typeof values.changedAt === "string" ? new Date(values.changedAt) : undefined;
+      if (!changedAt || Number.isNaN(changedAt.getTime())) throw new MailTemplateError("password_changed needs changedAt");
+      const time = new Intl.DateTimeFormat(context.locale, { dateStyle: "long", timeStyle: "short", timeZone: "UTC" }).format(changedAt);
+      return {
+        subject: t("mail.passwordChanged.subject", { brand }),
+        heading: t("mail.passwordChanged.subject", { brand }),
+        before: [t("mail.passwordChanged.body", { brand, time }), t("mail.passwordChanged.notYou")],
+        action: { label: t("mail.passwordChanged.action"), url: `${context.origin}/reset` },
+        after: [],
+      };
+    }
+    default:
+      throw new MailTemplateError(`no mail template ${JSON.stringify(name)}`);
+  }
+}
+
+function textOf(body: Body, t: Translate, brand: string): string {
+  const lines = [brand, "", body.heading, "", ...body.before.flatMap((line) => [line, ""])];
+  if (body.action) lines.push(`${body.action.label}:`, body.action.url, "");
+  for (const line of body.after) lines.push(line, "");
+  lines.push("-- ", t("mail.footer", { brand }));
+  return lines.join("\n") + "\n";
+}
+
+function htmlOf(body: Body, t: Translate, context: MailContext): string {
+  const { brand } = context;
+  const colors = schemeColors(brand.color).light;
+  const logo = brand.logoUrl ? (brand.logoUrl.startsWith("/") ? `${context.origin}${brand.logoUrl}` : brand.logoUrl) : undefined;
+  const paragraph = (text: string): Html => html`<p style="margin:0 0 16px">${text}</p>`;
+  const action = body.action
+    ? html`<p style="margin:24px 0"><a href="${body.action.url}" style="display:inline-block;background:${colors.accent};color:${colors.onAccent};padding:12px 20px;border-radius:8px;font-weight:600;text-decoration:none">${body.action.label}</a></p>
+<p style="margin:0 0 16px;font-size:14px;color:#4b5563">${t("mail.linkFallback")}<br><a href="${body.action.url}" style="color:${colors.link};word-break:break-all">${body.action.url}</a></p>`
+    : html``;
+  return html`<!doctype html>
+<html lang="${context.locale}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${body.subject}</title>
+</head>
+<body style="margin:0;padding:24px 12px;background:#f3f4f6;color:#1b1f24;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans','Noto Sans JP',sans-serif;line-height:1.5">
+<table role="presentation" width="100%" cellspacing="0" cellpadding="0" border="0"><tr><td align="center">
+<table role="presentation" width="100%" cellspacing="0" cellpadding="0" border="0" style="max-width:32rem;background:#ffffff;border:1px solid #8a94a3;border-radius:12px">
+<tr><td style="padding:24px">
+<p style="margin:0 0 24px;font-size:18px;font-weight:600">${logo ? html`<img src="${logo}" alt="" height="32" style="vertical-align:middle;margin-right:8px">` : ""}${brand.name}</p>
+<h1 style="margin:0 0 16px;font-size:22px;line-height:1.25">${body.heading}</h1>
+${body.before.map(paragraph)}
+${action}
+${body.after.map(paragraph)}
+<p style="margin:24px 0 0;padding-top:16px;border-top:1px solid #d1d5db;font-size:13px;color:#4b5563">${t("mail.footer", { brand: brand.name })}</p>
+</td></tr>
+</table>
+</td></tr></table>
+</body>
+</html>
+`.value;
+}
+
+/** A queued mail's subject, text and HTML in its language, and the links it carries (for the development log). */
+export function renderMail(name: string, values: Record<string, unknown>, context: MailContext): RenderedMail {
+  const t = translator(context.locale);
+  const body = bodyOf(name, values, t, context);
+  return {
+    subject: body.subject,
+    text: textOf(body, t, context.brand.name),
+    html: htmlOf(body, t, context),
+    links: body.action ? [body.action.url] : [],
+  };
+}
