@@ -125,6 +125,19 @@ describe("loadConfig explicit values", () => {
       LOCKOUT_MAX_DURATION: "120",
       SIGN_IN_DELAY_MAX_MS: "500",
       LOG_LEVEL: "debug",
+      METRICS_TOKEN: "scrape",
+      BRAND_NAME: "Acme",
+      BRAND_COLOR: "#E4572E",
+      BRAND_LOGO_URL: "https://acme.example/logo.svg",
+      DEFAULT_LOCALE: "de",
+      SMTP_URL: "smtps://idp:secret@mail.example.com",
+      MAIL_FROM: "Acme <no-reply@acme.example>",
+      PASSWORD_RESET: "false",
+      MAIL_MAX_ATTEMPTS: "3",
+      MAIL_SEND_TIMEOUT: "5",
+      MAIL_POLL_INTERVAL_MS: "500",
+      PASSWORD_RESET_LIMIT_PER_IP: "4",
+      PASSWORD_RESET_LIMIT_PER_ACCOUNT: "2",
     });
     expect(config).toEqual({
       production: false,
@@ -172,6 +185,20 @@ describe("loadConfig explicit values", () => {
       lockoutMaxDurationSeconds: 120,
       signInDelayMaxMs: 500,
       logLevel: "debug",
+      metricsToken: "scrape",
+      brandName: "Acme",
+      brandColor: "#e4572e",
+      brandLogoUrl: "https://acme.example/logo.svg",
+      brandLogoFile: undefined,
+      defaultLocale: "de",
+      smtpUrl: "smtps://idp:secret@mail.example.com",
+      mailFrom: "Acme <no-reply@acme.example>",
+      passwordReset: false,
+      mailMaxAttempts: 3,
+      mailSendTimeoutSeconds: 5,
+      mailPollIntervalMs: 500,
+      passwordResetLimitPerIp: 4,
+      passwordResetLimitPerAccount: 2,
     });
   });
 
@@ -264,5 +291,34 @@ describe("loadConfig errors", () => {
   it("rejects an audit retention that would never run", () => {
     expect(configError({ AUDIT_RETENTION_DAYS: "90", CLEANUP_INTERVAL: "0" }).message).toContain("CLEANUP_INTERVAL");
     expect(loadConfig({ AUDIT_RETENTION_DAYS: "90" }).auditRetentionDays).toBe(90);
+  });
+});
+
+describe("mail and password reset settings", () => {
+  const production = { NODE_ENV: "production", DATABASE_URL: DB, ISSUER: "https://auth.example.com/oidc" };
+
+  it("offers password reset in development (mail goes to files), and in production only with SMTP_URL", () => {
+    expect(loadConfig({})).toMatchObject({ passwordReset: true, smtpUrl: undefined, mailFrom: "no-reply@localhost" });
+    expect(loadConfig(production)).toMatchObject({ passwordReset: false, mailFrom: "no-reply@auth.example.com" });
+    expect(loadConfig({ ...production, SMTP_URL: "smtps://u:p@mail.example.com" }).passwordReset).toBe(true);
+    expect(loadConfig({ PASSWORD_RESET: "false" }).passwordReset).toBe(false);
+  });
+
+  it("refuses to start in production when password reset is asked for without SMTP_URL", () => {
+    const error = configError({ ...production, PASSWORD_RESET: "true" });
+    expect(error.message).toContain("PASSWORD_RESET=true needs SMTP_URL");
+  });
+
+  it("takes smtp:// and smtps:// URLs only, and MAIL_FROM as an address with or without a name", () => {
+    expect(loadConfig({ SMTP_URL: "smtp://mail.example.com:587?requireTLS=true" }).smtpUrl).toBe("smtp://mail.example.com:587?requireTLS=true");
+    for (const url of ["http://mail.example.com", "mail.example.com:587", "smtp://"]) expect(configError({ SMTP_URL: url }).message).toContain("SMTP_URL");
+    expect(loadConfig({ MAIL_FROM: "Acme <no-reply@acme.example>" }).mailFrom).toBe("Acme <no-reply@acme.example>");
+    for (const from of ["nobody", "a@b\r\nBcc: c@d", "<>"]) expect(configError({ MAIL_FROM: from }).message).toContain("MAIL_FROM");
+  });
+
+  it("rejects mail settings that cannot work", () => {
+    expect(configError({ MAIL_MAX_ATTEMPTS: "0" }).message).toContain("MAIL_MAX_ATTEMPTS");
+    expect(configError({ MAIL_SEND_TIMEOUT: "0" }).message).toContain("MAIL_SEND_TIMEOUT");
+    expect(configError({ MAIL_POLL_INTERVAL_MS: "10" }).message).toContain("MAIL_POLL_INTERVAL_MS");
   });
 });
