@@ -389,7 +389,7 @@ export const settings: { [K in keyof Config]: Setting } = {
     env: "MAIL_MAX_ATTEMPTS",
     kind: "integer",
     fallback: constant("8"),
-    doc: "Attempts to send one mail before it is given up (counted as failed in /metrics); between attempts the wait doubles from 30 seconds up to 30 minutes, so 8 attempts span about 1.5 hours. A reset link's mail is given up when the link expires, whatever the attempts.",
+    doc: "Attempts to send one mail before it is given up (counted as failed in /metrics); between attempts the wait doubles from 30 seconds up to 30 minutes, so 8 attempts span about an hour. A reset link's mail is given up when the link expires, whatever the attempts.",
   },
   mailSendTimeoutSeconds: {
     env: "MAIL_SEND_TIMEOUT",

@@ -13,8 +13,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { findForm } from "../support/browser.ts";
+import { createOneTimeTokenStore } from "../../idp/store/one-time-tokens.ts";
+import { hashToken } from "../../idp/accounts/password-reset.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_126);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 250);
@@ -27,6 +33,7 @@ const alice = { email: "alice@example.com", password: "a long enough passphrase 
 
 let idp: TestIdp;
 let partnerSecret: string;
+let dataDir: string;
 
 // ------------------------------------------------------------------------------- generators
 
@@ -455,6 +462,8 @@ beforeAll(async () => {
   // the counters keyed by address, client and email still see every request.
   const unreachable = "1000000000";
   const abuseLimitsOutOfReach = {
+    PASSWORD_RESET_LIMIT_PER_IP: unreachable,
+    PASSWORD_RESET_LIMIT_PER_ACCOUNT: unreachable,
     REQUEST_LIMIT_PER_IP: unreachable,
     SIGN_IN_LIMIT_PER_IP: unreachable,
     SIGN_IN_LIMIT_PER_ACCOUNT: unreachable,
@@ -463,13 +472,44 @@ beforeAll(async () => {
     LOCKOUT_THRESHOLD: unreachable,
     SIGN_IN_DELAY_MAX_MS: "0",
   };
-  idp = await startTestIdp({ listen: false, env: abuseLimitsOutOfReach, logger: process.env.FUZZ_LOG ? ({ level: "error" } as never) : false });
+  // Without SMTP_URL, mail (password reset) goes to .eml files under DATA_DIR.
+  dataDir = await mkdtemp(path.join(os.tmpdir(), "idp-fuzz-"));
+  idp = await startTestIdp({ listen: false, env: { ...abuseLimitsOutOfReach, DATA_DIR: dataDir }, logger: process.env.FUZZ_LOG ? ({ level: "error" } as never) : false });
   await idp.admin.addUser(alice);
   await idp.admin.addClient({ id: "web", name: "Web", public: true, firstParty: true, redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI] });
   partnerSecret = (await idp.admin.addClient({ id: "partner", name: "Partner", public: false, firstParty: false, redirectUris: [REDIRECT_URI] })).secret!;
 });
 
-afterAll(async () => idp?.close());
+afterAll(async () => {
+  await idp?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** The password reset request form: its CSRF cookie (under /reset) and token. */
+async function startPasswordReset(): Promise<{ cookie: string; csrf: string }> {
+  const page = await idp.app.inject({ url: "/reset" });
+  expect(page.statusCode).toBe(200);
+  return { cookie: cookiesOf(page).join("; "), csrf: findForm(page.body, "/reset").hidden._csrf! };
+}
+
+/** A live reset link of alice's, issued as a request for one would (without the mail). */
+async function issueResetToken(): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  const expiresAt = new Date(Date.now() + 3_600_000);
+  const issued = await createOneTimeTokenStore(idp.database.db).requestByEmail({
+    purpose: "password_reset",
+    email: alice.email,
+    issue: true,
+    tokenHash: hashToken(token),
+    expiresAt,
+    locale: "en",
+    interactionUid: null,
+    mail: { template: "password_reset", payload: Buffer.from("not sealed: never sent"), sendBefore: new Date(0) },
+    audit: { event: "password.reset_requested", ip: null, userAgent: null, details: {} },
+  });
+  expect(issued).toBe(true);
+  return token;
+}
 
 /** Values that are almost right: refused, never mistaken for the registered ones. */
 const NEAR_MISS_CLIENT_IDS = fc.constantFrom("service", "Web", "web ", "nobody", "web\u0000");
@@ -520,6 +560,55 @@ const authorizationRequest = (clientIds: fc.Arbitrary<string>): Shape => ({
 });
 
 describe(`hostile input (fast-check seed ${SEED}, ${RUNS} runs per endpoint)`, () => {
+  it("password reset request form: no 5xx; users, clients and oidc state untouched", { timeout: 120_000 }, async () => {
+    const form = await startPasswordReset();
+    const seen = await fuzz(
+      requestsTo(fc.oneof({ weight: 6, arbitrary: fc.constant("/reset") }, { weight: 1, arbitrary: hostileText.map((text) => `/reset?${pct(text)}`) }), {
+        methods: ["POST"],
+        spec: {
+          email: fc.oneof(fc.constantFrom(alice.email, "ALICE@example.com", "nobody@example.com"), hostileText),
+          _csrf: fc.constant(form.csrf),
+        },
+        optional: { interaction: tokenLike, ui_locales: fc.constantFrom("de", "ja fr", "xx") },
+        nearMiss: {
+          email: fc.constantFrom("alice@example.com\u0000", "alice@example.com\r\nBcc: bob@example.com", "a".repeat(321), "no-at-sign", "@"),
+          interaction: fc.constantFrom("../x", "a".repeat(65), "<script>"),
+        },
+        cookie: fc.oneof({ weight: 4, arbitrary: fc.constant(form.cookie) }, { weight: 1, arbitrary: hostileText.map((text) => `_csrf=${headerSafe(text)}`) }),
+        baseline: { cookie: form.cookie },
+      }),
+    );
+    expect(outcomes(seen)).toEqual(expect.arrayContaining(["200", "400", "403"]));
+  });
+
+  it("password reset link form: no 5xx; writes only when it sets the password", { timeout: 120_000 }, async () => {
+    const token = await issueResetToken();
+    const page = await idp.app.inject({ url: `/reset/${token}` });
+    expect(page.statusCode).toBe(200);
+    const cookie = cookiesOf(page).join("; ");
+    const csrf = findForm(page.body, `/reset/${token}`).hidden._csrf!;
+    const paths = fc
+      .oneof(
+        { weight: 4, arbitrary: fc.constant(token) },
+        { weight: 1, arbitrary: tokenLike },
+        { weight: 1, arbitrary: hostileText.map(pct) },
+        { weight: 1, arbitrary: fc.constantFrom(...BAD_PERCENT) },
+      )
+      .map((value) => `/reset/${value}`);
+    const seen = await fuzz(
+      requestsTo(paths, {
+        methods: ["POST"],
+        spec: { password: fc.constant("violet tractor sandwich"), repeat: fc.constant("violet tractor sandwich"), _csrf: fc.constant(csrf) },
+        nearMiss: { password: fc.constantFrom("short", "password123", alice.email, "x".repeat(1025)), repeat: fc.constantFrom("", "violet tractor sandwich ") },
+        cookie: fc.oneof({ weight: 4, arbitrary: fc.constant(cookie) }, { weight: 1, arbitrary: hostileText.map((text) => `_csrf=${headerSafe(text)}`) }),
+        baseline: { cookie },
+      }),
+      // The one post that sets the password changes users and signs alice out (oidc state).
+      (_request, response) => response.statusCode === 200,
+    );
+    expect(outcomes(seen)).toEqual(expect.arrayContaining(["200", "400", "403"]));
+  });
+
   it("token endpoint: refuses without a 5xx or a database write", { timeout: 120_000 }, async () => {
     const seen = await fuzz(
       requestsTo(fc.constant("/oidc/token"), {
@@ -681,13 +770,15 @@ describe(`hostile input (fast-check seed ${SEED}, ${RUNS} runs per endpoint)`, (
 
   it("sign-in page and unknown paths: no 5xx, no database write", { timeout: 120_000 }, async () => {
     const interaction = await startInteraction("web");
+    const resetToken = await issueResetToken();
     const anyPath = fc.oneof(
       uidPath(interaction, ""),
       hostileText.map((text) => `/${pct(text)}`),
       hostileText.map((text) => `/oidc/${pct(text)}`),
       fc.constantFrom(...BAD_PERCENT).map((broken) => `/interaction/${broken}/login`),
       fc.constantFrom(...BAD_PERCENT).map((broken) => `/oidc/${broken}`),
-      fc.constantFrom("/assets/idp.css", "/healthz", "/", "//evil.example", "/oidc", "/oidc/"),
+      fc.constantFrom("/assets/idp.css", "/healthz", "/", "//evil.example", "/oidc", "/oidc/", "/reset", "/reset/", `/reset/${resetToken}`, "/reset/%2e%2e"),
+      hostileText.map((text) => `/reset/${pct(text)}`),
     );
     const seen = await fuzz(
       requestsTo(anyPath, {
