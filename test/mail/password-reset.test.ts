@@ -212,6 +212,25 @@ describe("password reset from the sign-in page", () => {
     await signedIn({ email: person.email, password: NEW_PASSWORD });
   });
 
+  it("lets exactly one of several concurrent posts of one link set the password", async () => {
+    const person = await newUser();
+    await requestReset(person.email);
+    const token = resetToken((await smtp.waitFor(person.email))[0]!);
+    const passwords = ["first fine passphrase", "second fine passphrase", "third fine passphrase"];
+    const browsers = await Promise.all(passwords.map(async () => {
+      const browser = new Browser();
+      return { browser, page: await browser.request(`${idp.baseUrl}/reset/${token}`) };
+    }));
+    const results = await Promise.all(
+      browsers.map(({ browser, page }, index) => browser.submit(page, `/reset/${token}`, { password: passwords[index]!, repeat: passwords[index]! })),
+    );
+    expect(results.map((result) => result.status).sort()).toEqual([200, 400, 400]);
+    const winner = passwords[results.findIndex((result) => result.status === 200)]!;
+    await signedIn({ email: person.email, password: winner });
+    const changes = await idp.database.db.query("SELECT 1 FROM audit_events WHERE user_id = $1 AND event = 'password.changed'", [person.id]);
+    expect(changes.rowCount).toBe(1);
+  });
+
   it("refuses an expired link", async () => {
     const person = await newUser();
     await requestReset(person.email);
