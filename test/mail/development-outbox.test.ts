@@ -1,8 +1,7 @@
 // Without SMTP_URL: in development every mail is an .eml file in DATA_DIR/outbox/ and its links are
-// in the log, so `npm start` alone can reset a password; in production nothing that needs mail is
-// offered. Also the per-address limit of the reset posts.
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import os from "node:os";
+// in the log, so `npm start` alone (embedded database, no mail server) can reset a password; in
+// production nothing that needs mail is offered. Also the per-address limit of the reset posts.
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { simpleParser } from "mailparser";
@@ -29,17 +28,16 @@ describe("development, without SMTP_URL", () => {
   const logs = captureLogs();
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(path.join(os.tmpdir(), "idp-data-"));
+    // As `npm start` runs: the embedded database, whose DATA_DIR also holds the outbox.
     idp = await startTestIdp({
-      env: { DATA_DIR: dataDir, MAIL_POLL_INTERVAL_MS: "100", PASSWORD_RESET_LIMIT_PER_IP: "3" },
+      database: "embedded",
+      env: { MAIL_POLL_INTERVAL_MS: "100", PASSWORD_RESET_LIMIT_PER_IP: "3" },
       logger: { ...(loggerOptions("info") as object), stream: logs.stream },
     });
+    dataDir = idp.config.dataDir;
     await idp.admin.addUser({ email: "dev@example.com", password: "correct horse battery" });
   });
-  afterAll(async () => {
-    await idp?.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => idp?.close());
 
   it("writes each mail to DATA_DIR/outbox/ as an .eml file and logs its link", async () => {
     const browser = new Browser();
