@@ -379,7 +379,7 @@ export function textOf(markup: string): string {
       .replace(/&#(\d+);/g, (_, code: string) => String.fromCodePoint(Number(code)))
       .replace(/&#x([0-9a-f]+);/gi, (_, code: string) => String.fromCodePoint(parseInt(code, 16))),
   )
-    .replace(/\s+/g, " ")
+    .replace(/[ \t\n\r\f]+/g, " ") // HTML white space only: a no-break space is part of the text
     .trim();
 }
 
