@@ -58,7 +58,7 @@ function nounGroup(noun: string): CommandGroup | undefined {
 }
 
 /** `idp help` with the words after it: the overview, one group, or one command. */
-export function helpFor(words: string[]): string {
+function helpFor(words: string[]): string {
   if (words.length === 0) return overview();
   const found = findCommand(words);
   if (found && found.args.length === 0) return commandHelp(found.command);
