@@ -120,16 +120,18 @@ describe("each operator action writes exactly its audit row", () => {
   });
 
   it("users unlock: account.unlocked, whether or not the email was locked, known or not", async () => {
+    const hank = await admin.addUser({ email: "Hank@Example.com", password: "violet tractor sandwich" });
+    await newRows();
     // Locked the way sign-in locks it: failures counted in the same counters the operator clears.
     const lockout = createLockout(createPostgresRateLimitStore(database.db, () => CLOCK), lockoutPolicy(loadConfig({})), () => CLOCK);
-    for (let i = 0; i < lockout.policy.threshold; i++) await lockout.recordFailure(accountKey("alice@example.com"));
-    expect(await lockout.lockedFor(accountKey("alice@example.com"))).toBeGreaterThan(0);
+    for (let i = 0; i < lockout.policy.threshold; i++) await lockout.recordFailure(accountKey("hank@example.com"));
+    expect(await lockout.lockedFor(accountKey("hank@example.com"))).toBeGreaterThan(0);
 
-    expect(await admin.unlock(" ALICE@example.com")).toBe(true);
-    expect(await lockout.lockedFor(accountKey("alice@example.com"))).toBeUndefined();
+    expect(await admin.unlock(" HANK@example.com")).toBe(true);
+    expect(await lockout.lockedFor(accountKey("hank@example.com"))).toBeUndefined();
     expect(await admin.unlock("nobody@example.com")).toBe(false);
     expect(await newRows()).toEqual([
-      expected({ event: "account.unlocked", user_id: userId, email: "ALICE@example.com", details: { reason: "operator", wasLocked: true } }),
+      expected({ event: "account.unlocked", user_id: hank.id, email: "HANK@example.com", details: { reason: "operator", wasLocked: true } }),
       expected({ event: "account.unlocked", email: "nobody@example.com", details: { reason: "operator", wasLocked: false } }),
     ]);
   });
