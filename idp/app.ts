@@ -60,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps;
   const now = deps.now ?? (() => new Date());
 
+  // Stores are built here and in the CLI's root (cli/context.ts), nowhere else; what follows gets them.
   const users = createUserStore(db);
   const clients = createClientStore(db);
   const payloads = createOidcPayloadStore(db, now);

@@ -66,19 +66,30 @@ const keys = (account: string) => ({
   lockouts: `lockout:count:${account}`,
 });
 
-export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now: () => Date = () => new Date()) {
+/** The sign-in lockout over shared counters, per account key (accountKey(email)). */
+export interface Lockout {
+  readonly policy: LockoutPolicy;
+  /** Seconds until the lock on this account key ends, or undefined when it is not locked. */
+  lockedFor(account: string): Promise<number | undefined>;
+  /** Counts a wrong password; locks the key when this failure reaches the threshold. */
+  recordFailure(account: string): Promise<FailureOutcome>;
+  /** A right password: earlier failures are forgotten (earlier locks still lengthen the next). */
+  recordSuccess(account: string): Promise<void>;
+  /** The operator's unlock: lock, failures and lock history go. Returns whether it was locked. */
+  unlock(account: string): Promise<boolean>;
+}
+
+export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now: () => Date = () => new Date()): Lockout {
   const secondsUntil = (date: Date) => Math.max(1, Math.ceil((date.getTime() - now().getTime()) / 1000));
 
   return {
     policy,
 
-    /** Seconds until the lock on this account key ends, or undefined when it is not locked. */
     async lockedFor(account: string): Promise<number | undefined> {
       const lock = await store.get(keys(account).lock);
       return lock ? secondsUntil(lock.resetAt) : undefined;
     },
 
-    /** Counts a wrong password; locks the key when this failure reaches the threshold. */
     async recordFailure(account: string): Promise<FailureOutcome> {
       const k = keys(account);
       const { count: failures } = await store.hit(k.failures, policy.failureWindowSeconds);
@@ -98,12 +109,10 @@ export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now:
       return { locked: true, created: true, failures, lockedForSeconds: seconds, lockouts };
     },
 
-    /** A right password: earlier failures are forgotten (earlier locks still lengthen the next). */
     async recordSuccess(account: string): Promise<void> {
       await store.clear([keys(account).failures]);
     },
 
-    /** The operator's unlock: lock, failures and lock history go. Returns whether it was locked. */
     async unlock(account: string): Promise<boolean> {
       const k = keys(account);
       const wasLocked = (await store.get(k.lock)) !== undefined;
@@ -112,8 +121,6 @@ export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now:
     },
   };
 }
-
-export type Lockout = ReturnType<typeof createLockout>;
 
 /** No delay after a first failure (a typo); then 250 ms, 500 ms, 1 s, ... up to the cap. */
 export function delayAfter(failures: number, capMs: number): number {
