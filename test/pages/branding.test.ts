@@ -48,7 +48,6 @@ beforeAll(async () => {
   [site, darkBrandSite] = await Promise.all([
     startSite({
       env: (origin) => ({ BRAND_NAME, BRAND_LOGO_URL: brandLogo(origin), BRAND_COLOR: LIGHT_BRAND.setting }),
-      // logoUri is the client's own logo (the operator's addClient takes it with the page layer).
       clients: (origin) => [
         {
           id: APP.id,

@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { crc32, deflateSync } from "node:zlib";
 import type { Page, Response } from "playwright-core";
-import type { NewClientInput } from "../../idp/accounts/admin.ts";
+import type { NewClientInput } from "../../idp/accounts/operator.ts";
 import type { MessageId } from "../../idp/pages/i18n.ts";
 import { decodeEntities, findForm, parseSetCookie, type Cookie } from "../support/browser.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
@@ -83,7 +83,7 @@ export type SiteOptions = {
   /** Settings for the IdP (and its rate-limited twin), given the relying party's origin. */
   env?: (appOrigin: string) => Record<string, string>;
   /** More clients, given the relying party's origin (any field the operator's addClient takes). */
-  clients?: (appOrigin: string) => Array<NewClientInput & Record<string, unknown>>;
+  clients?: (appOrigin: string) => NewClientInput[];
 };
 
 export type Site = {
