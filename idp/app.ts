@@ -33,6 +33,7 @@ import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from 
 import { refuseNulParameters } from "./oidc/nul-parameters.ts";
 import { createMetrics, metricsRoute, requestId } from "./http/observability.ts";
 import { createPublicDocumentCache } from "./http/public-documents.ts";
+import { hostValidation } from "./http/host-validation.ts";
 
 export type AppDeps = {
   config: Config;
@@ -109,9 +110,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   warnAboutConfiguration(app, config);
+  // First of all hooks: a Host that cannot be parsed (400) or that we do not serve (421) goes no further.
+  hostValidation(app, config);
   metrics.timeRequests(app, mountPath(config));
-  // Discovery and the JWKS from memory once the provider has answered them: only the request id and
-  // timing hook runs before it.
+  // Discovery and the JWKS from memory once the provider has answered them: only the host check and
+  // the request id and timing hook run before it (so only allowed hosts are ever remembered).
   const publicDocuments = createPublicDocumentCache({ mount: mountPath(config), trustProxy: config.trustProxy });
   app.addHook("onRequest", publicDocuments.onRequest);
   let current = buildProvider(keyRing.current());
