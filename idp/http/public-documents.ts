@@ -9,7 +9,10 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 /** The documents served this way, below the issuer's path. */
 export const PUBLIC_DOCUMENTS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks"];
 
-/** Documents remembered at once (one per path and Host); beyond that the oldest is forgotten (a caller choosing Host headers cannot grow memory). */
+/**
+ * Documents remembered at once (one per path and Host); beyond that the oldest is forgotten (a caller
+ * choosing Host headers cannot grow memory). Only hosts in ALLOWED_HOSTS get this far (host-validation.ts).
+ */
 const MAX_ENTRIES = 32;
 
 /** Per-response headers: set for each response, never replayed. */

@@ -4,6 +4,8 @@
 // so the discovery/JWKS memory holds only allowed hosts; probes may use any well-formed host; under
 // TRUST_PROXY the X-Forwarded-Host is what counts, every value of it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loggerOptions } from "../../idp/logging.ts";
+import { captureLogs } from "../support/log-capture.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { rawExchange, rawRequest, type RawAnswer } from "../support/raw-http.ts";
 import { REDIRECT_URI, POST_LOGOUT_URI } from "../support/oidc-flow.ts";
@@ -234,5 +236,27 @@ describe("host validation behind a trusted proxy, with ALLOWED_HOSTS", () => {
     // The issuer's host is not a loopback name: no loopback aliases.
     expectRefusal(await ask(idp, { target: discovery, host: `localhost:${portOf(idp)}` }), 421);
     expect((await ask(idp, { target: "/readyz", host: "10.0.0.7:3000" })).status).toBe(200);
+  });
+});
+
+describe("host validation in the logs", () => {
+  it("logs each refusal with what was refused, quoted, and warns about ALLOWED_HOSTS=* in production", async () => {
+    const { stream, lines } = captureLogs();
+    const idp = await startTestIdp({
+      env: { NODE_ENV: "production", GENERATE_KEYS: "true", ALLOWED_HOSTS: "*" },
+      logger: { ...(loggerOptions("info") as object), stream },
+    });
+    try {
+      expect(lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.level === 40).map((line) => line.msg)).toEqual(
+        expect.arrayContaining([expect.stringContaining("ALLOWED_HOSTS contains *")]),
+      );
+      // Any well-formed host is served; a malformed one is still refused.
+      expect((await ask(idp, { target: "/oidc/.well-known/openid-configuration", host: "anything.example" })).status).toBe(200);
+      expect((await ask(idp, { target: "/oidc/jwks", host: 'evil"\t[::1' })).status).toBe(400);
+      const refusals = lines.map((line) => JSON.parse(line) as { msg: string; refused?: string; reqId?: string }).filter((line) => line.msg === "request refused by host validation");
+      expect(refusals).toEqual([expect.objectContaining({ refused: 'Host "evil\\"\\t[::1"', reqId: expect.any(String) })]);
+    } finally {
+      await idp.close();
+    }
   });
 });

@@ -30,6 +30,13 @@ export function rawExchange(port: number, request: Buffer | string, options: { h
 
     const client = http.request({ createConnection: () => channel as unknown as net.Socket, method: options.head ? "HEAD" : "GET", path: "/" });
     client.on("response", (response) => {
+      // A HEAD's answer ends with its headers. (A server that could not parse the request does not
+      // know it was a HEAD and sends a body, which the parser would take for a second response.)
+      if (options.head) {
+        resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.alloc(0) });
+        socket.destroy();
+        return;
+      }
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
       response.on("end", () => {
