@@ -33,10 +33,11 @@ export function createPublicDocumentCache(options: { mount: string; trustProxy: 
   let generation = 0;
 
   // What the provider builds the document from (its URLs come from the request's origin) and what
-  // decides the headers (HSTS over https): the Host, and the forwarded headers when they are trusted.
+  // decides the headers (HSTS over https): the Host, or when they are trusted the forwarded headers
+  // (a forwarded host replaces the Host, which then plays no part and may be any internal name).
   const keyOf = (path: string, raw: IncomingMessage): string => {
     const { host = "", "x-forwarded-proto": proto = "", "x-forwarded-host": forwardedHost = "" } = raw.headers;
-    return options.trustProxy ? `${path}\n${host}\n${String(proto)}\n${String(forwardedHost)}` : `${path}\n${host}`;
+    return options.trustProxy ? `${path}\n${String(forwardedHost) || host}\n${String(proto)}` : `${path}\n${host}`;
   };
 
   function remember(key: string, response: ServerResponse) {

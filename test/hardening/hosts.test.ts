@@ -225,6 +225,20 @@ describe("host validation behind a trusted proxy, with ALLOWED_HOSTS", () => {
     expectRefusal(await viaProxy("auth.example.com", [], "[::1"), 400, "[::1");
   });
 
+  it("remembers discovery per forwarded host, not per Host between proxy and IdP", async () => {
+    const seen = watchProviderHosts(idp);
+    const forwarded = "auth.example.com:9443"; // not asked for before: the first answer is the provider's
+    expect((await viaProxy(forwarded, [], "upstream-0:8080")).status).toBe(200);
+    const remembered = seen.length;
+    expect(remembered).toBeGreaterThan(0);
+    for (let index = 1; index <= 40; index++) {
+      const answer = await viaProxy(forwarded, [], `upstream-${index}:8080`);
+      expect(JSON.parse(answer.body.toString()).jwks_uri).toBe(`https://${forwarded}/oidc/jwks`);
+    }
+    expect(seen.length, "answered from memory whatever the Host").toBe(remembered);
+    expect(new Set(seen)).toEqual(new Set([forwarded]));
+  });
+
   it("without X-Forwarded-Host, checks the Host: the issuer's, the listed ones (port as given), nothing else", async () => {
     const issuerHost = new URL(idp.issuer).host;
     expect((await ask(idp, { target: discovery, host: issuerHost })).status).toBe(200);
