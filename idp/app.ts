@@ -31,11 +31,12 @@ import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from 
 import { refuseNulParameters } from "./oidc/nul-parameters.ts";
 import { createMetrics, metricsRoute, requestId } from "./http/observability.ts";
 import { createPublicDocumentCache } from "./http/public-documents.ts";
-import { createErrorResponses } from "./http/error-responses.ts";
+import { answerUnparsableRequest, createErrorResponses } from "./http/error-responses.ts";
 import { loadPageAssets, pageAssetRoutes } from "./http/page-assets.ts";
 import { healthRoutes } from "./http/health.ts";
 import { scheduleCleanups } from "./store/cleanup.ts";
 import { idpErrors } from "./errors.ts";
+import { hostValidation } from "./http/host-validation.ts";
 
 export type AppDeps = {
   config: Config;
@@ -113,12 +114,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       badUrlHeaders(request, reply);
       return errorResponses.send(request, reply, error);
     },
+    clientErrorHandler: answerUnparsableRequest,
   });
 
   for (const warning of configurationWarnings(config)) app.log.warn(warning);
+  // First of all hooks: a Host that cannot be parsed (400) or that we do not serve (421) goes no further.
+  hostValidation(app, config, assets.imageOrigins);
   metrics.timeRequests(app, mountPath(config));
-  // Discovery and the JWKS from memory once the provider has answered them: only the request id and
-  // timing hook runs before it.
+  // Discovery and the JWKS from memory once the provider has answered them: only the host check and
+  // the request id and timing hook run before it (so only allowed hosts are ever remembered).
   const publicDocuments = createPublicDocumentCache({ mount: mountPath(config), trustProxy: config.trustProxy });
   app.addHook("onRequest", publicDocuments.onRequest);
   let current = buildProvider(keyRing.current());

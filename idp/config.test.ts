@@ -87,6 +87,7 @@ describe("loadConfig explicit values", () => {
       HOST: "0.0.0.0",
       ISSUER: "https://auth.example.com/oidc",
       TRUST_PROXY: "true",
+      ALLOWED_HOSTS: "auth.example.com,idp:3000",
       DATABASE_URL: DB,
       DATABASE_POOL_MAX: "4",
       DATA_DIR: "/var/lib/idp",
@@ -124,6 +125,10 @@ describe("loadConfig explicit values", () => {
       LOCKOUT_DURATION: "60",
       LOCKOUT_MAX_DURATION: "120",
       SIGN_IN_DELAY_MAX_MS: "500",
+      BRAND_NAME: "Acme",
+      BRAND_LOGO_URL: "https://acme.example/logo.svg",
+      BRAND_COLOR: "#E4572E",
+      DEFAULT_LOCALE: "de",
       LOG_LEVEL: "debug",
     });
     expect(config).toEqual({
@@ -132,6 +137,7 @@ describe("loadConfig explicit values", () => {
       host: "0.0.0.0",
       issuer: "https://auth.example.com/oidc",
       trustProxy: true,
+      allowedHosts: "auth.example.com,idp:3000",
       databaseUrl: DB,
       databasePoolMax: 4,
       databasePreparedStatements: true,
@@ -171,6 +177,11 @@ describe("loadConfig explicit values", () => {
       lockoutDurationSeconds: 60,
       lockoutMaxDurationSeconds: 120,
       signInDelayMaxMs: 500,
+      brandName: "Acme",
+      brandLogoUrl: "https://acme.example/logo.svg",
+      brandLogoFile: undefined,
+      brandColor: "#e4572e",
+      defaultLocale: "de",
       logLevel: "debug",
     });
   });
@@ -189,6 +200,13 @@ describe("loadConfig explicit values", () => {
   it("allows production with an http issuer on localhost", () => {
     expect(loadConfig({ NODE_ENV: "production", DATABASE_URL: DB }).issuer).toBe("http://localhost:3000/oidc");
     expect(loadConfig({ NODE_ENV: "production", DATABASE_URL: DB, ISSUER: "http://127.0.0.1:3000/oidc" }).production).toBe(true);
+  });
+
+  it("defaults ALLOWED_HOSTS to the issuer's host, with its port", () => {
+    expect(loadConfig({}).allowedHosts).toBe("localhost:3000");
+    expect(loadConfig({ PORT: "4123" }).allowedHosts).toBe("localhost:4123");
+    expect(loadConfig({ ISSUER: "https://auth.example.com/oidc" }).allowedHosts).toBe("auth.example.com");
+    expect(loadConfig({ ALLOWED_HOSTS: "idp:3000, *" }).allowedHosts).toBe("idp:3000, *");
   });
 
   it("applies overrides instead of the environment", () => {
@@ -259,6 +277,13 @@ describe("loadConfig errors", () => {
     expect(configError({ ARGON2_ITERATIONS: "0" }).message).toContain("argon2");
     expect(configError({ ARGON2_MEMORY_KIB: "4" }).message).toContain("ARGON2_MEMORY_KIB");
     expect(configError({ DATABASE_POOL_MAX: "0" }).message).toContain("DATABASE_POOL_MAX");
+  });
+
+  it("rejects an ALLOWED_HOSTS entry that is not a host, or a wildcard pattern", () => {
+    expect(configError({ ALLOWED_HOSTS: "idp:3000, https://auth.example.com" }).message).toBe(
+      'ALLOWED_HOSTS has "https://auth.example.com", which is not a host name or IP address with an optional :port (1-65535)',
+    );
+    expect(configError({ ALLOWED_HOSTS: "*.example.com" }).message).toContain("lone *");
   });
 
   it("rejects an audit retention that would never run", () => {

@@ -3,6 +3,7 @@
 import path from "node:path";
 import { DEFAULT_BRAND_COLOR, parseHexColor } from "./pages/brand.ts";
 import { supportedLocales } from "./pages/i18n.ts";
+import { parseAllowedHosts } from "./http/authority.ts";
 
 export type Config = {
   production: boolean;
@@ -10,6 +11,7 @@ export type Config = {
   host: string;
   issuer: string;
   trustProxy: boolean;
+  allowedHosts: string;
   databaseUrl: string | undefined;
   databasePoolMax: number;
   databasePreparedStatements: boolean;
@@ -100,6 +102,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "boolean",
     fallback: constant("false"),
     doc: "Trust `X-Forwarded-*` headers from a TLS-terminating proxy, so advertised endpoints and cookies are https.",
+  },
+  allowedHosts: {
+    env: "ALLOWED_HOSTS",
+    kind: "string",
+    fallback: (partial) => URL.parse(partial.issuer ?? "")?.host,
+    doc: "Host names the IdP answers for, comma-separated `host` (any port) or `host:port`, compared case-insensitively; under TRUST_PROXY the `X-Forwarded-Host` is what is checked. The ISSUER's host is always allowed, and when it is `localhost`, `127.0.0.1` or `[::1]` so are the other two, on any port. Another host gets 421, a malformed one 400, so the provider never builds a URL from a name it does not serve. `*`: any well-formed host (development only; warns in production). `/healthz`, `/readyz` and `/metrics` answer any well-formed host, for probes and scrapers that use the pod's address.",
   },
   databaseUrl: {
     env: "DATABASE_URL",
@@ -427,6 +435,11 @@ function validate(config: Config): void {
     throw new ConfigError("ISSUER needs a path where the OIDC endpoints live, for example https://auth.example.com/oidc");
   }
   if (config.issuer.endsWith("/")) throw new ConfigError("ISSUER must not end with '/': Convex compares it byte for byte");
+  try {
+    parseAllowedHosts(config.allowedHosts, config.issuer);
+  } catch (error) {
+    throw new ConfigError(`ALLOWED_HOSTS ${(error as Error).message}`);
+  }
   if (config.production && !config.databaseUrl) {
     throw new ConfigError(
       "NODE_ENV=production requires DATABASE_URL: the embedded database is for development only. Set DATABASE_URL=postgres://user:password@host:5432/db",

@@ -72,7 +72,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   /** The application as the pages show it: its display name (or id) and logo. */
   async function clientBrand(view: View, clientId: unknown): Promise<ClientBrand> {
     const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
-    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: (client as { logoUri?: string | null } | undefined)?.logoUri };
+    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: client?.logoUri };
   }
 
   /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
