@@ -1,8 +1,10 @@
 // Prepared statements on a real PostgreSQL server: a parameterised statement is prepared once per
 // connection and reused, in and out of transactions; statements without parameters stay unnamed
-// (several statements in one string still work); the option turns it off.
+// (several statements in one string still work); the option turns it off. And the statement
+// timeout: PostgreSQL cancels a slow statement, which counts as the database being unavailable.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmptyPostgresDatabase } from "../../test/support/database.ts";
+import { isDatabaseUnavailable } from "./availability.ts";
 import { createDatabase, createPool, type Database } from "./database.ts";
 
 describe("createDatabase on PostgreSQL", () => {
@@ -35,6 +37,20 @@ describe("createDatabase on PostgreSQL", () => {
     try {
       await db.query("CREATE TABLE several (n int); INSERT INTO several VALUES (1); DROP TABLE several;");
       expect((await preparedHere(db)).filter((row) => row.statement.includes("several"))).toHaveLength(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("has PostgreSQL cancel a statement past the statement timeout, as an outage, and keeps working", async () => {
+    const db = createDatabase(createPool(empty.url, 1, { statementTimeoutMs: 200 }));
+    try {
+      const slow = await db.query("SELECT pg_sleep(1)").catch((error: unknown) => error);
+      expect(slow).toMatchObject({ code: "57014" }); // the server's cancel, not the client's own limit
+      expect(isDatabaseUnavailable(slow)).toBe(true);
+      const inTransaction = await db.transaction((tx) => tx.query("SELECT pg_sleep(1)")).catch((error: unknown) => error);
+      expect(inTransaction).toMatchObject({ code: "57014" });
+      expect((await db.query<{ n: number }>("SELECT $1::int AS n", [7])).rows[0]!.n).toBe(7);
     } finally {
       await db.close();
     }
