@@ -25,6 +25,8 @@ describe("loadConfig defaults", () => {
     expect(config.trustProxy).toBe(false);
     expect(config.databaseUrl).toBeUndefined();
     expect(config.databasePoolMax).toBe(10);
+    expect(config.databaseStatementTimeoutMs).toBe(5000);
+    expect(config.redisCommandTimeoutMs).toBe(2000);
     expect(config.jwksMaxAgeSeconds).toBe(300);
     expect(config.argon2MemoryKib).toBe(19456);
     expect(config.argon2Iterations).toBe(2);
@@ -90,6 +92,7 @@ describe("loadConfig explicit values", () => {
       ALLOWED_HOSTS: "auth.example.com,idp:3000",
       DATABASE_URL: DB,
       DATABASE_POOL_MAX: "4",
+      DATABASE_STATEMENT_TIMEOUT_MS: "0",
       DATA_DIR: "/var/lib/idp",
       KEYS_DIR: "/etc/idp/keys",
       GENERATE_KEYS: "0",
@@ -114,6 +117,7 @@ describe("loadConfig explicit values", () => {
       CONFIDENTIAL_CLIENTS_REQUIRE_PKCE: "false",
       AUDIT_RETENTION_DAYS: "400",
       REDIS_URL: "redis://cache.internal:6379",
+      REDIS_COMMAND_TIMEOUT_MS: "750",
       RATE_LIMIT_WINDOW: "30",
       REQUEST_LIMIT_PER_IP: "100",
       SIGN_IN_LIMIT_PER_IP: "7",
@@ -141,6 +145,7 @@ describe("loadConfig explicit values", () => {
       databaseUrl: DB,
       databasePoolMax: 4,
       databasePreparedStatements: true,
+      databaseStatementTimeoutMs: 0,
       dataDir: "/var/lib/idp",
       keysDir: "/etc/idp/keys",
       generateKeys: false,
@@ -165,6 +170,7 @@ describe("loadConfig explicit values", () => {
       confidentialClientsRequirePkce: false,
       auditRetentionDays: 400,
       redisUrl: "redis://cache.internal:6379",
+      redisCommandTimeoutMs: 750,
       rateLimitWindowSeconds: 30,
       rateLimitSyncIntervalMs: 1000,
       requestLimitPerIp: 100,

@@ -15,6 +15,7 @@ export type Config = {
   databaseUrl: string | undefined;
   databasePoolMax: number;
   databasePreparedStatements: boolean;
+  databaseStatementTimeoutMs: number;
   dataDir: string;
   keysDir: string;
   generateKeys: boolean;
@@ -40,6 +41,7 @@ export type Config = {
   auditRetentionDays: number;
   // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
   redisUrl: string | undefined;
+  redisCommandTimeoutMs: number;
   rateLimitWindowSeconds: number;
   rateLimitSyncIntervalMs: number;
   requestLimitPerIp: number;
@@ -121,6 +123,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "boolean",
     fallback: constant("true"),
     doc: "Prepare parameterised statements once per connection (PostgreSQL then skips parsing and planning them on every request). Turn off behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).",
+  },
+  databaseStatementTimeoutMs: {
+    env: "DATABASE_STATEMENT_TIMEOUT_MS",
+    kind: "integer",
+    fallback: constant("5000"),
+    doc: "PostgreSQL cancels a statement that runs longer than this, milliseconds (each connection's `statement_timeout`), and the IdP gives up on a server that has not answered a second after it; the request then answers 503 with Retry-After. Migrations run without it. 0 turns both off. Behind PgBouncer, list `statement_timeout` in its `ignore_startup_parameters`. Not applied to the embedded database.",
   },
   dataDir: {
     env: "DATA_DIR",
@@ -256,6 +264,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "string",
     fallback: () => undefined,
     doc: "Redis (`redis://host:6379`) for the rate-limit and lockout counters. Unset: they live in the database (table `rate_limits`). Either way every instance shares them.",
+  },
+  redisCommandTimeoutMs: {
+    env: "REDIS_COMMAND_TIMEOUT_MS",
+    kind: "integer",
+    fallback: constant("2000"),
+    doc: "How long, milliseconds, the IdP waits for Redis to answer a command (or a new connection to be ready); past it the request answers 503 with Retry-After and the connection is replaced by a new one. 0: no limit.",
   },
   rateLimitWindowSeconds: {
     env: "RATE_LIMIT_WINDOW",

@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
 import { idpErrors } from "../errors.ts";
 import { accountKey } from "./lockout.ts";
+import { rateLimitStoreTimeoutMs } from "./rate-limit-store.ts";
 import { createSyncedCounters } from "./synced-counters.ts";
 
 export type Rule = { name: string; limit: number; windowSeconds: number };
@@ -98,6 +99,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       ? createSyncedCounters({
           store,
           intervalMs: config.rateLimitSyncIntervalMs,
+          timeoutMs: rateLimitStoreTimeoutMs(config),
           now,
           onSyncError: (error) => options.logger?.warn({ err: error }, "rate-limit counters not synced with the store; counting locally until the next sync"),
         })
