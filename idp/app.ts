@@ -25,6 +25,7 @@ import { createAdapterClass } from "./oidc/adapter.ts";
 import { cachedClientLookup } from "./oidc/client-cache.ts";
 import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
+import { recordSignOuts } from "./oidc/sign-out-audit.ts";
 import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
 import { errorPage, stylesheet, STYLESHEET_PATH } from "./interactions/views.ts";
@@ -84,10 +85,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const keyRing = await createKeyRing({ dir: config.keysDir, now, policy: keySchedulePolicy(config) });
   const metrics = createMetrics({ pool: db.pool, keyRing, now });
   const buildProvider = (schedule: KeySchedule) => {
-    const built = createProvider({ config, keys: { ...keys, signingKeys: schedule.published }, adapter, users, commitTokenWrites });
+    const built = createProvider({ config, keys: { ...keys, signingKeys: schedule.published }, adapter, users, commitTokenWrites, now });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
-    // Token and grant revocations go to the audit trail (never the token values).
+    // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
     recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
+    recordSignOuts(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
     providerSecurityHeaders(built);
     refuseNulParameters(built);
     metrics.observeProvider(built);

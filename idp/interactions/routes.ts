@@ -86,24 +86,41 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     } catch (error) {
       if (!(error instanceof errors.SessionNotFound)) throw error;
     }
-    reply
-      .code(400)
-      .type("text/html")
-      .send(errorPage({ title: "This sign-in has expired", message: "Go back to the application and sign in again." }));
+    sendExpired(reply);
     return undefined;
   }
 
-  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
-    const redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+  function sendExpired(reply: FastifyReply): FastifyReply {
+    return reply
+      .code(400)
+      .type("text/html")
+      .send(errorPage({ title: "This sign-in has expired", message: "Go back to the application and sign in again." }));
+  }
+
+  /**
+   * Records the interaction's result and sends the browser back to the provider. The session may have
+   * ended (signed out in another tab) or changed hands since the interaction was loaded: then the
+   * provider no longer finds it, and this sign-in has expired like one found so at loading.
+   */
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults | (() => Promise<InteractionResults>)) {
+    let redirectTo: string;
+    try {
+      const outcome = typeof result === "function" ? await result() : result;
+      redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
+    } catch (error) {
+      if (!(error instanceof errors.SessionNotFound)) throw error;
+      return sendExpired(reply);
+    }
     return reply.redirect(redirectTo, 303);
   }
 
   /** Grants everything the client asked for that the user has not granted yet. */
   async function grantRequested(details: Details): Promise<InteractionResults> {
     const { prompt, params, session } = details;
-    const grant = details.grantId
-      ? (await deps.provider().Grant.find(details.grantId))!
-      : new (deps.provider().Grant)({ accountId: session!.accountId, clientId: params.client_id as string });
+    const existing = details.grantId ? await deps.provider().Grant.find(details.grantId) : undefined;
+    // Signing out revokes the session's grants: one gone since the page loaded ended this sign-in.
+    if (details.grantId && !existing) throw new errors.SessionNotFound("grant revoked during the interaction");
+    const grant = existing ?? new (deps.provider().Grant)({ accountId: session!.accountId, clientId: params.client_id as string });
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(" "));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -123,7 +140,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       return reply.type("text/html").send(loginPage({ uid: details.uid, csrfToken, clientName: name, email: loginHint }));
     }
     const client = await clients.find(details.params.client_id as string);
-    if (client?.firstParty) return finish(request, reply, await grantRequested(details));
+    if (client?.firstParty) return finish(request, reply, () => grantRequested(details));
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
     return reply.type("text/html").send(consentPage({ uid: details.uid, csrfToken, clientName: name, scopes }));
   });
@@ -163,7 +180,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const details = await loadDetails(request, reply);
     if (!details) return reply;
     if (details.prompt.name !== "consent") return reply.redirect(`/interaction/${details.uid}`, 303);
-    return finish(request, reply, await grantRequested(details));
+    return finish(request, reply, () => grantRequested(details));
   });
 
   app.post<UidParams>("/interaction/:uid/abort", formRoute, async (request, reply) => {

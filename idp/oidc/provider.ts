@@ -12,6 +12,8 @@ import { createFindAccount, scopeClaims } from "./account.ts";
 import { serviceTokenFeatures } from "./service-tokens.ts";
 import { tokenUnitOfWorkMiddleware, type PendingWrite } from "./token-unit-of-work.ts";
 import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE, UNAVAILABLE_RETRY_AFTER_SECONDS } from "../db/availability.ts";
+import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-without-prompt.ts";
+import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
 
 export type ProviderDeps = {
@@ -21,14 +23,17 @@ export type ProviderDeps = {
   users: UserStore;
   /** Commits a token request's consumes and saves in one transaction (see token-unit-of-work.ts). */
   commitTokenWrites: (writes: PendingWrite[]) => Promise<void>;
+  /** The clock (an id_token_hint's expiry is judged by it); defaults to the system's. */
+  now?: () => Date;
 };
 
 export function interactionPath(uid: string): string {
   return `/interaction/${uid}`;
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, now = () => new Date() }: ProviderDeps): Provider {
   const serviceTokens = serviceTokenFeatures(config);
+  const endSessionWithoutPrompt = createLogoutWithoutPrompt(now);
   const configuration: Configuration = {
     adapter,
     findAccount: createFindAccount(users),
@@ -72,6 +77,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
+          // A valid id_token_hint for this session and client signs out at once (logout-without-prompt.ts).
+          if (await endSessionWithoutPrompt(ctx)) return;
           ctx.type = "html";
           ctx.body = logoutPage(trusted(form), ctx.oidc.client?.clientName);
         },
@@ -100,7 +107,11 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     },
     async renderError(ctx, out, error) {
       ctx.type = "html";
-      ctx.body = errorPage(describeError(out, error));
+      // A sign-out confirmed after the session already ended (another tab) or after a newer sign-out page.
+      const stale = staleLogoutConfirmation(ctx, error);
+      if (stale === "signed_out") ctx.body = loggedOutPage(undefined);
+      else if (stale === "superseded") ctx.body = errorPage({ title: "This sign-out has expired", message: "You are still signed in. Go back to the application and sign out again." });
+      else ctx.body = errorPage(describeError(out, error));
     },
   };
 
@@ -115,6 +126,7 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
   clientPrototype.compareClientSecret = function (this: { clientSecret?: string }, actual: string) {
     return clientSecretMatches(actual, this.clientSecret);
   };
+  nameSessionsInIdTokens(provider);
 
   // Outermost: while the database is unreachable every endpoint answers 503 with Retry-After, never
   // 500; any other error escaping the provider's own handling leaves as a generic server_error.
