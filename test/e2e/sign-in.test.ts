@@ -1,6 +1,7 @@
 // End to end against a listening IdP on real PostgreSQL: openid-client is the relying party, a
 // cookie-keeping browser walks the real login form, and every ID token is checked the way Convex does.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import argon2 from "argon2";
 import * as oidc from "openid-client";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
@@ -40,6 +41,7 @@ afterAll(async () => idp?.close());
 beforeEach(() => {
   clockOffsetMs = 0;
 });
+afterEach(() => vi.restoreAllMocks());
 
 async function signedIn(config = web, credentials: { email: string; password: string } = alice, params: Record<string, string> = {}) {
   const browser = new Browser();
@@ -274,12 +276,26 @@ describe("refusals", () => {
     }
   });
 
-  it("answers a wrong password and an unknown email with the same page", async () => {
+  it("answers a wrong password and an unknown email with the same page, after the same argon2 work", async () => {
+    // The IdP runs in this process: watch argon2 itself verify (idp/accounts/sign-in.test.ts has the detail).
+    const verified: string[] = [];
+    const verify = argon2.verify.bind(argon2);
+    vi.spyOn(argon2, "verify").mockImplementation(async (hash, ...rest) => {
+      const ok = await verify(hash, ...rest);
+      verified.push(/^\$argon2id\$v=19\$([^$]+)\$/.exec(hash)?.[1]?.split(",").sort().join(",") ?? `unexpected hash ${hash.slice(0, 30)}`);
+      return ok;
+    });
+    const { argon2MemoryKib: m, argon2Iterations: t, argon2Parallelism: p } = idp.config;
+    const configuredCost = `m=${m},p=${p},t=${t}`;
+
     const browser = new Browser();
     const start = await startAuthorization(web);
     const login = await browser.follow(start.url.toString());
     const wrongPassword = await browser.submit(login, "/login", { email: alice.email, password: "wrong password!" });
+    expect(verified).toEqual([configuredCost]);
     const unknownEmail = await browser.submit(wrongPassword, "/login", { email: "nobody@example.com", password: "wrong password!" });
+    expect(verified).toEqual([configuredCost, configuredCost]);
+    vi.restoreAllMocks();
     expect(wrongPassword.status).toBe(401);
     expect(unknownEmail.status).toBe(401);
     const normalise = (html: string) => html.replace(/value="[^"]*"/g, 'value=""');
