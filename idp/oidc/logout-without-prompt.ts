@@ -1,7 +1,9 @@
 // RP-initiated logout without the "Sign out?" page when the request proves it comes from the
-// signed-in application (OpenID RP-Initiated Logout 1.0, section 2: the OP need not ask when the
-// id_token_hint identifies the session and the client). The session then ends through oidc-provider's
-// own confirmation step, exactly as a click on "Sign out" would end it; in any other case the page stays.
+// signed-in application: OpenID Connect RP-Initiated Logout 1.0 asks for the End-User's confirmation
+// of logout requests without a valid id_token_hint (Security Considerations). The session then ends
+// through oidc-provider's own confirmation step, exactly as a click on "Sign out" ends it; otherwise
+// the page stays.
+/// <reference path="./oidc-provider-internals.d.ts" />
 import { confirm as endSessionConfirmSteps } from "oidc-provider/lib/actions/end_session.js";
 import type Provider from "oidc-provider";
 import type { KoaContextWithOIDC } from "oidc-provider";
