@@ -24,6 +24,7 @@ import { createAdapterClass } from "./oidc/adapter.ts";
 import { cachedClientLookup } from "./oidc/client-cache.ts";
 import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
+import { recordSignOuts } from "./oidc/sign-out-audit.ts";
 import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
 import { loggerOptions } from "./logging.ts";
@@ -92,10 +93,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       commitTokenWrites,
       views: assets.views,
       errorResponses,
+      now,
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
-    // Token and grant revocations go to the audit trail (never the token values).
+    // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
     recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
+    recordSignOuts(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
     providerSecurityHeaders(built, assets.imageOrigins);
     refuseNulParameters(built);
     metrics.observeProvider(built);

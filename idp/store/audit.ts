@@ -6,6 +6,7 @@ import type { Queryable } from "../db/database.ts";
 export type AuditEventName =
   | "sign_in.succeeded"
   | "sign_in.failed"
+  | "sign_out.succeeded"
   | "account.locked"
   | "account.unlocked"
   | "password.changed"
