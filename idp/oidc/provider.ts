@@ -152,6 +152,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
       // A sign-out confirmed after the session already ended (another tab), or after a newer sign-out page.
       const stale = staleLogoutConfirmation(ctx, error);
       if (stale === "signed_out") {
+        // Not an error: whoever confirmed wanted to be signed out, and is.
+        ctx.status = 200;
         ctx.type = "html";
         ctx.body = signedOutPage(viewOf(views, ctx), undefined);
         return;
@@ -191,8 +193,9 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     }
     if (ctx.state.databaseUnavailable) {
       errorResponses.setOnKoa(ctx, idpErrors.unavailable(), errorFormat(ctx));
-    } else if (ctx.status >= 400 && !errorResponses.renderedOnKoa(ctx)) {
-      // The provider's own OAuth error bodies, and its router's plain-text 404 and 405.
+    } else if (ctx.status >= 400 && !errorResponses.renderedOnKoa(ctx) && !ctx.response.is("html")) {
+      // The provider's own OAuth error bodies, and its router's plain-text 404 and 405 (its pages
+      // are all ours: renderError, and the signed-out page of a stale sign-out confirmation).
       const error = isOAuthErrorBody(ctx.body) ? fromOAuth(ctx.status, ctx.body.error, ctx.body.error_description) : { statusCode: ctx.status, message: ctx.message };
       errorResponses.setOnKoa(ctx, error, isOAuthErrorBody(ctx.body) ? "json" : errorFormat(ctx));
     }

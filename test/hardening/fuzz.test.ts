@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
-import { findForm } from "../support/browser.ts";
+import { decodeEntities, findForm } from "../support/browser.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_126);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 250);
@@ -283,6 +283,9 @@ function expectRenderedError(where: string, method: string, response: LightMyReq
   if (method === "HEAD") return; // no body to look at
   if (type.startsWith("text/html")) {
     if (response.body.includes('<div class="error-summary" role="alert"')) return;
+    // An OAuth error delivered to the client by response_mode=form_post is the protocol's answer, not a page.
+    const formPost = /<form method="post" action="([^"]+)">\s*<input type="hidden" name="error"/.exec(response.body);
+    if (formPost && allowedLocation(decodeEntities(formPost[1]!))) return;
     expect(response.body, `${where}: an error page not from the renderer`).toMatch(/<main id="content" data-error="[a-z_]+">/);
     return;
   }
