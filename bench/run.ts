@@ -12,9 +12,9 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { settings } from "../idp/config.ts";
 import { createDatabase, createPool } from "../idp/db/database.ts";
-import { createAdmin } from "../idp/accounts/admin.ts";
 import { createPasswordHasher } from "../idp/accounts/passwords.ts";
 import { createEmptyPostgresDatabase, serverUrl } from "../test/support/database.ts";
+import { createTestOperator } from "../test/support/operator.ts";
 import { backendsOf, cpuAccounting, cpuTime } from "./cpu.ts";
 import { createHttpClient } from "./http.ts";
 import { combine, runLoadRaw, type LoadResult, type RawLoad } from "./load.ts";
@@ -386,7 +386,7 @@ async function main() {
   const db = createDatabase(createPool(database.url, 2));
   let serviceSecret: string;
   try {
-    const seed = createAdmin(db, createPasswordHasher(argon2Params));
+    const seed = createTestOperator(db, { hasher: createPasswordHasher(argon2Params) });
     for (let index = 0; index < connections; index++) await seed.addUser({ ...benchUser(index), emailVerified: true });
     await seed.addClient({ ...BENCH_CLIENTS.web, public: true });
     serviceSecret = (await seed.addClient({ ...BENCH_CLIENTS.service, public: false, service: true })).secret!;

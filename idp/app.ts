@@ -24,6 +24,7 @@ import { createAdapterClass } from "./oidc/adapter.ts";
 import { cachedClientLookup } from "./oidc/client-cache.ts";
 import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
+import { recordSignOuts } from "./oidc/sign-out-audit.ts";
 import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
 import { loggerOptions } from "./logging.ts";
@@ -31,7 +32,7 @@ import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from 
 import { refuseNulParameters } from "./oidc/nul-parameters.ts";
 import { createMetrics, metricsRoute, requestId } from "./http/observability.ts";
 import { createPublicDocumentCache } from "./http/public-documents.ts";
-import { createErrorResponses } from "./http/error-responses.ts";
+import { answerUnparsableRequest, createErrorResponses } from "./http/error-responses.ts";
 import { loadPageAssets, pageAssetRoutes } from "./http/page-assets.ts";
 import { healthRoutes } from "./http/health.ts";
 import { scheduleCleanups } from "./store/cleanup.ts";
@@ -45,6 +46,7 @@ import { createCooldown } from "./abuse/cooldown.ts";
 import { createPasswordReset } from "./accounts/password-reset.ts";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./accounts/password-policy.ts";
 import { forgotPasswordHref, passwordResetRoutes } from "./interactions/password-reset-routes.ts";
+import { hostValidation } from "./http/host-validation.ts";
 
 export type AppDeps = {
   config: Config;
@@ -69,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps;
   const now = deps.now ?? (() => new Date());
 
+  // Stores are built here and in the CLI's root (cli/context.ts), nowhere else; what follows gets them.
   const users = createUserStore(db);
   const clients = createClientStore(db);
   const payloads = createOidcPayloadStore(db, now);
@@ -99,10 +102,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       commitTokenWrites,
       views: assets.views,
       errorResponses,
+      now,
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
-    // Token and grant revocations go to the audit trail (never the token values).
+    // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
     recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
+    recordSignOuts(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
     providerSecurityHeaders(built, assets.imageOrigins);
     refuseNulParameters(built);
     metrics.observeProvider(built);
@@ -121,12 +126,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       badUrlHeaders(request, reply);
       return errorResponses.send(request, reply, error);
     },
+    clientErrorHandler: answerUnparsableRequest,
   });
 
   for (const warning of configurationWarnings(config)) app.log.warn(warning);
+  // First of all hooks: a Host that cannot be parsed (400) or that we do not serve (421) goes no further.
+  hostValidation(app, config, assets.imageOrigins);
   metrics.timeRequests(app, mountPath(config));
-  // Discovery and the JWKS from memory once the provider has answered them: only the request id and
-  // timing hook runs before it.
+  // Discovery and the JWKS from memory once the provider has answered them: only the host check and
+  // the request id and timing hook run before it (so only allowed hosts are ever remembered).
   const publicDocuments = createPublicDocumentCache({ mount: mountPath(config), trustProxy: config.trustProxy });
   app.addHook("onRequest", publicDocuments.onRequest);
   let current = buildProvider(keyRing.current());

@@ -25,6 +25,8 @@ describe("loadConfig defaults", () => {
     expect(config.trustProxy).toBe(false);
     expect(config.databaseUrl).toBeUndefined();
     expect(config.databasePoolMax).toBe(10);
+    expect(config.databaseStatementTimeoutMs).toBe(5000);
+    expect(config.redisCommandTimeoutMs).toBe(2000);
     expect(config.jwksMaxAgeSeconds).toBe(300);
     expect(config.argon2MemoryKib).toBe(19456);
     expect(config.argon2Iterations).toBe(2);
@@ -87,8 +89,10 @@ describe("loadConfig explicit values", () => {
       HOST: "0.0.0.0",
       ISSUER: "https://auth.example.com/oidc",
       TRUST_PROXY: "true",
+      ALLOWED_HOSTS: "auth.example.com,idp:3000",
       DATABASE_URL: DB,
       DATABASE_POOL_MAX: "4",
+      DATABASE_STATEMENT_TIMEOUT_MS: "0",
       DATA_DIR: "/var/lib/idp",
       KEYS_DIR: "/etc/idp/keys",
       GENERATE_KEYS: "0",
@@ -113,6 +117,7 @@ describe("loadConfig explicit values", () => {
       CONFIDENTIAL_CLIENTS_REQUIRE_PKCE: "false",
       AUDIT_RETENTION_DAYS: "400",
       REDIS_URL: "redis://cache.internal:6379",
+      REDIS_COMMAND_TIMEOUT_MS: "750",
       RATE_LIMIT_WINDOW: "30",
       REQUEST_LIMIT_PER_IP: "100",
       SIGN_IN_LIMIT_PER_IP: "7",
@@ -145,9 +150,11 @@ describe("loadConfig explicit values", () => {
       host: "0.0.0.0",
       issuer: "https://auth.example.com/oidc",
       trustProxy: true,
+      allowedHosts: "auth.example.com,idp:3000",
       databaseUrl: DB,
       databasePoolMax: 4,
       databasePreparedStatements: true,
+      databaseStatementTimeoutMs: 0,
       dataDir: "/var/lib/idp",
       keysDir: "/etc/idp/keys",
       generateKeys: false,
@@ -172,6 +179,7 @@ describe("loadConfig explicit values", () => {
       confidentialClientsRequirePkce: false,
       auditRetentionDays: 400,
       redisUrl: "redis://cache.internal:6379",
+      redisCommandTimeoutMs: 750,
       rateLimitWindowSeconds: 30,
       rateLimitSyncIntervalMs: 1000,
       requestLimitPerIp: 100,
@@ -216,6 +224,13 @@ describe("loadConfig explicit values", () => {
   it("allows production with an http issuer on localhost", () => {
     expect(loadConfig({ NODE_ENV: "production", DATABASE_URL: DB }).issuer).toBe("http://localhost:3000/oidc");
     expect(loadConfig({ NODE_ENV: "production", DATABASE_URL: DB, ISSUER: "http://127.0.0.1:3000/oidc" }).production).toBe(true);
+  });
+
+  it("defaults ALLOWED_HOSTS to the issuer's host, with its port", () => {
+    expect(loadConfig({}).allowedHosts).toBe("localhost:3000");
+    expect(loadConfig({ PORT: "4123" }).allowedHosts).toBe("localhost:4123");
+    expect(loadConfig({ ISSUER: "https://auth.example.com/oidc" }).allowedHosts).toBe("auth.example.com");
+    expect(loadConfig({ ALLOWED_HOSTS: "idp:3000, *" }).allowedHosts).toBe("idp:3000, *");
   });
 
   it("applies overrides instead of the environment", () => {
@@ -286,6 +301,13 @@ describe("loadConfig errors", () => {
     expect(configError({ ARGON2_ITERATIONS: "0" }).message).toContain("argon2");
     expect(configError({ ARGON2_MEMORY_KIB: "4" }).message).toContain("ARGON2_MEMORY_KIB");
     expect(configError({ DATABASE_POOL_MAX: "0" }).message).toContain("DATABASE_POOL_MAX");
+  });
+
+  it("rejects an ALLOWED_HOSTS entry that is not a host, or a wildcard pattern", () => {
+    expect(configError({ ALLOWED_HOSTS: "idp:3000, https://auth.example.com" }).message).toBe(
+      'ALLOWED_HOSTS has "https://auth.example.com", which is not a host name or IP address with an optional :port (1-65535)',
+    );
+    expect(configError({ ALLOWED_HOSTS: "*.example.com" }).message).toContain("lone *");
   });
 
   it("rejects an audit retention that would never run", () => {

@@ -3,6 +3,7 @@
 import path from "node:path";
 import { DEFAULT_BRAND_COLOR, parseHexColor } from "./pages/brand.ts";
 import { supportedLocales } from "./pages/i18n.ts";
+import { parseAllowedHosts } from "./http/authority.ts";
 
 export type Config = {
   production: boolean;
@@ -10,9 +11,11 @@ export type Config = {
   host: string;
   issuer: string;
   trustProxy: boolean;
+  allowedHosts: string;
   databaseUrl: string | undefined;
   databasePoolMax: number;
   databasePreparedStatements: boolean;
+  databaseStatementTimeoutMs: number;
   dataDir: string;
   keysDir: string;
   generateKeys: boolean;
@@ -38,6 +41,7 @@ export type Config = {
   auditRetentionDays: number;
   // Abuse protection (idp/abuse/): rate limits and sign-in lockout.
   redisUrl: string | undefined;
+  redisCommandTimeoutMs: number;
   rateLimitWindowSeconds: number;
   rateLimitSyncIntervalMs: number;
   requestLimitPerIp: number;
@@ -110,6 +114,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("false"),
     doc: "Trust `X-Forwarded-*` headers from a TLS-terminating proxy, so advertised endpoints and cookies are https.",
   },
+  allowedHosts: {
+    env: "ALLOWED_HOSTS",
+    kind: "string",
+    fallback: (partial) => URL.parse(partial.issuer ?? "")?.host,
+    doc: "Host names the IdP answers for, comma-separated `host` (any port) or `host:port`, compared case-insensitively; under TRUST_PROXY the `X-Forwarded-Host` is what is checked. The ISSUER's host is always allowed, and when it is `localhost`, `127.0.0.1` or `[::1]` so are the other two, on any port. Another host gets 421, a malformed one 400, so the provider never builds a URL from a name it does not serve. `*`: any well-formed host (development only; warns in production). `/healthz`, `/readyz` and `/metrics` answer any well-formed host, for probes and scrapers that use the pod's address.",
+  },
   databaseUrl: {
     env: "DATABASE_URL",
     kind: "string",
@@ -122,6 +132,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "boolean",
     fallback: constant("true"),
     doc: "Prepare parameterised statements once per connection (PostgreSQL then skips parsing and planning them on every request). Turn off behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).",
+  },
+  databaseStatementTimeoutMs: {
+    env: "DATABASE_STATEMENT_TIMEOUT_MS",
+    kind: "integer",
+    fallback: constant("5000"),
+    doc: "PostgreSQL cancels a statement that runs longer than this, milliseconds (each connection's `statement_timeout`), and the IdP gives up on a server that has not answered a second after it; the request then answers 503 with Retry-After. Migrations run without it. 0 turns both off. Behind PgBouncer, list `statement_timeout` in its `ignore_startup_parameters`. Not applied to the embedded database.",
   },
   dataDir: {
     env: "DATA_DIR",
@@ -257,6 +273,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "string",
     fallback: () => undefined,
     doc: "Redis (`redis://host:6379`) for the rate-limit and lockout counters. Unset: they live in the database (table `rate_limits`). Either way every instance shares them.",
+  },
+  redisCommandTimeoutMs: {
+    env: "REDIS_COMMAND_TIMEOUT_MS",
+    kind: "integer",
+    fallback: constant("2000"),
+    doc: "How long, milliseconds, the IdP waits for Redis to answer a command (or a new connection to be ready); past it the request answers 503 with Retry-After and the connection is replaced by a new one. 0: no limit.",
   },
   rateLimitWindowSeconds: {
     env: "RATE_LIMIT_WINDOW",
@@ -485,6 +507,11 @@ function validate(config: Config): void {
     throw new ConfigError("ISSUER needs a path where the OIDC endpoints live, for example https://auth.example.com/oidc");
   }
   if (config.issuer.endsWith("/")) throw new ConfigError("ISSUER must not end with '/': Convex compares it byte for byte");
+  try {
+    parseAllowedHosts(config.allowedHosts, config.issuer);
+  } catch (error) {
+    throw new ConfigError(`ALLOWED_HOSTS ${(error as Error).message}`);
+  }
   if (config.production && !config.databaseUrl) {
     throw new ConfigError(
       "NODE_ENV=production requires DATABASE_URL: the embedded database is for development only. Set DATABASE_URL=postgres://user:password@host:5432/db",

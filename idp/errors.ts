@@ -53,6 +53,9 @@ export const idpErrors = {
   /** The interaction (or the session it belonged to) is gone: signed out elsewhere, or too old. */
   interactionExpired: (detail?: string) =>
     new IdpError({ status: 400, code: "interaction_expired", title: "error.expired.title", message: { id: "error.expired.message" }, detail }),
+  /** A sign-out page superseded by a newer one while the person is still signed in. */
+  signOutExpired: () =>
+    new IdpError({ status: 400, code: "invalid_request", title: "error.signOutExpired.title", message: { id: "error.signOutExpired.message" } }),
   formExpired: (detail?: string) =>
     new IdpError({ status: 403, code: "invalid_request", title: "error.formExpired.title", message: { id: "error.formExpired.message" }, detail }),
   tooManyRequests: (waitSeconds: number) =>

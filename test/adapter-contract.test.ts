@@ -424,7 +424,9 @@ describe.each(testDatabases)("oidc adapter contract ($kind)", ({ create }) => {
 
       await refresh("rt-2");
       expect(await countRows("id IN ('rt-2', 'at-rt-2')")).toBe(2);
-      await refresh("rt-3"); // the middleware turns the refused consume into invalid_grant
+      // The middleware turns the refused consume into invalid_grant, which the provider's outermost
+      // middleware renders.
+      await expect(refresh("rt-3")).rejects.toMatchObject({ status: 400, code: "invalid_grant" });
       expect(await countRows("id IN ('rt-3', 'at-rt-3')")).toBe(0);
     });
   });

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import argon2 from "argon2";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { COMMAND_GROUPS, runCli } from "../idp/cli/commands.ts";
+import type { Command } from "../idp/cli/command.ts";
 import { createEmptyPostgresDatabase } from "./support/database.ts";
 import { freePort } from "./support/idp.ts";
 
@@ -292,6 +294,34 @@ describe("idp CLI on PostgreSQL", () => {
     expect(lines(again.stderr)).toEqual(["idp: no client with id api"]);
   });
 
+  it("clients add --name and --logo-uri give the sign-in pages a name and logo, and clients list shows both", async () => {
+    const branded = ["clients", "add", "--id", "branded", "--public", "--redirect-uri", "https://branded.example/cb"];
+    const added = await cli("ok", [...branded, "--name", "Branded App", "--logo-uri", "https://cdn.example.com/branded.png"]);
+    expect(added.stdout).toBe("added public client branded\n");
+    const { rows } = await sql.query("SELECT name, logo_uri FROM clients WHERE id = 'branded'");
+    expect(rows).toEqual([{ name: "Branded App", logo_uri: "https://cdn.example.com/branded.png" }]);
+
+    // http only for a local logo; a client with a logo but no name shows "-" for the name.
+    await cli("ok", ["clients", "add", "--id", "local", "--public", "--redirect-uri", "http://localhost:5173/cb", "--logo-uri", "http://localhost:5173/logo.svg"]);
+    expect(lines((await cli("ok", ["clients", "list"])).stdout)).toEqual([
+      "branded\tpublic, third-party\thttps://branded.example/cb\tBranded App\thttps://cdn.example.com/branded.png",
+      "local\tpublic, third-party\thttp://localhost:5173/cb\t-\thttp://localhost:5173/logo.svg",
+      "web\tpublic, first-party\thttp://localhost:5173/cb",
+    ]);
+  });
+
+  it("clients add refuses a logo over http off localhost or with credentials in it, and adds nothing", async () => {
+    const add = ["clients", "add", "--id", "bad-logo", "--public", "--redirect-uri", "https://bad.example/cb", "--logo-uri"];
+    const insecure = await cli("fails", [...add, "http://cdn.example.com/logo.png"]);
+    expect(lines(insecure.stderr)).toEqual(['idp: logo URI "http://cdn.example.com/logo.png" must use https (http is allowed for localhost only)']);
+    const credentials = await cli("fails", [...add, "https://cdn:hunter2hunter2@cdn.example.com/logo.png"]);
+    expect(lines(credentials.stderr)).toEqual(["idp: a logo URI must not contain a user name or password"]);
+    const tooLong = await cli("fails", [...add, `https://cdn.example.com/${"a".repeat(2048)}`]);
+    expect(lines(tooLong.stderr)).toEqual(["idp: a logo URI must be at most 2048 characters"]);
+    const { rows } = await sql.query("SELECT id FROM clients WHERE id = 'bad-logo'");
+    expect(rows).toEqual([]);
+  });
+
   it("keys generate creates an active signing key that keys list shows", async () => {
     expect((await cli("ok", ["keys", "list"])).stdout).toBe(`no signing keys in ${keysDir}\n`);
     const generated = await cli("ok", ["keys", "generate"]);
@@ -364,6 +394,88 @@ describe("idp CLI on PostgreSQL", () => {
         expect(result.stderr).not.toContain(password);
       }
     }
+  });
+});
+
+describe("idp help", () => {
+  // Help needs no configuration and no database: one that a command would try to reach fails at once.
+  const env: Env = { DATABASE_URL: "postgres://postgres@127.0.0.1:1/unreachable", PATH: process.env.PATH ?? "" };
+  const commands = COMMAND_GROUPS.flatMap((group) => group.commands);
+
+  /** The synopsis lines of a command as `idp help` starts them: each form's first line after the name. */
+  const synopses = (command: Command) => command.usage.map((form) => [command.name, form.split("\n")[0]].filter(Boolean).join(" "));
+
+  /** runCli in this process, for checks over every command of the table without a process each. */
+  async function helpInProcess(argv: string[]): Promise<string> {
+    let stdout = "";
+    const sink = { write: (text: string) => (stdout += text) };
+    expect(await runCli(argv, {}, { stdout: sink, stderr: sink })).toBeUndefined();
+    return stdout;
+  }
+
+  it("lists every command of the table with its usage and summary", async () => {
+    const help = lines((await ok(["help"], env)).stdout);
+    expect(help[0]).toBe("Usage: idp <command>");
+    // Every command the CLI has always had is still in the table.
+    expect(commands.map((command) => command.name)).toEqual(
+      expect.arrayContaining(
+        ["serve", "migrate", "audit", "convex config"].concat(
+          ["add", "list", "disable", "enable", "unlock", "set-password"].map((verb) => `users ${verb}`),
+          ["add", "list", "remove"].map((verb) => `clients ${verb}`),
+          ["generate", "rotate", "list"].map((verb) => `keys ${verb}`),
+        ),
+      ),
+    );
+    for (const group of COMMAND_GROUPS) {
+      expect(help, group.name).toContain(group.title);
+      expect(group.commands.length, group.name).toBeGreaterThan(0);
+    }
+    for (const command of commands) {
+      expect(command.usage.length, command.name).toBeGreaterThan(0);
+      expect(command.summary.trim(), command.name).not.toBe("");
+      for (const synopsis of synopses(command)) {
+        expect(help.some((line) => line === `  ${synopsis}` || line.startsWith(`  ${synopsis}  `)), `${synopsis} in idp help`).toBe(true);
+      }
+      for (const line of command.summary.split("\n")) expect(help.some((listed) => listed.endsWith(line)), `${command.name}: ${line}`).toBe(true);
+    }
+  });
+
+  it("gives every command of the table its own usage, summary and details", async () => {
+    const names = commands.map((command) => command.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const command of commands) {
+      const help = await helpInProcess(["help", ...command.name.split(" ")]);
+      const [first, ...rest] = synopses(command);
+      expect(help.startsWith(`Usage: idp ${first}`), `${command.name}:\n${help}`).toBe(true);
+      for (const other of rest) expect(help).toContain(`   or: idp ${other}`);
+      expect(help).toContain(command.summary.split("\n")[0]!.slice(1));
+      if (command.details) expect(help).toContain(command.details);
+      expect(await helpInProcess([...command.name.split(" "), "--help"])).toBe(help);
+    }
+  });
+
+  it("idp help <noun> lists that noun's commands, and so does the noun alone (exit 0)", async () => {
+    const help = await ok(["help", "users"], env);
+    expect(lines(help.stdout)).toEqual(expect.arrayContaining([expect.stringMatching(/^  users add --email E /), expect.stringMatching(/^  users unlock E +end a sign-in lockout/)]));
+    expect(help.stdout).not.toContain("clients add");
+    expect((await ok(["users"], env)).stdout).toBe(help.stdout);
+    expect((await ok(["users", "--help"], env)).stdout).toBe(help.stdout);
+  });
+
+  it("idp help <command> prints its usage and flags; <command> --help the same, without running it", async () => {
+    const help = await ok(["help", "clients", "add"], env);
+    expect(lines(help.stdout)[0]).toMatch(/^Usage: idp clients add --id ID --redirect-uri URI /);
+    expect(help.stdout).toContain("   or: idp clients add --id ID --service [--name N]");
+    expect(help.stdout).toMatch(/^--logo-uri +the logo the sign-in pages show/m);
+    expect(help.stderr).toBe("");
+    expect((await ok(["clients", "add", "--id", "x", "--help"], env)).stdout).toBe(help.stdout);
+  });
+
+  it("idp help <unknown> exits 1 with the usage hint", async () => {
+    const unknown = await fails(["help", "frobnicate"], env);
+    expect(lines(unknown.stderr)).toEqual(['idp: unknown command "frobnicate"', "Run `idp help` for usage."]);
+    const sub = await fails(["help", "users", "frobnicate"], env);
+    expect(lines(sub.stderr)).toEqual(['idp: unknown command "users frobnicate"', "Run `idp help` for usage."]);
   });
 });
 

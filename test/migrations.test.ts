@@ -1,4 +1,5 @@
-// Migrations: applied exactly once under concurrent starts, idempotent, and all-or-nothing per migration.
+// Migrations: applied exactly once under concurrent starts, idempotent, all-or-nothing per
+// migration, and free of the statement timeout that bounds every other statement.
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -75,6 +76,30 @@ describe("migrations on PostgreSQL", () => {
     expect(await within(10_000, migrate(pools[1]!), "migrate after a failed migration")).toEqual([]);
     // And the failed one is retried, and fails the same way, on the next start.
     await expect(migrate(pools[2]!, [BAD_MIGRATION])).rejects.toThrow(/migration 999_bad failed: .*no_such_table/);
+  });
+});
+
+describe("migrations and DATABASE_STATEMENT_TIMEOUT_MS", () => {
+  let empty: Awaited<ReturnType<typeof createEmptyPostgresDatabase>>;
+  let bounded: Database[] = [];
+  const SLOW: Migration = { version: "998_slow", sql: "SELECT pg_sleep(0.6); CREATE TABLE slow_table(x int)" };
+
+  beforeAll(async () => {
+    empty = await createEmptyPostgresDatabase();
+    bounded = Array.from({ length: 2 }, () => createDatabase(createPool(empty.url, 2, { statementTimeoutMs: 200 })));
+  });
+  afterAll(async () => {
+    await Promise.all(bounded.map((db) => db.close()));
+    await empty?.drop();
+  });
+
+  it("run migrations longer than the timeout, and wait past it for another instance's", async () => {
+    // The bound holds for the pool's own statements...
+    await expect(bounded[0]!.query("SELECT pg_sleep(0.6)")).rejects.toMatchObject({ code: "57014" });
+    // ...not for a migration, nor for the second instance waiting on the first one's lock meanwhile.
+    const results = await Promise.all(bounded.map((db) => migrate(db, [SLOW])));
+    expect(results.sort()).toEqual([[], ["998_slow"]]);
+    expect(await tableExists(bounded[1]!, "slow_table")).toBe(true);
   });
 });
 

@@ -1,13 +1,14 @@
-// The user and client stores and the operator actions on them (createAdmin), against PostgreSQL and the embedded database.
+// The user and client stores and the operator actions on them (accounts/operator.ts), against PostgreSQL and the embedded database.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAdmin, InvalidInputError, type Admin } from "../idp/accounts/admin.ts";
+import { InvalidInputError } from "../idp/accounts/operator.ts";
 import { createPasswordHasher, type PasswordHasher } from "../idp/accounts/passwords.ts";
 import { createClientStore, type ClientStore, type NewClient } from "../idp/store/clients.ts";
 import { ConflictError, NotFoundError } from "../idp/store/errors.ts";
 import { createOidcPayloadStore } from "../idp/store/oidc-payloads.ts";
 import { createUserStore, type UserStore } from "../idp/store/users.ts";
 import { testDatabases, type TestDatabase } from "./support/database.ts";
+import { createTestOperator, type TestOperator } from "./support/operator.ts";
 
 // Cheap argon2id parameters (OWASP minimum) so the suite stays fast.
 const hasher: PasswordHasher = createPasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
@@ -25,7 +26,7 @@ describe.each(testDatabases)("stores ($kind)", ({ create }) => {
   let database: TestDatabase;
   let users: UserStore;
   let clients: ClientStore;
-  let admin: Admin;
+  let admin: TestOperator;
 
   const count = async (table: string) =>
     Number((await database.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
@@ -36,10 +37,11 @@ describe.each(testDatabases)("stores ($kind)", ({ create }) => {
     database = await create();
     users = createUserStore(database.db);
     clients = createClientStore(database.db);
-    admin = createAdmin(database.db, hasher);
+    admin = createTestOperator(database.db, { hasher });
   });
 
   afterAll(async () => {
+    await admin?.close();
     await database?.destroy();
   });
 
@@ -121,9 +123,25 @@ describe.each(testDatabases)("stores ($kind)", ({ create }) => {
     it("removing an unknown client is a NotFoundError", async () => {
       await expect(clients.remove("nope")).rejects.toBeInstanceOf(NotFoundError);
     });
+
+    it("keeps a logo URI, null when none was given, and refuses one longer than 2048 characters (migration 007)", async () => {
+      expect((await clients.create(publicClient)).logoUri).toBeNull();
+      const logoUri = "https://cdn.example.com/logo.svg";
+      await clients.create({ ...publicClient, id: "branded", logoUri });
+      expect((await clients.find("branded"))?.logoUri).toBe(logoUri);
+      expect((await clients.list()).map((c) => [c.id, c.logoUri])).toEqual([
+        ["branded", logoUri],
+        ["spa", null],
+      ]);
+      // The database holds the limit too, for any writer that skips the operator's validation.
+      await expect(clients.create({ ...publicClient, id: "huge", logoUri: `https://cdn.example.com/${"a".repeat(2030)}` })).rejects.toThrow(
+        /clients_logo_uri_length/,
+      );
+      expect(await clients.find("huge")).toBeUndefined();
+    });
   });
 
-  describe("admin", () => {
+  describe("operator", () => {
     it("addUser hashes the password with argon2id", async () => {
       const user = await admin.addUser({ email: " carol@example.com ", name: "Carol", password: "correct horse" });
       expect(user.email).toBe("carol@example.com"); // trimmed
@@ -152,6 +170,46 @@ describe.each(testDatabases)("stores ($kind)", ({ create }) => {
         admin.addClient({ ...base, redirectUris: ["https://app.example.com/cb"], postLogoutRedirectUris: ["http://evil.example/"] }),
       ).rejects.toBeInstanceOf(InvalidInputError);
       expect(await count("clients")).toBe(0);
+    });
+
+    it("addClient keeps a display name and an https or local http logo URI", async () => {
+      const base = { redirectUris: ["https://app.example.com/cb"], public: true, firstParty: false };
+      const { client } = await admin.addClient({ ...base, id: "app", name: "  Example App ", logoUri: "https://CDN.example.com/logo.png" });
+      expect(client).toMatchObject({ name: "Example App", logoUri: "https://cdn.example.com/logo.png" });
+      expect(await clients.find("app")).toMatchObject({ name: "Example App", logoUri: "https://cdn.example.com/logo.png" });
+      for (const [id, logoUri] of [
+        ["local", "http://localhost:5173/logo.png"],
+        ["loopback", "http://127.0.0.1/logo.png"],
+        ["ipv6", "http://[::1]:8080/logo.png"],
+      ] as const) {
+        expect((await admin.addClient({ ...base, id, logoUri })).client.logoUri).toBe(logoUri);
+      }
+      expect((await admin.addClient({ ...base, id: "plain" })).client).toMatchObject({ name: null, logoUri: null });
+    });
+
+    it("addClient refuses a logo URI that is not https (or local http), carries credentials, or is too long, and a bad name", async () => {
+      const base = { id: "app", redirectUris: ["https://app.example.com/cb"], public: true, firstParty: false };
+      const refusals: [Partial<typeof base> & { name?: string; logoUri?: string }, RegExp][] = [
+        [{ logoUri: "http://cdn.example.com/logo.png" }, /must use https/],
+        [{ logoUri: "http://localhost.example.com/logo.png" }, /must use https/],
+        [{ logoUri: "javascript:alert(1)" }, /must use https/],
+        [{ logoUri: "data:image/png;base64,AAAA" }, /must use https/],
+        [{ logoUri: "/logo.png" }, /not an absolute URL/],
+        [{ logoUri: "" }, /not an absolute URL/],
+        [{ logoUri: "https://user:secret@cdn.example.com/logo.png" }, /user name or password/],
+        [{ logoUri: "https://token@cdn.example.com/logo.png" }, /user name or password/],
+        [{ logoUri: `https://cdn.example.com/${"a".repeat(2049 - "https://cdn.example.com/".length)}` }, /at most 2048/],
+        [{ name: "x".repeat(101) }, /at most 100/],
+        [{ name: "Evil\u0007App" }, /control characters/],
+      ];
+      for (const [input, message] of refusals) {
+        await expect(admin.addClient({ ...base, ...input }), JSON.stringify(input)).rejects.toThrow(message);
+        await expect(admin.addClient({ ...base, ...input })).rejects.toBeInstanceOf(InvalidInputError);
+      }
+      // Exactly 2048 characters is allowed.
+      const longest = `https://cdn.example.com/${"a".repeat(2048 - "https://cdn.example.com/".length)}`;
+      expect((await admin.addClient({ ...base, logoUri: longest })).client.logoUri).toBe(longest);
+      expect(await count("clients")).toBe(1);
     });
 
     it("addClient returns no secret for a public client and stores no hash", async () => {

@@ -11,6 +11,7 @@ import type { Config } from "../config.ts";
 import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
 import { idpErrors } from "../errors.ts";
 import { accountKey } from "./lockout.ts";
+import { rateLimitStoreTimeoutMs } from "./rate-limit-store.ts";
 import { createSyncedCounters } from "./synced-counters.ts";
 import { redactPath } from "../logging.ts";
 
@@ -102,6 +103,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       ? createSyncedCounters({
           store,
           intervalMs: config.rateLimitSyncIntervalMs,
+          timeoutMs: rateLimitStoreTimeoutMs(config),
           now,
           onSyncError: (error) => options.logger?.warn({ err: error }, "rate-limit counters not synced with the store; counting locally until the next sync"),
         })

@@ -66,19 +66,35 @@ const keys = (account: string) => ({
   lockouts: `lockout:count:${account}`,
 });
 
-export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now: () => Date = () => new Date()) {
+/** The sign-in lockout over shared counters, per account key (accountKey(email)). */
+export interface Lockout {
+  readonly policy: LockoutPolicy;
+  /** Seconds until the lock on this account key ends, or undefined when it is not locked. */
+  lockedFor(account: string): Promise<number | undefined>;
+  /** Counts a wrong password; locks the key when this failure reaches the threshold. */
+  recordFailure(account: string): Promise<FailureOutcome>;
+  /** A right password: earlier failures are forgotten (earlier locks still lengthen the next). */
+  recordSuccess(account: string): Promise<void>;
+  /**
+   * A new password was set through a reset link: the lock and failures guarded a password that no
+   * longer exists, so they go (the lock history stays, and still lengthens the next lock).
+   */
+  release(account: string): Promise<void>;
+  /** The operator's unlock: lock, failures and lock history go. Returns whether it was locked. */
+  unlock(account: string): Promise<boolean>;
+}
+
+export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now: () => Date = () => new Date()): Lockout {
   const secondsUntil = (date: Date) => Math.max(1, Math.ceil((date.getTime() - now().getTime()) / 1000));
 
   return {
     policy,
 
-    /** Seconds until the lock on this account key ends, or undefined when it is not locked. */
     async lockedFor(account: string): Promise<number | undefined> {
       const lock = await store.get(keys(account).lock);
       return lock ? secondsUntil(lock.resetAt) : undefined;
     },
 
-    /** Counts a wrong password; locks the key when this failure reaches the threshold. */
     async recordFailure(account: string): Promise<FailureOutcome> {
       const k = keys(account);
       const { count: failures } = await store.hit(k.failures, policy.failureWindowSeconds);
@@ -98,21 +114,15 @@ export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now:
       return { locked: true, created: true, failures, lockedForSeconds: seconds, lockouts };
     },
 
-    /** A right password: earlier failures are forgotten (earlier locks still lengthen the next). */
     async recordSuccess(account: string): Promise<void> {
       await store.clear([keys(account).failures]);
     },
 
-    /**
-     * A new password was set through a reset link: the lock and failures guarded a password that no
-     * longer exists, so they go (the lock history stays, and still lengthens the next lock).
-     */
     async release(account: string): Promise<void> {
       const k = keys(account);
       await store.clear([k.lock, k.failures]);
     },
 
-    /** The operator's unlock: lock, failures and lock history go. Returns whether it was locked. */
     async unlock(account: string): Promise<boolean> {
       const k = keys(account);
       const wasLocked = (await store.get(k.lock)) !== undefined;
@@ -121,8 +131,6 @@ export function createLockout(store: RateLimitStore, policy: LockoutPolicy, now:
     },
   };
 }
-
-export type Lockout = ReturnType<typeof createLockout>;
 
 /** No delay after a first failure (a typo); then 250 ms, 500 ms, 1 s, ... up to the cap. */
 export function delayAfter(failures: number, capMs: number): number {

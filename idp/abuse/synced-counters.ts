@@ -4,6 +4,7 @@
 // interval one add() per batch sends what was counted here and brings back the store's count, which
 // includes every other instance's hits. One instance alone therefore counts exactly like the store
 // would; with several, each sees the others' hits at most about one interval late.
+import { boundedWait } from "../db/bounded-wait.ts";
 import type { Counter, CounterAdd, RateLimitStore } from "../store/rate-limits.ts";
 
 export type SyncedCountersOptions = {
@@ -11,6 +12,12 @@ export type SyncedCountersOptions = {
   /** How often sync() runs by itself, milliseconds. 0: never by itself (tests call sync()). */
   intervalMs: number;
   now?: () => Date;
+  /**
+   * The longest wait for one add(), ms (0: no limit). Past it the add counts as failed, so a store
+   * that stopped answering holds up neither the next sync nor close(); should its answer still
+   * come, those hits are counted twice, erring towards limiting.
+   */
+  timeoutMs?: number;
   /** Told when a sync fails; what it would have sent is kept for the next one. */
   onSyncError?: (error: unknown) => void;
   /**
@@ -46,6 +53,7 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
   const now = options.now ?? (() => new Date());
   const maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const add = (adds: CounterAdd[]) => boundedWait("the rate-limit counters", options.timeoutMs ?? 0, () => store.add(adds));
   // Map order is the order windows started in: the first is the oldest, the one to forget first.
   const windows = new Map<string, Window>();
   // Hits of windows forgotten before they were sent, first in line at the next sync (bounded too:
@@ -54,6 +62,12 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
   let queue: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Whether the last sync to finish met a failing store. */
+  let failing = false;
+  const failed = (error: unknown) => {
+    failing = true;
+    options.onSyncError?.(error);
+  };
 
   /** The add() for `amount` hits of a window: the store's window starts where this one did, so one instance's windows match the store's exactly. */
   const addFor = (key: string, window: Window, amount: number): CounterAdd => ({
@@ -69,10 +83,10 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
     evicted = [];
     for (let start = 0; start < sending.length; start += batchSize) {
       try {
-        await store.add(sending.slice(start, start + batchSize));
+        await add(sending.slice(start, start + batchSize));
       } catch (error) {
         evicted = [...sending.slice(start), ...evicted].slice(-maxKeys);
-        options.onSyncError?.(error);
+        failed(error);
         return false;
       }
     }
@@ -98,13 +112,13 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
       });
       let counters: Counter[];
       try {
-        counters = await store.add(adds);
+        counters = await add(adds);
       } catch (error) {
         for (const [, window] of batch) {
           window.pending += window.sending;
           window.sending = 0;
         }
-        options.onSyncError?.(error);
+        failed(error);
         return; // the store is failing: the remaining batches wait for the next sync
       }
       // A window replaced meanwhile (it ended, or was forgotten) is no longer in the map: updating it is harmless.
@@ -114,6 +128,7 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
         window.sending = 0;
       });
     }
+    failing = false;
   }
 
   /**
@@ -140,9 +155,7 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
   function sync(): Promise<void> {
     // One sync at a time: a second call waits for the running one, then sends what came after it.
     const next = queue.then(() =>
-      syncOnce().catch((error: unknown) => {
-        options.onSyncError?.(error);
-      }),
+      syncOnce().catch(failed),
     );
     queue = next;
     return next;
@@ -183,11 +196,15 @@ export function createSyncedCounters(options: SyncedCountersOptions) {
       return windows.size;
     },
 
-    /** Stops the timer and sends what is left. */
+    /**
+     * Stops the timer and sends what is left, after the sync under way if there is one; unless that
+     * one has just found the store failing: trying again would only hold the shutdown up as long again.
+     */
     async close(): Promise<void> {
       closed = true;
       clearTimeout(timer);
-      await sync();
+      await queue;
+      if (!failing) await sync();
     },
   };
 }

@@ -11,7 +11,18 @@ export function argon2Params(config: Pick<Config, "argon2MemoryKib" | "argon2Ite
   return { memoryCost: config.argon2MemoryKib, timeCost: config.argon2Iterations, parallelism: config.argon2Parallelism };
 }
 
-export function createPasswordHasher(params: Argon2Params) {
+/** What sign-in and the operator need of password hashing. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** False for a wrong password and for a malformed stored hash: neither signs anyone in. */
+  verify(hash: string, password: string): Promise<boolean>;
+  /** True when the hash was made with other parameters than the current ones. */
+  needsRehash(hash: string): boolean;
+  /** Spends the same time as a real verification, so an unknown email looks like a wrong password. */
+  verifyDummy(password: string): Promise<void>;
+}
+
+export function createPasswordHasher(params: Argon2Params): PasswordHasher {
   const options = { type: argon2.argon2id as 2, ...params };
   let dummyHash: Promise<string> | undefined;
 
@@ -25,12 +36,9 @@ export function createPasswordHasher(params: Argon2Params) {
       }
     },
     needsRehash: (hash: string) => argon2.needsRehash(hash, options),
-    /** Spends the same time as a real verification, so an unknown email looks like a wrong password. */
     async verifyDummy(password: string): Promise<void> {
       dummyHash ??= argon2.hash(randomBytes(32).toString("base64url"), options);
       await argon2.verify(await dummyHash, password).catch(() => false);
     },
   };
 }
-
-export type PasswordHasher = ReturnType<typeof createPasswordHasher>;

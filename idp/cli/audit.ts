@@ -1,6 +1,37 @@
-// `idp audit`: parses its --since and --limit values and prints audit events, one line each.
-import os from "node:os";
+// `idp audit`: the audit trail, filtered by --user, --since and --limit, one event a line.
 import type { StoredAuditEvent } from "../store/audit.ts";
+import { parse, type CommandGroup } from "./command.ts";
+
+export const audit: CommandGroup = {
+  name: "audit",
+  title: "Audit trail",
+  commands: [
+    {
+      name: "audit",
+      usage: ["[--user E] [--since T] [--limit N]"],
+      summary: "the audit trail, oldest first (T: ISO date/time or 30m, 24h, 7d;\nN: the most recent N events, default 1000)",
+      details: [
+        "--user E   one person's events: an email (any case) or a user id (sub)",
+        "--since T  2025-01-31, 2025-01-31T12:00:00Z (UTC unless a zone is given), or 30m, 24h, 7d back",
+        "--limit N  the most recent N events, 1 to 100000, still printed oldest first",
+        "",
+        "Each line: time, event, actor, email (or user id), client, IP, details as JSON; tab-separated,",
+        "\"-\" where there is none.",
+      ].join("\n"),
+      async run(args, ctx) {
+        const { values } = parse(args, { user: { type: "string" }, since: { type: "string" }, limit: { type: "string" } });
+        const filter = {
+          email: values.user,
+          since: values.since === undefined ? undefined : parseSince(values.since, new Date()),
+          limit: values.limit === undefined ? undefined : parseLimit(values.limit),
+        };
+        const events = await (await ctx.stores()).audit.list(filter);
+        if (events.length === 0) return ctx.out("no events");
+        for (const event of events) ctx.out(formatAuditEvent(event));
+      },
+    },
+  ],
+};
 
 /** Bad input to `idp audit`: one line, no usage hint. */
 export class AuditInputError extends Error {
@@ -48,13 +79,4 @@ export function formatAuditEvent(event: StoredAuditEvent): string {
   ]
     .map(printable)
     .join("\t");
-}
-
-/** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
-export function osUserName(): string | undefined {
-  try {
-    return os.userInfo().username || undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `idp` command: parses the command line and hands over to cli/commands.ts. Errors are one
-// line on stderr and exit status 1.
+// The `idp` command: hands the command line to cli/commands.ts, which finds the command in its
+// table. Errors are one line on stderr and exit status 1.
 import "./thread-pool.ts";
 import { runCli, CliUsageError } from "./commands.ts";
 

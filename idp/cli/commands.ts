@@ -1,320 +1,127 @@
-// The CLI's commands. Each opens what it needs (configuration, database, keys), does one thing,
-// and closes it again; `serve` runs until SIGINT or SIGTERM.
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import { keySchedulePolicy, loadConfig, type Config } from "../config.ts";
-import { keySchedule } from "../keys/key-schedule.ts";
-import { rotateSigningKey } from "../keys/rotation.ts";
-import { openDatabase } from "../db/connect.ts";
-import type { Database } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
-import { createAdmin, type Admin } from "../accounts/admin.ts";
-import { argon2Params, createPasswordHasher } from "../accounts/passwords.ts";
-import { generateSigningKey, loadSigningKeys } from "../keys/signing-keys.ts";
-import { generateCookieKeys, loadCookieKeys } from "../keys/cookie-keys.ts";
-import { startServer } from "../server.ts";
-import { convexEnvCommands, jwksUrl } from "./convex-config.ts";
-import { readFile, writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { readNewPassword } from "./prompt.ts";
-import { unlockAccount } from "../abuse/unlock.ts";
-import { formatAuditEvent, osUserName, parseLimit, parseSince } from "./audit.ts";
-import { createAuditStore } from "../store/audit.ts";
+// The `idp` command's table (one row per noun module), the dispatcher that finds a command in it,
+// and `idp help [<command>]`. A new noun is one module exporting a CommandGroup plus one row here.
+import { loadConfig } from "../config.ts";
+import { audit } from "./audit.ts";
+import { clients } from "./clients.ts";
+import { CliUsageError, type Command, type CommandGroup } from "./command.ts";
+import { withCliContext, type CliOutput } from "./context.ts";
+import { convex } from "./convex.ts";
+import { keys } from "./keys.ts";
+import { server } from "./server.ts";
+import { users } from "./users.ts";
 
-// The auth.config.ts this repository's convex/ folder uses; apps copy it as it is.
-const AUTH_CONFIG_TEMPLATE = fileURLToPath(new URL("../../convex/auth.config.ts", import.meta.url));
+export { CliUsageError };
 
-export class CliUsageError extends Error {
-  override name = "CliUsageError";
-}
+/** Every command, by noun, in the order `idp help` lists them. */
+export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex];
 
-export const USAGE = `Usage: idp <command>
+const HELP_FLAGS = ["--help", "-h"];
 
-  serve                                  start the identity provider
-  migrate                                apply pending database migrations
-  users add --email E [--name N] [--email-verified]   (password from stdin or a prompt)
-  users list
-  users disable E | users enable E
-  users unlock E                         end a sign-in lockout of E now (it also ends on its own)
-  users set-password E                   (password from stdin or a prompt)
-  clients add --id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]
-              [--post-logout-redirect-uri URI ...] [--name N]
-  clients add --id ID --service [--name N]   a server that gets service tokens (client_credentials)
-  clients list
-  clients remove ID
-  keys generate                          create the first signing key (and cookie keys if missing)
-  keys rotate [--immediate [--revoke-current]]
-                                         add the next signing key: published now, signing once
-                                         cached JWKS copies have expired (staged); --immediate signs
-                                         at once, --revoke-current also withdraws the current key
-  keys list                              every key with its state and times
-  audit [--user E] [--since T] [--limit N]
-                                         the audit trail, oldest first (T: ISO date/time or 30m, 24h, 7d;
-                                         N: the most recent N events, default 1000)
-  convex config --client ID [--jwks-url URL] [--write FILE]
-                                         print (or write) convex/auth.config.ts and the
-                                         \`npx convex env set\` commands for this issuer
+/**
+ * Runs `idp ...argv`. Returns the exit status (undefined: 0); errors are thrown for bin.ts to print,
+ * a CliUsageError with a pointer to `idp help`. `idp` alone, `idp help` and a noun without its
+ * verb (`idp users`) print help and succeed.
+ */
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env, output: CliOutput = process): Promise<number | void> {
+  const print = (text: string) => void output.stdout.write(text + "\n");
+  const [first, second] = argv;
+  if (first === undefined || first === "help" || HELP_FLAGS.includes(first)) return print(helpFor(argv.slice(1)));
 
-Configuration comes from environment variables; see README.md.`;
-
-const out = (line = ""): void => {
-  process.stdout.write(line + "\n");
-};
-
-function parse<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, positionals = 0) {
-  try {
-    const parsed = parseArgs({ args, options, allowPositionals: positionals > 0, strict: true });
-    if (parsed.positionals.length !== positionals) throw new CliUsageError(`expected ${positionals} argument(s)`);
-    return parsed;
-  } catch (error) {
-    throw new CliUsageError((error as Error).message);
+  const found = findCommand(argv);
+  if (!found) {
+    const group = nounGroup(first);
+    if (group && (second === undefined || HELP_FLAGS.includes(second))) return print(groupHelp(group));
+    throw new CliUsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
   }
-}
-
-async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config);
-  try {
-    await migrate(db);
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
-
-// The audit trail names the CLI as the actor, with the OS account that ran it when the OS can say.
-const cliActor = () => {
-  const osUser = osUserName();
-  return { actor: "cli", actorDetails: osUser ? { os_user: osUser } : undefined };
-};
-
-const withAdmin = <T>(config: Config, fn: (admin: Admin) => Promise<T>) =>
-  withDatabase(config, (db) => fn(createAdmin(db, createPasswordHasher(argon2Params(config)), cliActor())));
-
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | void> {
-  const [command, sub, ...rest] = argv;
-  if (!command || command === "help" || command === "--help" || command === "-h") return out(USAGE);
+  const { command, args } = found;
+  if (args.some((arg) => HELP_FLAGS.includes(arg))) return print(commandHelp(command));
   const config = loadConfig(env);
-  const key = ["serve", "migrate", "audit"].includes(command) ? command : `${command} ${sub ?? ""}`.trim();
-  const args = ["serve", "migrate", "audit"].includes(command) ? argv.slice(1) : rest;
-
-  switch (key) {
-    case "serve":
-      parse(args, {});
-      return serve(config);
-    case "migrate": {
-      parse(args, {});
-      const db = await openDatabase(config);
-      const applied = await migrate(db).finally(() => db.close());
-      return out(applied.length ? `applied ${applied.join(", ")}` : "database is up to date");
-    }
-    case "users add": {
-      const { values } = parse(args, {
-        email: { type: "string" },
-        name: { type: "string" },
-        "email-verified": { type: "boolean" },
-      });
-      if (!values.email) throw new CliUsageError("--email is required");
-      const password = await readNewPassword();
-      const user = await withAdmin(config, (admin) =>
-        admin.addUser({ email: values.email!, name: values.name, emailVerified: values["email-verified"], password }),
-      );
-      return out(`added user ${user.email} (sub ${user.id})`);
-    }
-    case "users list": {
-      parse(args, {});
-      const users = await withAdmin(config, (admin) => admin.users.list());
-      if (users.length === 0) return out("no users");
-      for (const user of users) {
-        const flags = [user.emailVerified ? "verified" : "unverified", user.disabled ? "disabled" : "active"].join(", ");
-        out(`${user.email}\t${user.name ?? "-"}\t${user.id}\t${flags}`);
-      }
-      return;
-    }
-    case "users disable":
-    case "users enable": {
-      const { positionals } = parse(args, {}, 1);
-      const disabled = sub === "disable";
-      await withAdmin(config, (admin) => admin.setDisabled(positionals[0]!, disabled));
-      return out(`${disabled ? "disabled" : "enabled"} ${positionals[0]}`);
-    }
-    case "users unlock": {
-      const { positionals } = parse(args, {}, 1);
-      const email = positionals[0]!;
-      const wasLocked = await withDatabase(config, (db) => unlockAccount(config, db, email, cliActor()));
-      return out(wasLocked ? `unlocked ${email}` : `${email} was not locked; its failed sign-ins are forgotten`);
-    }
-    case "users set-password": {
-      const { positionals } = parse(args, {}, 1);
-      const password = await readNewPassword();
-      await withAdmin(config, (admin) => admin.setPassword(positionals[0]!, password));
-      return out(`password changed for ${positionals[0]}`);
-    }
-    case "clients add": {
-      const { values } = parse(args, {
-        id: { type: "string" },
-        name: { type: "string" },
-        "redirect-uri": { type: "string", multiple: true },
-        "post-logout-redirect-uri": { type: "string", multiple: true },
-        public: { type: "boolean" },
-        "first-party": { type: "boolean" },
-        service: { type: "boolean" },
-      });
-      if (!values.id) throw new CliUsageError("--id is required");
-      const { client, secret } = await withAdmin(config, (admin) =>
-        admin.addClient({
-          id: values.id!,
-          name: values.name,
-          redirectUris: values["redirect-uri"] ?? [],
-          postLogoutRedirectUris: values["post-logout-redirect-uri"] ?? [],
-          public: values.public ?? false,
-          firstParty: values["first-party"] ?? false,
-          service: values.service ?? false,
-        }),
-      );
-      out(`added ${client.service ? "service" : secret ? "confidential" : "public"} client ${client.id}`);
-      if (secret) out(`client secret (shown once, store it now): ${secret}`);
-      return;
-    }
-    case "clients list": {
-      parse(args, {});
-      const clients = await withAdmin(config, (admin) => admin.clients.list());
-      if (clients.length === 0) return out("no clients");
-      for (const client of clients) {
-        const kind = client.service
-          ? "service"
-          : [client.secretHash ? "confidential" : "public", client.firstParty ? "first-party" : "third-party"].join(", ");
-        out(`${client.id}\t${kind}\t${client.redirectUris.join(" ")}`);
-      }
-      return;
-    }
-    case "clients remove": {
-      const { positionals } = parse(args, {}, 1);
-      await withAdmin(config, (admin) => admin.removeClient(positionals[0]!));
-      return out(`removed client ${positionals[0]} and revoked its tokens`);
-    }
-    case "keys generate": {
-      parse(args, {});
-      if ((await loadSigningKeys(config.keysDir)).some((existing) => existing.state === "active")) {
-        throw new Error(`${config.keysDir} already has a signing key: use \`idp keys rotate\` to replace it without breaking tokens`);
-      }
-      // The database is opened first, so that a key is made only when its audit event can be recorded.
-      const key = await withAdmin(config, async (admin) => {
-        const generated = await generateSigningKey(config.keysDir);
-        await admin.keyGenerated(generated.kid);
-        return generated;
-      });
-      out(`generated signing key ${key.kid} in ${config.keysDir}`);
-      if (!(await loadCookieKeys(config.keysDir))) {
-        await generateCookieKeys(config.keysDir);
-        out(`generated cookie keys in ${config.keysDir}`);
-      }
-      out("running servers pick it up within KEYS_RELOAD_INTERVAL");
-      return;
-    }
-    case "keys rotate": {
-      const { values } = parse(args, { immediate: { type: "boolean" }, "revoke-current": { type: "boolean" } });
-      if (values["revoke-current"] && !values.immediate) throw new CliUsageError("--revoke-current goes with --immediate");
-      const rotation = await withAdmin(config, async (admin) => {
-        const result = await rotateSigningKey(config, {
-          now: new Date(),
-          immediate: values.immediate,
-          revokeCurrent: values["revoke-current"],
-        });
-        await admin.keyGenerated(result.key.kid);
-        return result;
-      });
-      out(`added signing key ${rotation.key.kid}: published now, signing from ${rotation.activatesAt.toISOString()}`);
-      if (rotation.replaced && !rotation.revoked) {
-        out(`key ${rotation.replaced.kid} stays published until the tokens it signed have expired, then retires`);
-      }
-      for (const warning of rotation.warnings) process.stderr.write(`idp: warning: ${warning}\n`);
-      return;
-    }
-    case "keys list": {
-      parse(args, {});
-      const keys = await loadSigningKeys(config.keysDir);
-      if (keys.length === 0) return out(`no signing keys in ${config.keysDir}`);
-      const now = new Date();
-      for (const entry of keySchedule(keys, now, keySchedulePolicy(config)).timeline) {
-        const times = [
-          `created ${entry.key.createdAt}`,
-          entry.activatesAt ? `${entry.status === "next" ? "signs from" : "signed from"} ${entry.activatesAt.toISOString()}` : "",
-          entry.retiresAt ? `${entry.status === "retired" ? "retired" : "retires"} ${entry.retiresAt.toISOString()}` : "",
-          entry.key.revokedAt ? `revoked ${entry.key.revokedAt}` : "",
-        ].filter(Boolean);
-        out(`${entry.key.kid}\t${entry.status}\t${times.join(", ")}`);
-      }
-      return;
-    }
-    case "audit": {
-      const { values } = parse(args, { user: { type: "string" }, since: { type: "string" }, limit: { type: "string" } });
-      const filter = {
-        email: values.user,
-        since: values.since === undefined ? undefined : parseSince(values.since, new Date()),
-        limit: values.limit === undefined ? undefined : parseLimit(values.limit),
-      };
-      const events = await withDatabase(config, (db) => createAuditStore(db).list(filter));
-      if (events.length === 0) return out("no events");
-      for (const event of events) out(formatAuditEvent(event));
-      return;
-    }
-    case "convex config": {
-      const { values } = parse(args, {
-        client: { type: "string" },
-        "jwks-url": { type: "string" },
-        write: { type: "string" },
-      });
-      if (!values.client) throw new CliUsageError("--client is required");
-      const client = await withAdmin(config, (admin) => admin.clients.find(values.client!));
-      if (!client) throw new Error(`no client with id ${values.client}: add it with \`idp clients add\``);
-      if (client.service) throw new Error(`${client.id} is a service client: pass the client id of the app people sign in to`);
-      const authConfig = await readFile(AUTH_CONFIG_TEMPLATE, "utf8");
-      if (values.write) {
-        await writeFile(values.write, authConfig, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
-          throw error.code === "EEXIST" ? new Error(`${values.write} exists; move it away or compare it with the output of this command`) : error;
-        });
-        out(`wrote ${values.write}`);
-      } else {
-        out(authConfig.trimEnd());
-      }
-      out();
-      out("# Then give the deployment its values:");
-      const settings = {
-        issuer: config.issuer,
-        jwksUrl: values["jwks-url"] ?? jwksUrl(config.issuer),
-        clientId: client.id,
-        serviceAudience: config.serviceTokenAudience,
-      };
-      for (const command of convexEnvCommands(settings)) out(command);
-      return;
-    }
-    default:
-      throw new CliUsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
-  }
+  return withCliContext(config, output, (ctx) => command.run(args, ctx));
 }
 
-async function serve(config: Config): Promise<void> {
-  const server = await startServer(config);
-  const base = config.issuer;
-  process.stderr.write(
-    [
-      "",
-      `Identity provider running (${config.databaseUrl ? "PostgreSQL" : `embedded database in ${config.dataDir}`})`,
-      `  issuer     ${base}`,
-      `  discovery  ${base}/.well-known/openid-configuration`,
-      `  JWKS       ${base}/jwks`,
-      "",
-      "Next steps:",
-      "  npm run idp -- users add --email you@example.com",
-      "  npm run idp -- clients add --id my-app --public --first-party --redirect-uri http://localhost:5173/callback",
-      "  npm run idp -- convex config --client my-app",
-      "",
-    ].join("\n"),
-  );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+const allCommands = () => COMMAND_GROUPS.flatMap((group) => group.commands);
+
+/** The command named by the first two words, else by the first word alone, with the words after its name. */
+function findCommand(words: string[]): { command: Command; args: string[] } | undefined {
+  for (const count of [2, 1]) {
+    if (words.length < count) continue;
+    const name = words.slice(0, count).join(" ");
+    const command = allCommands().find((candidate) => candidate.name === name);
+    if (command) return { command, args: words.slice(count) };
+  }
+  return undefined;
+}
+
+/** The group whose commands are `<noun> <verb>`, for a noun typed alone. */
+function nounGroup(noun: string): CommandGroup | undefined {
+  return COMMAND_GROUPS.find((group) => group.name === noun && group.commands.some((command) => command.name.startsWith(`${noun} `)));
+}
+
+/** `idp help` with the words after it: the overview, one group, or one command. */
+function helpFor(words: string[]): string {
+  if (words.length === 0) return overview();
+  const found = findCommand(words);
+  if (found && found.args.length === 0) return commandHelp(found.command);
+  const group = words.length === 1 ? COMMAND_GROUPS.find((candidate) => candidate.name === words[0]) : undefined;
+  if (group) return groupHelp(group);
+  throw new CliUsageError(`unknown command "${words.join(" ")}"`);
+}
+
+// Summaries start in this column of the list, as `idp help` always printed them.
+const SUMMARY_COLUMN = 41;
+const INDENT = "  ";
+
+type Listed = Pick<Command, "name" | "usage" | "summary">;
+
+/** A command's synopsis lines: each form after its name, continuation lines under the form's first word. */
+function synopsis(command: Listed): string[] {
+  return command.usage.flatMap((form) => {
+    const [head = "", ...more] = form.split("\n");
+    const hang = " ".repeat(command.name.length + 1);
+    return [head ? `${command.name} ${head}` : command.name, ...more.map((line) => hang + line)];
   });
-  server.app.log.info("shutting down");
-  await server.close();
+}
+
+/** One command in a list: its synopsis, and its summary in the summary column (beside a short synopsis, else below). */
+function listEntry(command: Listed): string[] {
+  const lines = synopsis(command).map((line) => INDENT + line);
+  const [first, ...rest] = command.summary.split("\n");
+  const pad = " ".repeat(SUMMARY_COLUMN);
+  const besides = lines.length === 1 && lines[0]!.length <= SUMMARY_COLUMN - 2;
+  if (besides) lines[0] = lines[0]!.padEnd(SUMMARY_COLUMN) + first;
+  else lines.push(pad + first);
+  return [...lines, ...rest.map((line) => pad + line)];
+}
+
+function overview(): string {
+  return [
+    "Usage: idp <command>",
+    ...COMMAND_GROUPS.flatMap((group) => ["", group.title, ...group.commands.flatMap(listEntry)]),
+    "",
+    "Help",
+    ...listEntry({
+      name: "help",
+      usage: ["[<command>]"],
+      summary: "this list, or one noun's commands (idp help users)\nor one command in full (idp help clients add)",
+    }),
+    "",
+    "Configuration comes from environment variables; see README.md.",
+  ].join("\n");
+}
+
+function groupHelp(group: CommandGroup): string {
+  const example = group.commands[0]!.name;
+  return [group.title, "", ...group.commands.flatMap(listEntry), "", `\`idp help <command>\` shows one in full, e.g. \`idp help ${example}\`.`].join("\n");
+}
+
+function commandHelp(command: Command): string {
+  const forms = command.usage.map((form) => form.split("\n"));
+  const lines = forms.flatMap((form, index) => {
+    const lead = index === 0 ? "Usage: idp " : "   or: idp ";
+    const hang = " ".repeat(lead.length + command.name.length + 1);
+    const [head = "", ...more] = form;
+    return [lead + (head ? `${command.name} ${head}` : command.name), ...more.map((line) => hang + line)];
+  });
+  const summary = command.summary.replace(/\n/g, " ");
+  return [...lines, "", summary.charAt(0).toUpperCase() + summary.slice(1) + ".", ...(command.details ? ["", command.details] : [])].join("\n");
 }

@@ -3,10 +3,13 @@
 
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENOENT"]);
 
-// SQLSTATE class 08 (connection exception) and 57P01-57P03 (the server is shutting down or starting).
-const SQLSTATE = /^(08...|57P0[123])$/;
+// SQLSTATE class 08 (connection exception), 57P01-57P03 (the server is shutting down or starting)
+// and 57014 (a statement cancelled: DATABASE_STATEMENT_TIMEOUT_MS, which nothing else sets off).
+const SQLSTATE = /^(08...|57P0[123]|57014)$/;
 
-const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
+// pg's own: a lost connection, a pool checkout or connect past connectionTimeoutMillis, and a query
+// with no answer within query_timeout (a server that stopped answering).
+const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly|Query read timeout/i;
 
 /**
  * Thrown by a store whose own backing service is unreachable (Redis, for the rate-limit counters):

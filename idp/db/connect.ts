@@ -2,9 +2,12 @@
 import type { Config } from "../config.ts";
 import { createDatabase, createPool, type Database } from "./database.ts";
 
-export async function openDatabase(config: Pick<Config, "databaseUrl" | "databasePoolMax" | "databasePreparedStatements" | "dataDir">): Promise<Database> {
+export async function openDatabase(
+  config: Pick<Config, "databaseUrl" | "databasePoolMax" | "databasePreparedStatements" | "databaseStatementTimeoutMs" | "dataDir">,
+): Promise<Database> {
   if (config.databaseUrl) {
-    return createDatabase(createPool(config.databaseUrl, config.databasePoolMax), { prepareStatements: config.databasePreparedStatements });
+    const pool = createPool(config.databaseUrl, config.databasePoolMax, { statementTimeoutMs: config.databaseStatementTimeoutMs });
+    return createDatabase(pool, { prepareStatements: config.databasePreparedStatements });
   }
   // Loaded only when used: PGlite costs memory a PostgreSQL deployment should not pay.
   const { openEmbeddedDatabase } = await import("./embedded.ts");

@@ -1,6 +1,7 @@
 // A thin wrapper over a pg Pool: parameterised queries and transactions, nothing else.
 import { createHash } from "node:crypto";
 import pg from "pg";
+import { isDatabaseUnavailable } from "./availability.ts";
 
 /** What the store needs of a pool or of a connection inside a transaction. */
 export type Queryable = {
@@ -30,6 +31,10 @@ export function createDatabase(pool: pg.Pool, options: DatabaseOptions = {}): Da
   const { onClose = async () => {}, prepareStatements = true } = options;
   // An idle connection dying (the server restarted) must not crash the process.
   pool.on("error", () => {});
+  // The pool's connections, until their server has acknowledged the goodbye (see close()).
+  const connections = new Set<pg.PoolClient>();
+  pool.on("connect", (client) => connections.add(client));
+  pool.on("remove", (client) => connections.delete(client));
   const prepared = prepareStatements ? preparedStatements() : (sql: string, params?: unknown[]) => ({ text: sql, values: params });
   let closed = false;
   return {
@@ -44,7 +49,9 @@ export function createDatabase(pool: pg.Pool, options: DatabaseOptions = {}): Da
           await client.query("COMMIT");
           return result;
         } catch (error) {
-          await client.query("ROLLBACK").catch(() => {});
+          // A connection that timed out or broke is dropped (withClient), which ends the
+          // transaction on the server: no ROLLBACK to wait for in vain.
+          if (!isDatabaseUnavailable(error)) await client.query("ROLLBACK").catch(() => {});
           throw error;
         }
       });
@@ -53,9 +60,31 @@ export function createDatabase(pool: pg.Pool, options: DatabaseOptions = {}): Da
       if (closed) return;
       closed = true;
       await pool.end();
+      // A server that stopped answering never acknowledges the goodbye, and its connection would
+      // keep the process alive: what is still open after a moment is dropped.
+      await acknowledged(pool, connections, GOODBYE_MS);
+      for (const client of connections) (client as unknown as pg.Client).connection.stream.destroy();
       await onClose();
     },
   };
+}
+
+/** How long close() waits for the servers to acknowledge the goodbye of the pool's connections. */
+const GOODBYE_MS = 1000;
+
+/** Resolves once every connection has closed, or after timeoutMs. */
+function acknowledged(pool: pg.Pool, connections: Set<pg.PoolClient>, timeoutMs: number): Promise<void> {
+  if (connections.size === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pool.off("remove", check);
+      resolve();
+    };
+    const check = () => connections.size === 0 && done();
+    const timer = setTimeout(done, timeoutMs);
+    pool.on("remove", check);
+  });
 }
 
 /** More distinct statements than the stores have; past it, statements are sent unnamed. */
@@ -96,12 +125,75 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
   client.on("error", onError);
   try {
     return await fn(client);
+  } catch (error) {
+    // A statement that timed out may still be running on this connection, and a server that
+    // stopped answering never will: the connection is not reused.
+    if (isDatabaseUnavailable(error)) broken ??= error as Error;
+    throw error;
   } finally {
     client.off("error", onError);
     client.release(broken);
   }
 }
 
-export function createPool(connectionString: string, max: number): pg.Pool {
-  return new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
+/**
+ * Runs fn on a connection of its own, outside the pool, with no statement timeout and no limit on
+ * the wait for answers: for migrations, which may rightly run long or wait for another instance's
+ * lock. Connecting is still bounded; the connection is closed afterwards, so its settings go with it.
+ */
+export async function withUnboundedConnection<T>(pool: pg.Pool, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const { statement_timeout: _statement, query_timeout: _query, ...options } = pool.options;
+  const client = new pg.Client(options);
+  // A connection that breaks fails its queries; unheard, the event would crash the process.
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    await client.query("SET statement_timeout = 0"); // nor one set on the role or the database
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** How much longer than the statement timeout the IdP waits for an answer before it gives up on the server. */
+const ANSWER_GRACE_MS = 1000;
+
+/**
+ * The longest the IdP waits for PostgreSQL to answer one statement: PostgreSQL cancels a statement
+ * itself after statementTimeoutMs (SQLSTATE 57014); a server that answers nothing at all is given up
+ * on a second later. 0: no limit.
+ */
+export function databaseAnswerTimeoutMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs > 0 ? statementTimeoutMs + ANSWER_GRACE_MS : 0;
+}
+
+/** The longest wait for a connection (a free one from the pool, or a new one from the server), at most. */
+const CONNECTION_TIMEOUT_MS = 5000;
+
+/** The wait for a connection: no longer than for an answer, and at most CONNECTION_TIMEOUT_MS. */
+function connectionTimeoutMs(statementTimeoutMs: number): number {
+  const answer = databaseAnswerTimeoutMs(statementTimeoutMs);
+  return answer > 0 ? Math.min(answer, CONNECTION_TIMEOUT_MS) : CONNECTION_TIMEOUT_MS;
+}
+
+/** The longest one db.query() waits, for a connection and then for the answer (0: no limit). */
+export function databaseQueryTimeoutMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs > 0 ? connectionTimeoutMs(statementTimeoutMs) + databaseAnswerTimeoutMs(statementTimeoutMs) : 0;
+}
+
+export type PoolBounds = {
+  /** DATABASE_STATEMENT_TIMEOUT_MS: sent as each connection's statement_timeout; 0 or unset: none. */
+  statementTimeoutMs?: number;
+};
+
+export function createPool(connectionString: string, max: number, bounds: PoolBounds = {}): pg.Pool {
+  const statementTimeoutMs = bounds.statementTimeoutMs ?? 0;
+  return new pg.Pool({
+    connectionString,
+    max,
+    // Also bounds the wait for a free connection when all are in use.
+    connectionTimeoutMillis: connectionTimeoutMs(statementTimeoutMs),
+    idleTimeoutMillis: 30000,
+    ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs, query_timeout: databaseAnswerTimeoutMs(statementTimeoutMs) } : {}),
+  });
 }

@@ -1,9 +1,11 @@
 // Applies the numbered SQL files in migrations/ once each, under an advisory lock so that
-// several instances starting together never apply one twice.
+// several instances starting together never apply one twice. They run on a connection of their own
+// without DATABASE_STATEMENT_TIMEOUT_MS: a migration may rightly take long, and so may the wait for
+// another instance's.
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { withClient, type Database } from "./database.ts";
+import { withUnboundedConnection, type Database } from "./database.ts";
 
 export const defaultMigrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
@@ -22,7 +24,7 @@ export async function readMigrations(dir = defaultMigrationsDir): Promise<Migrat
 /** Applies pending migrations; returns the versions applied by this call. */
 export async function migrate(db: Database, migrations?: Migration[]): Promise<string[]> {
   const pending = migrations ?? (await readMigrations());
-  return withClient(db.pool, async (client) => {
+  return withUnboundedConnection(db.pool, async (client) => {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     try {
       await client.query(

@@ -2,6 +2,8 @@
 // error, a storage outage, a bug) is classified into an IdpError and rendered as a JSON body
 // `{ error, error_description }` or as the branded page in the visitor's language. 4xx answers say
 // what was wrong; 5xx answers say nothing internal.
+import type { Socket } from "node:net";
+import { STATUS_CODES } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { KoaContextWithOIDC } from "oidc-provider";
 import { errors as oidcErrors } from "oidc-provider";
@@ -10,6 +12,7 @@ import { isDatabaseUnavailable } from "../db/availability.ts";
 import { formatMessage, translator, SOURCE_LOCALE } from "../pages/i18n.ts";
 import type { View, Views } from "../pages/layout.ts";
 import { errorPage } from "../pages/error-page.ts";
+import { contentSecurityPolicy } from "./security-headers.ts";
 
 export type ErrorFormat = "html" | "json";
 
@@ -51,19 +54,30 @@ export function fromOAuth(status: number, code: string, description?: string): I
   return new IdpError({ status, code, title, message: { id: message }, description });
 }
 
-/** The response for an error, in a format and (for a page) a view. */
-export function renderError(error: IdpError, format: ErrorFormat, view: View): RenderedError {
+function errorHeaders(error: IdpError): Record<string, string> {
   const headers: Record<string, string> = { ...error.headers, "cache-control": "no-store" };
   if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(error.retryAfterSeconds);
-  const server = error.status >= 500;
-  if (format === "html") {
-    const message = formatMessage(view.t, error.publicMessage);
-    const page = errorPage(view, { title: view.t(error.title), message, code: error.code, description: server ? undefined : error.description });
-    return { status: error.status, headers, contentType: "text/html; charset=utf-8", body: page };
-  }
+  return headers;
+}
+
+/** An error as the JSON an API answers with: its code and an English description (nothing internal for a 5xx). */
+export function errorJson(error: IdpError): RenderedError {
   const english = translator(SOURCE_LOCALE);
-  const description = server && error.status !== 503 ? english("error.server.message") : (error.description ?? formatMessage(english, error.publicMessage));
-  return { status: error.status, headers, contentType: "application/json; charset=utf-8", body: { error: error.code, error_description: description } };
+  const hidden = error.status >= 500 && error.status !== 503;
+  const description = hidden ? english("error.server.message") : (error.description ?? formatMessage(english, error.publicMessage));
+  return { status: error.status, headers: errorHeaders(error), contentType: "application/json; charset=utf-8", body: { error: error.code, error_description: description } };
+}
+
+/** An error as the page a person sees, in the view's language and brand. */
+export function errorHtml(error: IdpError, view: View): RenderedError {
+  const message = formatMessage(view.t, error.publicMessage);
+  const description = error.status >= 500 ? undefined : error.description;
+  const page = errorPage(view, { title: view.t(error.title), message, code: error.code, description });
+  return { status: error.status, headers: errorHeaders(error), contentType: "text/html; charset=utf-8", body: page };
+}
+
+export function renderError(error: IdpError, format: ErrorFormat, view: View): RenderedError {
+  return format === "html" ? errorHtml(error, view) : errorJson(error);
 }
 
 export type ErrorResponses = {
@@ -96,4 +110,31 @@ export function createErrorResponses(views: Views): ErrorResponses {
     },
     renderedOnKoa: (ctx) => ctx.state.errorRendered === true,
   };
+}
+
+/**
+ * Fastify's clientErrorHandler: bytes Node's HTTP parser cannot read never become a request, so
+ * the answer is written to the socket here, still as the renderer's JSON with the security headers.
+ */
+export function answerUnparsableRequest(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, description] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "the request took too long to arrive"]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "the request's headers are too large"]
+        : [400, "the request could not be parsed as HTTP"];
+  const rendered = new IdpError({ status, code: "invalid_request", title: "error.invalidRequest.title", message: { id: "error.invalidRequest.message" }, description });
+  const body = JSON.stringify(errorJson(rendered).body);
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+    "Content-Type: application/json; charset=utf-8",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `Content-Security-Policy: ${contentSecurityPolicy()}`,
+    "X-Content-Type-Options: nosniff",
+    "Cache-Control: no-store",
+    "Connection: close",
+  ];
+  if (socket.writable) socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
+  socket.destroy(error);
 }

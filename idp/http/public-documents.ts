@@ -9,7 +9,10 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 /** The documents served this way, below the issuer's path. */
 export const PUBLIC_DOCUMENTS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks"];
 
-/** Documents remembered at once (one per path and Host); beyond that the oldest is forgotten (a caller choosing Host headers cannot grow memory). */
+/**
+ * Documents remembered at once (one per path and Host); beyond that the oldest is forgotten (a caller
+ * choosing Host headers cannot grow memory). Only hosts in ALLOWED_HOSTS get this far (host-validation.ts).
+ */
 const MAX_ENTRIES = 32;
 
 /** Per-response headers: set for each response, never replayed. */
@@ -30,10 +33,11 @@ export function createPublicDocumentCache(options: { mount: string; trustProxy: 
   let generation = 0;
 
   // What the provider builds the document from (its URLs come from the request's origin) and what
-  // decides the headers (HSTS over https): the Host, and the forwarded headers when they are trusted.
+  // decides the headers (HSTS over https): the Host, or when they are trusted the forwarded headers
+  // (a forwarded host replaces the Host, which then plays no part and may be any internal name).
   const keyOf = (path: string, raw: IncomingMessage): string => {
     const { host = "", "x-forwarded-proto": proto = "", "x-forwarded-host": forwardedHost = "" } = raw.headers;
-    return options.trustProxy ? `${path}\n${host}\n${String(proto)}\n${String(forwardedHost)}` : `${path}\n${host}`;
+    return options.trustProxy ? `${path}\n${String(forwardedHost) || host}\n${String(proto)}` : `${path}\n${host}`;
   };
 
   function remember(key: string, response: ServerResponse) {

@@ -74,7 +74,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   /** The application as the pages show it: its display name (or id) and logo. */
   async function clientBrand(view: View, clientId: unknown): Promise<ClientBrand> {
     const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
-    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: (client as { logoUri?: string | null } | undefined)?.logoUri };
+    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: client?.logoUri };
   }
 
   /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
@@ -97,17 +97,30 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     throw idpErrors.interactionExpired("no interaction with this uid for this browser");
   }
 
-  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults) {
-    const redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+  /**
+   * Records the interaction's result and sends the browser back to the provider. The session may have
+   * ended (signed out in another tab) or changed hands since the interaction was loaded: then the
+   * provider no longer finds it, and this sign-in has expired like one found so at loading.
+   */
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults | (() => Promise<InteractionResults>)) {
+    let redirectTo: string;
+    try {
+      const outcome = typeof result === "function" ? await result() : result;
+      redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
+    } catch (error) {
+      if (!(error instanceof errors.SessionNotFound)) throw error;
+      throw idpErrors.interactionExpired("the session ended before the interaction finished");
+    }
     return reply.redirect(redirectTo, 303);
   }
 
   /** Grants everything the client asked for that the user has not granted yet. */
   async function grantRequested(details: Details): Promise<InteractionResults> {
     const { prompt, params, session } = details;
-    const grant = details.grantId
-      ? (await deps.provider().Grant.find(details.grantId))!
-      : new (deps.provider().Grant)({ accountId: session!.accountId, clientId: params.client_id as string });
+    const existing = details.grantId ? await deps.provider().Grant.find(details.grantId) : undefined;
+    // Signing out revokes the session's grants: one gone since the page loaded ended this sign-in.
+    if (details.grantId && !existing) throw new errors.SessionNotFound("grant revoked during the interaction");
+    const grant = existing ?? new (deps.provider().Grant)({ accountId: session!.accountId, clientId: params.client_id as string });
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(" "));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -121,7 +134,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const details = await loadDetails(request, reply);
     if (details.prompt.name !== "login") {
       const registered = await clients.find(details.params.client_id as string);
-      if (registered?.firstParty) return finish(request, reply, await grantRequested(details));
+      if (registered?.firstParty) return finish(request, reply, () => grantRequested(details));
     }
     const { view, client } = await pageFor(request, reply, details);
     const csrfToken = reply.generateCsrf();
@@ -164,7 +177,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   app.post<UidParams>("/interaction/:uid/confirm", formRoute, async (request, reply) => {
     const details = await loadDetails(request, reply);
     if (details.prompt.name !== "consent") return reply.redirect(`/interaction/${details.uid}`, 303);
-    return finish(request, reply, await grantRequested(details));
+    return finish(request, reply, () => grantRequested(details));
   });
 
   app.post<UidParams>("/interaction/:uid/abort", formRoute, async (request, reply) => {

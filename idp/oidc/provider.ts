@@ -15,6 +15,8 @@ import { createFindAccount, scopeClaims } from "./account.ts";
 import { serviceTokenFeatures } from "./service-tokens.ts";
 import { tokenUnitOfWorkMiddleware, type PendingWrite } from "./token-unit-of-work.ts";
 import { isDatabaseUnavailable } from "../db/availability.ts";
+import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-without-prompt.ts";
+import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
 
 export type ProviderDeps = {
@@ -28,6 +30,8 @@ export type ProviderDeps = {
   views: Views;
   /** Renders every error the provider answers with. */
   errorResponses: ErrorResponses;
+  /** The clock (an id_token_hint's expiry is judged by it); defaults to the system's. */
+  now?: () => Date;
 };
 
 /** The view of a provider request: end_session and authorization take `ui_locales`. */
@@ -121,8 +125,9 @@ export function baseConfiguration(input: {
   };
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date() }: ProviderDeps): Provider {
   const base = baseConfiguration({ config, keys, findAccount: createFindAccount(users) });
+  const endSessionWithoutPrompt = createLogoutWithoutPrompt(now);
   const configuration: Configuration = {
     ...base,
     adapter,
@@ -131,6 +136,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
+          // A valid id_token_hint for this session and client signs out at once (logout-without-prompt.ts).
+          if (await endSessionWithoutPrompt(ctx)) return;
           ctx.type = "html";
           ctx.body = signOutPage(viewOf(views, ctx), trusted(form), ctx.oidc.client?.clientName);
         },
@@ -142,7 +149,17 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     },
     interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
     async renderError(ctx, out, error) {
-      errorResponses.setOnKoa(ctx, error instanceof Error ? error : fromOAuth(ctx.status, out.error, out.error_description), "html");
+      // A sign-out confirmed after the session already ended (another tab), or after a newer sign-out page.
+      const stale = staleLogoutConfirmation(ctx, error);
+      if (stale === "signed_out") {
+        // Not an error: whoever confirmed wanted to be signed out, and is.
+        ctx.status = 200;
+        ctx.type = "html";
+        ctx.body = signedOutPage(viewOf(views, ctx), undefined);
+        return;
+      }
+      const refused = stale === "superseded" ? idpErrors.signOutExpired() : error instanceof Error ? error : fromOAuth(ctx.status, out.error, out.error_description);
+      errorResponses.setOnKoa(ctx, refused, "html");
     },
   };
 
@@ -157,6 +174,7 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
   clientPrototype.compareClientSecret = function (this: { clientSecret?: string }, actual: string) {
     return clientSecretMatches(actual, this.clientSecret);
   };
+  nameSessionsInIdTokens(provider);
 
   // Outermost: every error leaves through the one renderer. While storage is unreachable every
   // endpoint answers 503 with Retry-After, never 500; an error escaping the provider's own handling
@@ -175,8 +193,9 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     }
     if (ctx.state.databaseUnavailable) {
       errorResponses.setOnKoa(ctx, idpErrors.unavailable(), errorFormat(ctx));
-    } else if (ctx.status >= 400 && !errorResponses.renderedOnKoa(ctx)) {
-      // The provider's own OAuth error bodies, and its router's plain-text 404 and 405.
+    } else if (ctx.status >= 400 && !errorResponses.renderedOnKoa(ctx) && !ctx.response.is("html")) {
+      // The provider's own OAuth error bodies, and its router's plain-text 404 and 405 (its pages
+      // are all ours: renderError, and the signed-out page of a stale sign-out confirmation).
       const error = isOAuthErrorBody(ctx.body) ? fromOAuth(ctx.status, ctx.body.error, ctx.body.error_description) : { statusCode: ctx.status, message: ctx.message };
       errorResponses.setOnKoa(ctx, error, isOAuthErrorBody(ctx.body) ? "json" : errorFormat(ctx));
     }

@@ -2,7 +2,8 @@
 // and grants revoked by it, by the reuse of a rotated refresh token or a used code, or by logout.
 // Only ids (client, user), the token type, IP and user agent are recorded: never a token, code or cookie.
 import Provider, { type KoaContextWithOIDC } from "oidc-provider";
-import type { AuditEvent, AuditStore } from "../store/audit.ts";
+import type { AuditStore } from "../store/audit.ts";
+import { auditInRequest } from "./audit-in-request.ts";
 
 type TokenLike = { kind: string; clientId?: string; accountId?: string };
 
@@ -17,26 +18,7 @@ const TOKEN_EVENTS = {
 const currentContext = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
 
 export function recordRevocations(provider: Provider, audit: AuditStore, onError: (error: unknown) => void): void {
-  // Writes started during a request; the middleware below waits for them before the response leaves,
-  // so a caller that saw the response finds the event recorded.
-  const pending = new WeakMap<object, Promise<void>[]>();
-
-  const record = (ctx: KoaContextWithOIDC | undefined, event: AuditEvent) => {
-    const write = audit.record(event).catch(onError);
-    if (!ctx) return;
-    const writes = pending.get(ctx) ?? [];
-    writes.push(write);
-    pending.set(ctx, writes);
-  };
-
-  provider.use(async (ctx: KoaContextWithOIDC, next) => {
-    try {
-      await next();
-    } finally {
-      const writes = pending.get(ctx);
-      if (writes) await Promise.all(writes);
-    }
-  });
+  const record = auditInRequest(provider, audit, onError);
 
   for (const [eventName, tokenType] of Object.entries(TOKEN_EVENTS)) {
     // One listener shape for the three token models (the typings know only their own names).

@@ -6,6 +6,7 @@ import type { Queryable } from "../db/database.ts";
 export type AuditEventName =
   | "sign_in.succeeded"
   | "sign_in.failed"
+  | "sign_out.succeeded"
   | "account.locked"
   | "account.unlocked"
   | "password.changed"
@@ -70,7 +71,23 @@ const toEvent = (row: AuditRow): StoredAuditEvent => ({
 // A user agent is attacker-controlled: keep enough to recognise it, not a megabyte.
 const MAX_USER_AGENT = 512;
 
-export function createAuditStore(db: Queryable, now: () => Date = () => new Date()) {
+/** The audit trail's contract: append, read, and expire by age (nothing else may change a row). */
+export interface AuditStore {
+  /** Appends one event, timed by the store's clock. */
+  record(event: AuditEvent): Promise<void>;
+  /**
+   * The most recent `limit` events (default 1000), oldest first. `email` matches the event's email or
+   * the email of its user, case-insensitively, or a user id (the `sub`) exactly.
+   */
+  list(filter?: { email?: string; since?: Date; limit?: number }): Promise<StoredAuditEvent[]>;
+  /**
+   * Retention: deletes the events that occurred before `cutoff` and records how many went, as an
+   * `audit.expired` event (none when nothing was old enough); returns the count.
+   */
+  expireBefore(cutoff: Date): Promise<number>;
+}
+
+export function createAuditStore(db: Queryable, now: () => Date = () => new Date()): AuditStore {
   return {
     async record(event: AuditEvent): Promise<void> {
       await db.query(
@@ -90,10 +107,6 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
       );
     },
 
-    /**
-     * The most recent `limit` events (default 1000), oldest first. `email` matches the event's email or
-     * the email of its user, case-insensitively, or a user id (the `sub`) exactly.
-     */
     async list(filter: { email?: string; since?: Date; limit?: number } = {}): Promise<StoredAuditEvent[]> {
       const { rows } = await db.query<AuditRow>(
         `SELECT ${AUDIT_COLUMNS} FROM (
@@ -109,12 +122,9 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
       return rows.map(toEvent);
     },
 
-    /**
-     * Retention: deletes the events that occurred before `cutoff` and records how many went, as an
-     * `audit.expired` event (none when nothing was old enough); returns the count. One statement:
-     * it first declares the cutoff for its own transaction (set_config(..., true)), the only thing
-     * that lets the append-only trigger (migration 006) allow a delete, and only of older rows.
-     */
+    // One statement: it first declares the cutoff for its own transaction (set_config(..., true)),
+    // the only thing that lets the append-only trigger (migration 006) allow a delete, and only of
+    // older rows.
     async expireBefore(cutoff: Date): Promise<number> {
       const { rows } = await db.query<{ count: number }>(
         `WITH allowed AS (
@@ -133,5 +143,3 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
     },
   };
 }
-
-export type AuditStore = ReturnType<typeof createAuditStore>;

@@ -4,7 +4,10 @@ import { ConflictError, NotFoundError, isUniqueViolation } from "./errors.ts";
 
 export type Client = {
   id: string;
+  /** The display name the sign-in pages show ("to continue to <name>"); null: the id is shown. */
   name: string | null;
+  /** An https (or local http) image URL the sign-in pages show beside the name; null: none. */
+  logoUri: string | null;
   /** SHA-256 of the secret, hex; null for a public client. */
   secretHash: string | null;
   redirectUris: string[];
@@ -18,6 +21,7 @@ export type Client = {
 type ClientRow = {
   id: string;
   name: string | null;
+  logo_uri: string | null;
   secret_hash: string | null;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
@@ -27,11 +31,12 @@ type ClientRow = {
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const CLIENT_COLUMNS = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, created_at";
+const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, created_at";
 
 const toClient = (row: ClientRow): Client => ({
   id: row.id,
   name: row.name,
+  logoUri: row.logo_uri,
   secretHash: row.secret_hash,
   redirectUris: row.redirect_uris,
   postLogoutRedirectUris: row.post_logout_redirect_uris,
@@ -40,18 +45,30 @@ const toClient = (row: ClientRow): Client => ({
   createdAt: row.created_at,
 });
 
-export type NewClient = Omit<Client, "createdAt" | "service"> & { service?: boolean };
+export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri"> & { service?: boolean; logoUri?: string | null };
 
-export function createClientStore(db: Queryable) {
+/** The clients table's contract. Values arrive validated (accounts/operator.ts); the store only keeps them. */
+export interface ClientStore {
+  /** Throws ConflictError when the id is taken. */
+  create(client: NewClient): Promise<Client>;
+  find(id: string): Promise<Client | undefined>;
+  /** Every client, by id. */
+  list(): Promise<Client[]>;
+  /** Throws NotFoundError for an unknown id. */
+  remove(id: string): Promise<void>;
+}
+
+export function createClientStore(db: Queryable): ClientStore {
   return {
-    async create(client: NewClient): Promise<Client> {
+    async create(client) {
       try {
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${CLIENT_COLUMNS}`,
+          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${CLIENT_COLUMNS}`,
           [
             client.id,
             client.name,
+            client.logoUri ?? null,
             client.secretHash,
             client.redirectUris,
             client.postLogoutRedirectUris,
@@ -66,21 +83,19 @@ export function createClientStore(db: Queryable) {
       }
     },
 
-    async find(id: string): Promise<Client | undefined> {
+    async find(id) {
       const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE id = $1`, [id]);
       return rows[0] && toClient(rows[0]);
     },
 
-    async list(): Promise<Client[]> {
+    async list() {
       const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients ORDER BY id`);
       return rows.map(toClient);
     },
 
-    async remove(id: string): Promise<void> {
+    async remove(id) {
       const { rowCount } = await db.query("DELETE FROM clients WHERE id = $1", [id]);
       if (!rowCount) throw new NotFoundError(`no client with id ${id}`);
     },
   };
 }
-
-export type ClientStore = ReturnType<typeof createClientStore>;

@@ -67,7 +67,40 @@ const FIND_GRANT_SOURCE = `
     ) s ON true
    WHERE t.model = $1 AND t.id = $2 AND ${live("t", "$3")}`;
 
-export function createOidcPayloadStore(db: Queryable, now: () => Date = () => new Date()) {
+/**
+ * oidc-provider's state (sessions, interactions, codes, tokens, grants) as the adapter and the
+ * operator use it. Rows past their expiry are invisible to every read even before deleteExpired.
+ */
+export interface OidcPayloadStore {
+  /** Inserts or replaces the payload at (model, id); expiresInSeconds undefined: never expires. */
+  upsert(model: string, id: string, payload: StoredPayload, expiresInSeconds: number | undefined): Promise<void>;
+  find(model: string, id: string): Promise<FoundPayload | undefined>;
+  findByUid(model: string, uid: string): Promise<FoundPayload | undefined>;
+  findByUserCode(model: string, userCode: string): Promise<FoundPayload | undefined>;
+  /** find(model, id) of a code or refresh token, plus its grant and session in the same query. */
+  findGrantSource(model: string, id: string): Promise<GrantSourceRows>;
+  /** Marks a single-use artefact consumed; exactly one caller gets true. */
+  consume(model: string, id: string): Promise<boolean>;
+  /**
+   * Applies a token request's writes in order, in one statement: one round trip, and all of them
+   * or none. A consume that finds its row already used (or gone) undoes the whole call; its model
+   * is returned then. Exactly one of several concurrent consumes of one row succeeds.
+   */
+  commitWrites(writes: PayloadWrite[]): Promise<{ consumeRefused: string } | undefined>;
+  destroy(model: string, id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+  /** Removes everything issued to a client: its grants and every token and code under them. */
+  revokeByClientId(clientId: string): Promise<void>;
+  /**
+   * Signs a person out everywhere: deletes their sessions and grants, and every code and token
+   * issued under those grants (refresh and access tokens). Returns how many rows went.
+   */
+  revokeByAccountId(accountId: string): Promise<number>;
+  /** Deletes rows past their expiry; returns how many. */
+  deleteExpired(): Promise<number>;
+}
+
+export function createOidcPayloadStore(db: Queryable, now: () => Date = () => new Date()): OidcPayloadStore {
   const find = async (model: string, column: "id" | "uid" | "user_code", value: string) => {
     const { rows } = await db.query<PayloadRow>(
       `SELECT payload, consumed_at FROM oidc_payloads WHERE model = $1 AND ${column} = $2 AND ${live("oidc_payloads", "$3")}`,
@@ -93,7 +126,6 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
     findByUid: (model: string, uid: string) => find(model, "uid", uid),
     findByUserCode: (model: string, userCode: string) => find(model, "user_code", userCode),
 
-    /** find(model, id) of a code or refresh token, plus its grant and session in the same query. */
     async findGrantSource(model: string, id: string): Promise<GrantSourceRows> {
       const { rows } = await db.query<GrantSourceRow>(FIND_GRANT_SOURCE, [model, id, now()]);
       const row = rows[0];
@@ -111,7 +143,6 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       };
     },
 
-    /** Marks a single-use artefact consumed; exactly one caller gets true. */
     async consume(model: string, id: string): Promise<boolean> {
       const { rowCount } = await db.query(
         "UPDATE oidc_payloads SET consumed_at = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL",
@@ -120,11 +151,6 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       return rowCount === 1;
     },
 
-    /**
-     * Applies a token request's writes in order, in one statement: one round trip, and all of them
-     * or none. A consume that finds its row already used (or gone) undoes the whole call; its model
-     * is returned then. Exactly one of several concurrent consumes of one row succeeds.
-     */
     async commitWrites(writes: PayloadWrite[]): Promise<{ consumeRefused: string } | undefined> {
       if (writes.length === 0) return undefined;
       const at = now();
@@ -157,7 +183,6 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       await db.query("DELETE FROM oidc_payloads WHERE grant_id = $1", [grantId]);
     },
 
-    /** Removes everything issued to a client: its grants and every token and code under them. */
     async revokeByClientId(clientId: string): Promise<void> {
       await db.query(
         `DELETE FROM oidc_payloads WHERE payload->>'clientId' = $1
@@ -166,10 +191,6 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       );
     },
 
-    /**
-     * Signs a person out everywhere: deletes their sessions and grants, and every code and token
-     * issued under those grants (refresh and access tokens). Returns how many rows went.
-     */
     async revokeByAccountId(accountId: string): Promise<number> {
       const { rowCount } = await db.query(
         `DELETE FROM oidc_payloads
@@ -180,12 +201,9 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       return rowCount ?? 0;
     },
 
-    /** Deletes rows past their expiry; returns how many. */
     async deleteExpired(): Promise<number> {
       const { rowCount } = await db.query("DELETE FROM oidc_payloads WHERE expires_at <= $1", [now()]);
       return rowCount ?? 0;
     },
   };
 }
-
-export type OidcPayloadStore = ReturnType<typeof createOidcPayloadStore>;

@@ -1,7 +1,6 @@
 // The RateLimitStore on Redis (when REDIS_URL is set): each counter is a hash { c: count, r: reset
 // time in ms } updated by one Lua script, so increments are atomic across every IdP instance.
-import { createClient } from "@redis/client";
-import { BackendUnavailableError } from "../db/availability.ts";
+import { openRedisConnection } from "./redis-connection.ts";
 import { countersInOrder, mergeAdds, type Counter, type CounterAdd, type RateLimitStore } from "./rate-limits.ts";
 
 // Expiry is decided by the injected clock (passed in as ARGV[1]), not by Redis's own clock, so the
@@ -32,54 +31,31 @@ end
 return result
 `;
 
+/** The default of REDIS_COMMAND_TIMEOUT_MS (config.ts), for callers that do not pass one. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+
 export type RedisRateLimitOptions = {
   url: string;
   /** Prepended to every key, so several IdPs (or test runs) can share one Redis. */
   prefix: string;
   now?: () => Date;
+  /** REDIS_COMMAND_TIMEOUT_MS: the longest wait for Redis to answer, ms (0: no limit). */
+  commandTimeoutMs?: number;
 };
 
 /** Connects to Redis and returns the store; close() disconnects. */
 export async function connectRedisRateLimitStore(options: RedisRateLimitOptions): Promise<RateLimitStore> {
   const now = options.now ?? (() => new Date());
-  let ready = false;
-  const client = createClient({
-    url: options.url,
-    // Fail a command at once while disconnected rather than queueing it behind a sign-in.
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 5000,
-      // Once connected, keep reconnecting; at start, give up after three tries so the IdP stops
-      // with a clear error instead of waiting forever.
-      reconnectStrategy: (retries, cause) =>
-        ready || retries < 2 ? Math.min(100 * 2 ** retries, 2000) : new Error(`cannot connect to Redis (REDIS_URL): ${cause.message}`, { cause }),
-    },
-  });
-  // Without a listener a lost connection would crash the process; commands fail on their own.
-  client.on("error", () => {});
-  await client.connect();
-  ready = true;
+  // Every command bounded; a failure to reach Redis is a BackendUnavailableError (503 with Retry-After).
+  const connection = await openRedisConnection({ url: options.url, timeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS });
+  const command = connection.run;
   const key = (name: string) => options.prefix + name;
-
-  /**
-   * Runs a command; a failure while the connection is down (the command was refused offline, or
-   * its socket closed under it) becomes a BackendUnavailableError, which requests answer with 503
-   * and Retry-After like a database outage. The client keeps reconnecting meanwhile.
-   */
-  async function command<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (!client.isReady) throw new BackendUnavailableError("Redis (REDIS_URL) is unreachable", { cause: error });
-      throw error;
-    }
-  }
 
   async function add(hits: CounterAdd[]): Promise<Counter[]> {
     if (hits.length === 0) return [];
     const at = now();
     const merged = mergeAdds(hits, at);
-    const reply = (await command(() =>
+    const reply = (await command((client) =>
       client.eval(ADD, {
         keys: merged.map((hit) => key(hit.key)),
         arguments: [String(at.getTime()), ...merged.flatMap((hit) => [String(hit.amount), String(hit.restartResetAt.getTime())])],
@@ -97,21 +73,19 @@ export async function connectRedisRateLimitStore(options: RedisRateLimitOptions)
     add,
 
     async get(name): Promise<Counter | undefined> {
-      const [count, reset] = await command(() => client.hmGet(key(name), ["c", "r"]));
+      const [count, reset] = await command((client) => client.hmGet(key(name), ["c", "r"]));
       if (count == null || reset == null || Number(reset) <= now().getTime()) return undefined;
       return { count: Number(count), resetAt: new Date(Number(reset)) };
     },
 
     async clear(names) {
-      if (names.length > 0) await command(() => client.del(names.map(key)));
+      if (names.length > 0) await command((client) => client.del(names.map(key)));
     },
 
     async deleteExpired() {
       return 0;
     },
 
-    async close() {
-      if (client.isOpen) await client.close();
-    },
+    close: connection.close,
   };
 }

@@ -50,7 +50,24 @@ export type NewUser = {
   passwordHash?: string | null;
 };
 
-export function createUserStore(db: Queryable) {
+/** The users table's contract: what accounts, the provider and the operator may do with users. */
+export interface UserStore {
+  /** Throws ConflictError when a user has the email already, in any case. */
+  create(user: NewUser): Promise<User>;
+  findById(id: string): Promise<User | undefined>;
+  /** Matches the email case-insensitively. */
+  findByEmail(email: string): Promise<User | undefined>;
+  /** Every user, oldest first. */
+  list(): Promise<User[]>;
+  /** Throws NotFoundError for an unknown email. */
+  setDisabled(email: string, disabled: boolean): Promise<User>;
+  /** Throws NotFoundError for an unknown id. */
+  setPasswordHash(id: string, passwordHash: string): Promise<void>;
+  /** Replaces the hash only if it is still the one that was verified, so a concurrent password change wins. */
+  upgradePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void>;
+}
+
+export function createUserStore(db: Queryable): UserStore {
   return {
     async create(user: NewUser): Promise<User> {
       try {
@@ -98,11 +115,8 @@ export function createUserStore(db: Queryable) {
       if (!rowCount) throw new NotFoundError(`no user with id ${id}`);
     },
 
-    /** Replaces the hash only if it is still the one that was verified, so a concurrent password change wins. */
     async upgradePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void> {
       await db.query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2", [id, previousHash, passwordHash]);
     },
   };
 }
-
-export type UserStore = ReturnType<typeof createUserStore>;

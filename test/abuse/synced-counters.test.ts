@@ -1,10 +1,11 @@
 // The locally counted, background-synced rate-limit counters over both real stores, with an
 // injected clock and explicit sync() calls: one instance counts exactly like the store itself, two
 // instances see each other's hits after a sync and hold a limit together, a store outage is
-// counted through and caught up, and memory stays bounded.
+// counted through and caught up, a store that stops answering holds nothing up, and memory stays bounded.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createSyncedCounters, type SyncedCounters, type SyncedCountersOptions } from "../../idp/abuse/synced-counters.ts";
 import type { RateLimitStore } from "../../idp/store/rate-limits.ts";
+import { DependencyTimeoutError } from "../../idp/db/bounded-wait.ts";
 import { storeBackends, type StoreBackend } from "./store-backends.ts";
 
 const START = new Date("2032-01-02T03:04:05.000Z");
@@ -217,5 +218,48 @@ describe("synced counters when the store fails", () => {
     expect(counters.size).toBe(0);
     expect(await store.get("outlived")).toBeUndefined();
     expect(counters.hit("outlived", 60)).toEqual({ count: 1, resetAt: new Date(clock.getTime() + 60_000) });
+  });
+});
+
+describe("synced counters when the store stops answering", () => {
+  let backend: StoreBackend;
+  beforeAll(async () => {
+    backend = await storeBackends.find((candidate) => candidate.name === "PostgreSQL")!.open(now);
+  });
+  afterAll(async () => backend?.close());
+
+  /** The real store, except that while `hung` its add() never settles, like a server that froze. */
+  const hangable = (store: RateLimitStore) => {
+    const control = { hung: false };
+    const wrapped: RateLimitStore = { ...store, add: (adds) => (control.hung ? new Promise(() => {}) : store.add(adds)) };
+    return { control, store: wrapped };
+  };
+  /** Fails the test instead of letting it wait for ever (a liveness bound, not a measure of speed). */
+  const settles = <T>(promise: Promise<T>) =>
+    Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("still waiting after 10 s")), 10_000))]);
+
+  it("give up on a sync past their timeout: later syncs and close go on, and nothing is lost", async () => {
+    const [store] = backend.stores;
+    const { control, store: frozen } = hangable(store);
+    const counters = countersOver(frozen, { timeoutMs: 200 });
+    for (let i = 0; i < 3; i++) counters.hit("frozen", 60);
+    control.hung = true;
+    await settles(counters.sync());
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(DependencyTimeoutError);
+    counters.hit("frozen", 60);
+    await settles(counters.sync());
+    expect(errors).toHaveLength(2);
+
+    // A sync under way that never comes back does not hold up close(), which does not try again.
+    const underWay = counters.sync();
+    await settles(counters.close());
+    await underWay;
+    expect(errors).toHaveLength(3);
+
+    // What the lost syncs carried was kept: once the store answers, the next sync sends all of it.
+    control.hung = false;
+    await counters.sync();
+    expect(await store.get("frozen")).toEqual({ count: 4, resetAt: new Date(START.getTime() + 60_000) });
   });
 });

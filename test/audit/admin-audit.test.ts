@@ -1,11 +1,15 @@
 // Operator actions against real PostgreSQL: each writes exactly its audit row, in the same transaction
 // as the change; the password policy guards every way a password is set; audit_events is append-only.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAdmin, InvalidInputError, type Admin } from "../../idp/accounts/admin.ts";
+import { InvalidInputError } from "../../idp/accounts/operator.ts";
 import { createPasswordHasher, type PasswordHasher } from "../../idp/accounts/passwords.ts";
 import { createAuditStore } from "../../idp/store/audit.ts";
 import { createOidcPayloadStore } from "../../idp/store/oidc-payloads.ts";
+import { accountKey, createLockout, lockoutPolicy } from "../../idp/abuse/lockout.ts";
+import { loadConfig } from "../../idp/config.ts";
+import { createPostgresRateLimitStore } from "../../idp/store/rate-limits.ts";
 import { createPostgresTestDatabase, type TestDatabase } from "../support/database.ts";
+import { createTestOperator, type TestOperator } from "../support/operator.ts";
 
 const realHasher = createPasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
 let hashCalls = 0;
@@ -33,7 +37,7 @@ type Row = {
 };
 
 let database: TestDatabase;
-let admin: Admin;
+let admin: TestOperator;
 let seen = 0;
 
 const allRows = async () => (await database.db.query<Row & { id: string }>("SELECT * FROM audit_events ORDER BY id")).rows;
@@ -61,10 +65,13 @@ const expected = (row: Partial<Row>): Row => ({
 
 beforeAll(async () => {
   database = await createPostgresTestDatabase();
-  admin = createAdmin(database.db, hasher, { actor: "cli", actorDetails: { os_user: "operator" }, now: () => CLOCK });
+  admin = createTestOperator(database.db, { hasher, actorDetails: { os_user: "operator" }, now: () => CLOCK });
 });
 
-afterAll(async () => database?.destroy());
+afterAll(async () => {
+  await admin?.close();
+  await database?.destroy();
+});
 
 beforeEach(async () => {
   await newRows();
@@ -110,6 +117,23 @@ describe("each operator action writes exactly its audit row", () => {
   it("clients remove: client.removed", async () => {
     await admin.removeClient("worker");
     expect(await newRows()).toEqual([expected({ event: "client.removed", client_id: "worker" })]);
+  });
+
+  it("users unlock: account.unlocked, whether or not the email was locked, known or not", async () => {
+    const hank = await admin.addUser({ email: "Hank@Example.com", password: "violet tractor sandwich" });
+    await newRows();
+    // Locked the way sign-in locks it: failures counted in the same counters the operator clears.
+    const lockout = createLockout(createPostgresRateLimitStore(database.db, () => CLOCK), lockoutPolicy(loadConfig({})), () => CLOCK);
+    for (let i = 0; i < lockout.policy.threshold; i++) await lockout.recordFailure(accountKey("hank@example.com"));
+    expect(await lockout.lockedFor(accountKey("hank@example.com"))).toBeGreaterThan(0);
+
+    expect(await admin.unlock(" HANK@example.com")).toBe(true);
+    expect(await lockout.lockedFor(accountKey("hank@example.com"))).toBeUndefined();
+    expect(await admin.unlock("nobody@example.com")).toBe(false);
+    expect(await newRows()).toEqual([
+      expected({ event: "account.unlocked", user_id: hank.id, email: "HANK@example.com", details: { reason: "operator", wasLocked: true } }),
+      expected({ event: "account.unlocked", email: "nobody@example.com", details: { reason: "operator", wasLocked: false } }),
+    ]);
   });
 
   it("keys generate: key.generated, with the key id", async () => {

@@ -25,7 +25,8 @@ function cookieValues(browser: Browser): string[] {
   return [...jar.values()].flatMap((cookies) => [...cookies.values()].map((cookie) => cookie.value));
 }
 
-it("keeps every secret of a full run out of the audit trail", async () => {
+// Six sign-ins and a dozen CLI runs: more than the default timeout on a busy machine.
+it("keeps every secret of a full run out of the audit trail", { timeout: 120_000 }, async () => {
   let clockOffsetMs = 0;
   idp = await startTestIdp({ now: () => new Date(Date.now() + clockOffsetMs) });
   keysDir = await mkdtemp(path.join(os.tmpdir(), "idp-audit-secrets-keys-"));
@@ -99,8 +100,11 @@ it("keeps every secret of a full run out of the audit trail", async () => {
 
   const fourth = await signedIn("fourth", "openid email");
   const endSession = oidc.buildEndSessionUrl(partner, { id_token_hint: fourth.tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
-  const confirm = await fourth.browser.follow(endSession.toString());
-  await fourth.browser.submit(confirm, "/session/end/confirm", { logout: "yes" }, (url) => url.startsWith(POST_LOGOUT_URI)); // grant.revoked
+  // The hint proves the session: signed out without the page (sign_out.succeeded, grant.revoked).
+  expect((await fourth.browser.request(endSession.toString())).location?.startsWith(POST_LOGOUT_URI)).toBe(true);
+  const fifth = await signedIn("fifth", "openid email");
+  const confirm = await fifth.browser.follow(`${idp.issuer}/session/end?${new URLSearchParams({ client_id: "partner", post_logout_redirect_uri: POST_LOGOUT_URI })}`);
+  await fifth.browser.submit(confirm, "/session/end/confirm", { logout: "yes" }, (url) => url.startsWith(POST_LOGOUT_URI)); // the same, confirmed on the page
 
   const worker = await discover(idp.issuer, "worker", secrets["worker secret"]);
   keep("service token", (await oidc.clientCredentialsGrant(worker)).access_token);
@@ -115,10 +119,17 @@ it("keeps every secret of a full run out of the audit trail", async () => {
   hashes.forEach(({ hash }, index) => keep(`stored hash ${index}`, hash));
   keep("gone secret hash", createHash("sha256").update(secrets["gone secret"]!).digest("hex"));
 
-  // Every audited action happened.
+  // Every audited action happened, so the rows checked below exist: the sign-ins most of all, whose
+  // rows are written from the very requests that carried the passwords.
   const { rows } = await idp.database.db.query<{ event: string; line: string }>(
     "SELECT event, row_to_json(audit_events)::text AS line FROM audit_events ORDER BY id",
   );
+  const count = (event: string) => rows.filter((row) => row.event === event).length;
+  expect(count("sign_in.succeeded"), "sign_in.succeeded rows").toBe(6); // first, again, second, third, fourth, fifth
+  expect(count("sign_in.failed"), "sign_in.failed rows").toBe(1); // the wrong password
+  const failed = JSON.parse(rows.find((row) => row.event === "sign_in.failed")!.line);
+  expect(failed).toMatchObject({ email: "alice@example.com", details: { reason: "invalid_credentials" } });
+  expect(rows.filter((row) => row.event === "sign_out.succeeded").map((row) => JSON.parse(row.line).details.confirmation)).toEqual(["id_token_hint", "form"]);
   const events = new Set(rows.map((row) => row.event));
   for (const event of [
     "user.created",
@@ -134,7 +145,7 @@ it("keeps every secret of a full run out of the audit trail", async () => {
     expect(events, event).toContain(event);
   }
   const reasons = rows.filter((row) => row.event === "grant.revoked").map((row) => JSON.parse(row.line).details.reason);
-  expect(reasons.sort()).toEqual(["authorization_code_reuse", "logout", "refresh_token_reuse", "token_revoked"]);
+  expect(reasons.sort()).toEqual(["authorization_code_reuse", "logout", "logout", "refresh_token_reuse", "token_revoked"]);
 
   // And none of the secrets is in any row, whichever column or detail.
   const trail = rows.map((row) => row.line).join("\n");

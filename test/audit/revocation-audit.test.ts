@@ -156,10 +156,20 @@ describe("revocation audit events", () => {
   it("signing out records grant.revoked for logout, by the user", async () => {
     const { browser, tokens } = await signedIn("openid email");
     await newRevocationRows();
-    const endSession = oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const endSession = oidc.buildEndSessionUrl(web, { client_id: "web", post_logout_redirect_uri: POST_LOGOUT_URI });
     const confirm = await browser.follow(endSession.toString());
     const done = await browser.submit(confirm, "/session/end/confirm", { logout: "yes" }, (url) => url.startsWith(POST_LOGOUT_URI));
     expect(done.url.startsWith(POST_LOGOUT_URI)).toBe(true);
+    expect(await newRevocationRows()).toEqual([{ ...byClient("grant.revoked", { reason: "logout" }), actor: `user:${aliceId}` }]);
+    await expectInvalidGrant(oidc.refreshTokenGrant(web, tokens.refresh_token!));
+  });
+
+  it("signing out without the page (a valid id_token_hint) records the same", async () => {
+    const { browser, tokens } = await signedIn("openid email");
+    await newRevocationRows();
+    const endSession = oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const done = await browser.request(endSession.toString());
+    expect(done.location?.startsWith(POST_LOGOUT_URI)).toBe(true);
     expect(await newRevocationRows()).toEqual([{ ...byClient("grant.revoked", { reason: "logout" }), actor: `user:${aliceId}` }]);
     await expectInvalidGrant(oidc.refreshTokenGrant(web, tokens.refresh_token!));
   });

@@ -1,6 +1,7 @@
 // End to end against a listening IdP on real PostgreSQL: openid-client is the relying party, a
 // cookie-keeping browser walks the real login form, and every ID token is checked the way Convex does.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import argon2 from "argon2";
 import * as oidc from "openid-client";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
@@ -40,6 +41,7 @@ afterAll(async () => idp?.close());
 beforeEach(() => {
   clockOffsetMs = 0;
 });
+afterEach(() => vi.restoreAllMocks());
 
 async function signedIn(config = web, credentials: { email: string; password: string } = alice, params: Record<string, string> = {}) {
   const browser = new Browser();
@@ -182,9 +184,10 @@ describe("refresh tokens", () => {
 });
 
 describe("logout", () => {
+  // Without an id_token_hint the IdP asks first; with one for this session it does not (sign-out.test.ts).
   it("ends the IdP session and returns to a registered post-logout URI", async () => {
-    const { browser, tokens } = await signedIn();
-    const endSession = oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const { browser } = await signedIn();
+    const endSession = oidc.buildEndSessionUrl(web, { client_id: "web", post_logout_redirect_uri: POST_LOGOUT_URI });
     const confirm = await browser.follow(endSession.toString());
     expect(confirm.html).toContain("Sign out?");
     const done = await browser.submit(confirm, "/session/end/confirm", { logout: "yes" }, (url) => url.startsWith(POST_LOGOUT_URI));
@@ -208,8 +211,8 @@ describe("logout", () => {
   });
 
   it("keeps the session when the user chooses to stay signed in", async () => {
-    const { browser, tokens } = await signedIn();
-    const endSession = oidc.buildEndSessionUrl(web, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const { browser } = await signedIn();
+    const endSession = oidc.buildEndSessionUrl(web, { client_id: "web", post_logout_redirect_uri: POST_LOGOUT_URI });
     const confirm = await browser.follow(endSession.toString());
     await browser.submit(confirm, "/session/end/confirm", {}, (url) => url.startsWith(POST_LOGOUT_URI));
     const start = await startAuthorization(web);
@@ -273,12 +276,26 @@ describe("refusals", () => {
     }
   });
 
-  it("answers a wrong password and an unknown email with the same page", async () => {
+  it("answers a wrong password and an unknown email with the same page, after the same argon2 work", async () => {
+    // The IdP runs in this process: watch argon2 itself verify (idp/accounts/sign-in.test.ts has the detail).
+    const verified: string[] = [];
+    const verify = argon2.verify.bind(argon2);
+    vi.spyOn(argon2, "verify").mockImplementation(async (hash, ...rest) => {
+      const ok = await verify(hash, ...rest);
+      verified.push(/^\$argon2id\$v=19\$([^$]+)\$/.exec(hash)?.[1]?.split(",").sort().join(",") ?? `unexpected hash ${hash.slice(0, 30)}`);
+      return ok;
+    });
+    const { argon2MemoryKib: m, argon2Iterations: t, argon2Parallelism: p } = idp.config;
+    const configuredCost = `m=${m},p=${p},t=${t}`;
+
     const browser = new Browser();
     const start = await startAuthorization(web);
     const login = await browser.follow(start.url.toString());
     const wrongPassword = await browser.submit(login, "/login", { email: alice.email, password: "wrong password!" });
+    expect(verified).toEqual([configuredCost]);
     const unknownEmail = await browser.submit(wrongPassword, "/login", { email: "nobody@example.com", password: "wrong password!" });
+    expect(verified).toEqual([configuredCost, configuredCost]);
+    vi.restoreAllMocks();
     expect(wrongPassword.status).toBe(401);
     expect(unknownEmail.status).toBe(401);
     const normalise = (html: string) => html.replace(/value="[^"]*"/g, 'value=""');

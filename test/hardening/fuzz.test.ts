@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
-import { findForm } from "../support/browser.ts";
+import { decodeEntities, findForm } from "../support/browser.ts";
 import { createOneTimeTokenStore } from "../../idp/store/one-time-tokens.ts";
 import { hashToken } from "../../idp/accounts/password-reset.ts";
 
@@ -290,6 +290,9 @@ function expectRenderedError(where: string, method: string, response: LightMyReq
   if (method === "HEAD") return; // no body to look at
   if (type.startsWith("text/html")) {
     if (response.body.includes('<div class="error-summary" role="alert"')) return;
+    // An OAuth error delivered to the client by response_mode=form_post is the protocol's answer, not a page.
+    const formPost = /<form method="post" action="([^"]+)">\s*<input type="hidden" name="error"/.exec(response.body);
+    if (formPost && allowedLocation(decodeEntities(formPost[1]!))) return;
     expect(response.body, `${where}: an error page not from the renderer`).toMatch(/<main id="content" data-error="[a-z_]+">/);
     return;
   }

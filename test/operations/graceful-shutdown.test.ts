@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
 import { createDatabase, createPool } from "../../idp/db/database.ts";
 import { migrate } from "../../idp/db/migrate.ts";
-import { createAdmin } from "../../idp/accounts/admin.ts";
+import { createTestOperator } from "../support/operator.ts";
 import { createPasswordHasher } from "../../idp/accounts/passwords.ts";
 import { createEmptyPostgresDatabase } from "../support/database.ts";
 import { freePort } from "../support/idp.ts";
@@ -30,7 +30,7 @@ it("finishes in-flight requests on SIGTERM, then exits 0", async () => {
   cleanups.push(() => empty.drop());
   const db = createDatabase(createPool(empty.url, 2));
   await migrate(db);
-  await createAdmin(db, createPasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 })).addClient({
+  await createTestOperator(db, { hasher: createPasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 }) }).addClient({
     id: "web",
     public: true,
     firstParty: true,

@@ -30,7 +30,9 @@ function stableHeaders(answer: Answer) {
 describe("discovery and JWKS from memory", () => {
   let idp: TestIdp;
   beforeAll(async () => {
-    idp = await startTestIdp({ env: { KEYS_RELOAD_INTERVAL: "0" } });
+    // Any host: the per-Host keys and the bound matter most with ALLOWED_HOSTS=*; with a list, only
+    // the listed hosts ever get here (test/hardening/hosts.test.ts).
+    idp = await startTestIdp({ env: { KEYS_RELOAD_INTERVAL: "0", ALLOWED_HOSTS: "*" } });
   });
   afterAll(async () => idp?.close());
 

@@ -10,8 +10,7 @@ import { buildApp } from "../../idp/app.ts";
 import { loadConfig, type Config } from "../../idp/config.ts";
 import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
 import { rotateSigningKey } from "../../idp/keys/rotation.ts";
-import { createAdmin } from "../../idp/accounts/admin.ts";
-import { argon2Params, createPasswordHasher } from "../../idp/accounts/passwords.ts";
+import { createTestOperator } from "../support/operator.ts";
 import { createPostgresTestDatabase, type TestDatabase } from "../support/database.ts";
 import { freePort } from "../support/idp.ts";
 import { Browser, findForm } from "../support/browser.ts";
@@ -33,7 +32,7 @@ beforeAll(async () => {
     await app.listen({ port, host: "127.0.0.1" });
     instances.push({ app, origin: `http://localhost:${port}` });
   }
-  const admin = createAdmin(database.db, createPasswordHasher(argon2Params(config)));
+  const admin = createTestOperator(database.db, { config });
   await admin.addUser({ email: "alice@example.com", password: "correct horse battery" });
   await admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
 });

@@ -13,8 +13,7 @@ import { loadConfig, type Config } from "../../idp/config.ts";
 import { createDatabase, createPool, type Database } from "../../idp/db/database.ts";
 import { migrate } from "../../idp/db/migrate.ts";
 import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
-import { createAdmin } from "../../idp/accounts/admin.ts";
-import { argon2Params, createPasswordHasher } from "../../idp/accounts/passwords.ts";
+import { createTestOperator } from "../support/operator.ts";
 import { createEmptyPostgresDatabase } from "../support/database.ts";
 import { freePort } from "../support/idp.ts";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.ts";
@@ -45,7 +44,7 @@ beforeAll(async () => {
   app = await buildApp({ config, db, keys: await loadKeyMaterial(config), logger: false });
   await app.listen({ port, host: "127.0.0.1" });
   baseUrl = `http://127.0.0.1:${port}`;
-  const admin = createAdmin(db, createPasswordHasher(argon2Params(config)));
+  const admin = createTestOperator(db, { config });
   await admin.addUser(alice);
   await admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
   web = await discover(config.issuer, "web");

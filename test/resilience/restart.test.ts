@@ -8,8 +8,7 @@ import * as oidc from "openid-client";
 import { buildApp } from "../../idp/app.ts";
 import { loadConfig } from "../../idp/config.ts";
 import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
-import { createAdmin } from "../../idp/accounts/admin.ts";
-import { argon2Params, createPasswordHasher } from "../../idp/accounts/passwords.ts";
+import { createTestOperator } from "../support/operator.ts";
 import { createPostgresTestDatabase, type TestDatabase } from "../support/database.ts";
 import { freePort } from "../support/idp.ts";
 import { Browser } from "../support/browser.ts";
@@ -34,7 +33,7 @@ it("keeps sessions, grants and refresh tokens across a restart", async () => {
   };
 
   const first = await start();
-  const admin = createAdmin(database.db, createPasswordHasher(argon2Params(config)));
+  const admin = createTestOperator(database.db, { config });
   await admin.addUser({ email: "alice@example.com", password: "correct horse battery" });
   await admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
   const web = await discover(config.issuer, "web");

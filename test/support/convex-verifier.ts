@@ -1,4 +1,4 @@
-// Test-only, strict re-implementation of the checks the Convex backend runs on a JWT (see /work/shared/convex-auth-rules.md).
+// Test-only, strict re-implementation of the checks the Convex backend runs on a JWT (as the steering repository's shared/convex-auth-rules.md sets them out).
 import { compactVerify, decodeJwt, decodeProtectedHeader, errors, importJWK } from "jose";
 import type { JWK, ProtectedHeaderParameters } from "jose";
 

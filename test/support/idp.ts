@@ -7,8 +7,7 @@ import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../idp/app.ts";
 import { loadConfig, type Config } from "../../idp/config.ts";
-import { createAdmin, type Admin } from "../../idp/accounts/admin.ts";
-import { argon2Params, createPasswordHasher } from "../../idp/accounts/passwords.ts";
+import { createTestOperator, type TestOperator } from "./operator.ts";
 import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
 import { createEmbeddedTestDatabase, createPostgresTestDatabase, type TestDatabase } from "./database.ts";
 
@@ -16,7 +15,8 @@ export type TestIdp = {
   app: FastifyInstance;
   config: Config;
   database: TestDatabase;
-  admin: Admin;
+  /** The operator actions (as `idp users`/`idp clients` run them), with the user and client stores. */
+  admin: TestOperator;
   issuer: string;
   baseUrl: string;
   close(): Promise<void>;
@@ -64,15 +64,17 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const host = options.publicHost && options.publicHost !== "localhost" ? "0.0.0.0" : "127.0.0.1";
   if (options.listen !== false) await app.listen({ port, host });
   else await app.ready();
+  const admin = createTestOperator(database.db, { config });
   return {
     app,
     config,
     database,
-    admin: createAdmin(database.db, createPasswordHasher(argon2Params(config))),
+    admin,
     issuer: config.issuer,
     baseUrl: new URL(config.issuer).origin,
     async close() {
       await app.close();
+      await admin.close();
       await database.destroy();
       await rm(keysDir, { recursive: true, force: true });
     },

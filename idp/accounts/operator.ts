@@ -1,0 +1,240 @@
+// Operator actions (what `idp users`, `idp clients` and `idp keys` change): input is validated here, so
+// nothing invalid reaches the store, and each change is written together with its audit event in one
+// transaction. The lockout mechanics stay in abuse/; unlock calls them.
+import type { Database, Queryable } from "../db/database.ts";
+import { accountKey, type Lockout } from "../abuse/lockout.ts";
+import type { AuditEvent, AuditStore } from "../store/audit.ts";
+import type { Client, ClientStore } from "../store/clients.ts";
+import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
+import type { User, UserStore } from "../store/users.ts";
+import { generateClientSecret, hashClientSecret } from "./client-secrets.ts";
+import type { PasswordHasher } from "./passwords.ts";
+import { passwordProblem, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-policy.ts";
+
+export class InvalidInputError extends Error {
+  override name = "InvalidInputError";
+}
+
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH };
+
+/** Applies the password policy (password-policy.ts); call it before hashing. */
+export function validatePassword(password: string, context: { email?: string } = {}): void {
+  const problem = passwordProblem(password, context);
+  if (problem) throw new InvalidInputError(problem);
+}
+
+export function validateEmail(email: string): string {
+  const trimmed = email.trim();
+  if (trimmed.length > 320 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(trimmed)) throw new InvalidInputError(`"${email}" is not an email address`);
+  return trimmed;
+}
+
+const LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
+
+function absoluteUrl(uri: string): URL {
+  try {
+    return new URL(uri);
+  } catch {
+    throw new InvalidInputError(`"${uri}" is not an absolute URL`);
+  }
+}
+
+/** Redirect URIs are matched exactly, so they must be absolute, without fragment, and https unless local. */
+export function validateRedirectUri(uri: string): string {
+  const url = absoluteUrl(uri);
+  if (url.hash) throw new InvalidInputError(`"${uri}" must not contain a fragment`);
+  const local = LOCAL_HOSTS.includes(url.hostname);
+  if (url.protocol === "http:" && !local) throw new InvalidInputError(`"${uri}" must use https (http is allowed for localhost only)`);
+  if (!["http:", "https:"].includes(url.protocol) && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
+    throw new InvalidInputError(`"${uri}" must be https, local http, or a reverse-domain app scheme`);
+  }
+  return uri;
+}
+
+export const LOGO_URI_MAX_LENGTH = 2048;
+
+/**
+ * A client's logo is fetched by every browser that shows its sign-in page: an absolute https URL
+ * (http only for localhost, 127.0.0.1 and [::1]), with no user name or password in it, of at most
+ * 2048 characters. Returns it as the URL parser writes it (host lower-cased, spaces escaped).
+ */
+export function validateLogoUri(uri: string): string {
+  const url = absoluteUrl(uri.trim());
+  // First, and without repeating the URI: it may hold a password.
+  if (url.username || url.password) throw new InvalidInputError("a logo URI must not contain a user name or password");
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && LOCAL_HOSTS.includes(url.hostname))) {
+    throw new InvalidInputError(`logo URI "${uri}" must use https (http is allowed for localhost only)`);
+  }
+  if (url.href.length > LOGO_URI_MAX_LENGTH) throw new InvalidInputError(`a logo URI must be at most ${LOGO_URI_MAX_LENGTH} characters`);
+  return url.href;
+}
+
+export const CLIENT_NAME_MAX_LENGTH = 100;
+
+/** The name the sign-in pages show for a client: trimmed, at most 100 characters, no control characters; blank is none. */
+export function validateClientName(name: string | undefined): string | null {
+  const trimmed = name?.trim();
+  if (!trimmed) return null;
+  if ([...trimmed].length > CLIENT_NAME_MAX_LENGTH) throw new InvalidInputError(`a client name must be at most ${CLIENT_NAME_MAX_LENGTH} characters`);
+  if (/[\p{Cc}\u2028\u2029]/u.test(trimmed)) throw new InvalidInputError("a client name must not contain control characters");
+  return trimmed;
+}
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export type NewUserInput = { email: string; name?: string; emailVerified?: boolean; password: string };
+
+export type NewClientInput = {
+  id: string;
+  /** The display name on the sign-in pages. */
+  name?: string;
+  /** The logo on the sign-in pages (validateLogoUri). */
+  logoUri?: string;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[];
+  public: boolean;
+  firstParty: boolean;
+  /** A server using client_credentials: confidential, no redirect URIs. */
+  service?: boolean;
+};
+
+/** The stores an operator action writes, over one queryable. */
+export type OperatorStores = { users: UserStore; clients: ClientStore; payloads: OidcPayloadStore; audit: AuditStore };
+
+export type OperatorDeps = {
+  /** Opens the transaction each change runs in. */
+  db: Database;
+  /**
+   * Builds the stores over a queryable: the pool, or the connection of the transaction that writes
+   * a change with its audit event. The composition root supplies it (with its clock), so this
+   * module never constructs a store and a test double can stand in for any of them.
+   */
+  stores: (queryable: Queryable) => OperatorStores;
+  hasher: Pick<PasswordHasher, "hash">;
+  /**
+   * The sign-in lockout, for unlock. A function: the root opens the counters (Redis, perhaps) only
+   * when an unlock needs them, and closes them itself.
+   */
+  lockout: () => Promise<Lockout>;
+  /** Who acts, as the audit trail names them; the CLI is "cli" (the default). */
+  actor?: string;
+  /** Added to every audit event's details, e.g. { os_user: "alice" }. Never a secret. */
+  actorDetails?: Record<string, string>;
+};
+
+/** Every change an operator makes to accounts, clients and keys; each is audited. */
+export interface Operator {
+  addUser(input: NewUserInput): Promise<User>;
+  setPassword(email: string, password: string): Promise<void>;
+  /** Disables or enables a user's sign-in; their existing tokens stop working at the next refresh. */
+  setDisabled(email: string, disabled: boolean): Promise<User>;
+  /**
+   * Ends a sign-in lock now and forgets the email's failures and lock history. Returns whether it
+   * was locked. Works for unknown emails too: they lock like real ones.
+   */
+  unlock(email: string): Promise<boolean>;
+  /** Creates a client; for a confidential one, returns the secret, which is never shown again. */
+  addClient(input: NewClientInput): Promise<{ client: Client; secret?: string }>;
+  /** Removes a client and everything issued to it, in one transaction. */
+  removeClient(id: string): Promise<void>;
+  /** Records a signing key made by `idp keys generate` or `rotate` (the key lives in a file, not in the database). */
+  keyGenerated(kid: string): Promise<void>;
+}
+
+export function createOperator(deps: OperatorDeps): Operator {
+  const { db, stores, hasher } = deps;
+  const actor = deps.actor ?? "cli";
+  const audited = (audit: AuditStore, event: Omit<AuditEvent, "actor">) =>
+    audit.record({ ...event, actor, details: { ...deps.actorDetails, ...event.details } });
+
+  return {
+    async addUser(input) {
+      const email = validateEmail(input.email);
+      validatePassword(input.password, { email });
+      // Hash before the transaction: argon2 takes a while and should not hold a connection open.
+      const passwordHash = await hasher.hash(input.password);
+      return db.transaction(async (tx) => {
+        const { users, audit } = stores(tx);
+        const user = await users.create({ email, name: input.name?.trim() || null, emailVerified: input.emailVerified ?? false, passwordHash });
+        await audited(audit, { event: "user.created", userId: user.id, email: user.email });
+        return user;
+      });
+    },
+
+    async setPassword(email, password) {
+      validatePassword(password, { email });
+      const user = await stores(db).users.findByEmail(email);
+      if (!user) throw new InvalidInputError(`no user with email ${email}`);
+      const passwordHash = await hasher.hash(password);
+      await db.transaction(async (tx) => {
+        const { users, audit } = stores(tx);
+        await users.setPasswordHash(user.id, passwordHash);
+        await audited(audit, { event: "password.changed", userId: user.id, email: user.email });
+      });
+    },
+
+    async setDisabled(email, disabled) {
+      return db.transaction(async (tx) => {
+        const { users, audit } = stores(tx);
+        const user = await users.setDisabled(email, disabled);
+        await audited(audit, { event: disabled ? "user.disabled" : "user.enabled", userId: user.id, email: user.email });
+        return user;
+      });
+    },
+
+    async unlock(email) {
+      // The counters may live in Redis: no transaction spans them and the audit row. The unlock
+      // comes first, so a recorded account.unlocked always happened.
+      const wasLocked = await (await deps.lockout()).unlock(accountKey(email));
+      const { users, audit } = stores(db);
+      const user = await users.findByEmail(email.trim());
+      await audited(audit, { event: "account.unlocked", userId: user?.id ?? null, email: email.trim(), details: { reason: "operator", wasLocked } });
+      return wasLocked;
+    },
+
+    async addClient(input) {
+      if (!CLIENT_ID.test(input.id)) throw new InvalidInputError("client id must be 1-100 letters, digits, '.', '_' or '-'");
+      const service = input.service ?? false;
+      if (service && input.public) throw new InvalidInputError("a service client is confidential: it cannot be --public");
+      if (service && (input.redirectUris.length > 0 || (input.postLogoutRedirectUris ?? []).length > 0)) {
+        throw new InvalidInputError("a service client signs nobody in: it takes no redirect URIs");
+      }
+      if (!service && input.redirectUris.length === 0) throw new InvalidInputError("at least one --redirect-uri is required");
+      const name = validateClientName(input.name);
+      const logoUri = input.logoUri === undefined ? null : validateLogoUri(input.logoUri);
+      const redirectUris = input.redirectUris.map(validateRedirectUri);
+      const postLogoutRedirectUris = (input.postLogoutRedirectUris ?? []).map(validateRedirectUri);
+      const secret = input.public ? undefined : generateClientSecret();
+      const client = await db.transaction(async (tx) => {
+        const { clients, audit } = stores(tx);
+        const created = await clients.create({
+          id: input.id,
+          name,
+          logoUri,
+          secretHash: secret ? hashClientSecret(secret) : null,
+          redirectUris,
+          postLogoutRedirectUris,
+          firstParty: service ? false : input.firstParty,
+          service,
+        });
+        const kind = service ? "service" : secret ? "confidential" : "public";
+        await audited(audit, { event: "client.created", clientId: created.id, details: { kind, first_party: created.firstParty } });
+        return created;
+      });
+      return { client, secret };
+    },
+
+    async removeClient(id) {
+      await db.transaction(async (tx) => {
+        const { clients, payloads, audit } = stores(tx);
+        await clients.remove(id);
+        await payloads.revokeByClientId(id);
+        await audited(audit, { event: "client.removed", clientId: id });
+      });
+    },
+
+    async keyGenerated(kid) {
+      await audited(stores(db).audit, { event: "key.generated", details: { kid } });
+    },
+  };
+}

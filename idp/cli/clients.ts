@@ -1,0 +1,81 @@
+// `idp clients ...`: the applications people sign in to, and the servers that get service tokens.
+import { CliUsageError, parse, type CommandGroup } from "./command.ts";
+
+export const clients: CommandGroup = {
+  name: "clients",
+  title: "Clients",
+  commands: [
+    {
+      name: "clients add",
+      usage: [
+        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL]",
+        "--id ID --service [--name N]",
+      ],
+      summary: "add an app people sign in to; with --service, a server\nthat gets service tokens (client_credentials)",
+      details: [
+        "--public          a browser or mobile app: no secret, PKCE required (else confidential: the",
+        "                  secret is printed once and stored only as a hash)",
+        "--first-party     your own app: no consent page",
+        "--redirect-uri    where sign-in returns, matched exactly: https, http for localhost only, or",
+        "                  an app scheme like com.example.app:/callback",
+        "--name            the name the sign-in pages show (\"to continue to <name>\"); default the id",
+        "--logo-uri        the logo the sign-in pages show beside it: an https URL (http for localhost",
+        "                  only), without a user name or password, of at most 2048 characters",
+        "--service         a server using client_credentials: confidential, no redirect URIs",
+      ].join("\n"),
+      async run(args, ctx) {
+        const { values } = parse(args, {
+          id: { type: "string" },
+          name: { type: "string" },
+          "logo-uri": { type: "string" },
+          "redirect-uri": { type: "string", multiple: true },
+          "post-logout-redirect-uri": { type: "string", multiple: true },
+          public: { type: "boolean" },
+          "first-party": { type: "boolean" },
+          service: { type: "boolean" },
+        });
+        if (!values.id) throw new CliUsageError("--id is required");
+        const { client, secret } = await (await ctx.operator()).addClient({
+          id: values.id,
+          name: values.name,
+          logoUri: values["logo-uri"],
+          redirectUris: values["redirect-uri"] ?? [],
+          postLogoutRedirectUris: values["post-logout-redirect-uri"] ?? [],
+          public: values.public ?? false,
+          firstParty: values["first-party"] ?? false,
+          service: values.service ?? false,
+        });
+        ctx.out(`added ${client.service ? "service" : secret ? "confidential" : "public"} client ${client.id}`);
+        if (secret) ctx.out(`client secret (shown once, store it now): ${secret}`);
+      },
+    },
+    {
+      name: "clients list",
+      usage: [""],
+      summary: "every client: id, kind, redirect URIs (name, logo if set)",
+      details: "One client a line, tab-separated. The name and logo columns are there only for a client\nthat has one of them (\"-\" for the other).",
+      async run(args, ctx) {
+        parse(args, {});
+        const list = await (await ctx.stores()).clients.list();
+        if (list.length === 0) return ctx.out("no clients");
+        for (const client of list) {
+          const kind = client.service
+            ? "service"
+            : [client.secretHash ? "confidential" : "public", client.firstParty ? "first-party" : "third-party"].join(", ");
+          const shown = client.name !== null || client.logoUri !== null ? [client.name ?? "-", client.logoUri ?? "-"] : [];
+          ctx.out([client.id, kind, client.redirectUris.join(" "), ...shown].join("\t"));
+        }
+      },
+    },
+    {
+      name: "clients remove",
+      usage: ["ID"],
+      summary: "remove a client and revoke everything issued to it",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        await (await ctx.operator()).removeClient(positionals[0]!);
+        ctx.out(`removed client ${positionals[0]} and revoked its tokens`);
+      },
+    },
+  ],
+};

@@ -1,0 +1,93 @@
+// The CLI's composition root: builds what a command asks for (the database, the stores, the
+// operator, the lockout counters) on first use, and closes all of it when the command ends. With
+// app.ts, the only place that constructs stores.
+import os from "node:os";
+import { lockoutPolicy, createLockout } from "../abuse/lockout.ts";
+import { openRateLimitStore } from "../abuse/rate-limit-store.ts";
+import { createOperator, type Operator, type OperatorStores } from "../accounts/operator.ts";
+import { argon2Params, createPasswordHasher } from "../accounts/passwords.ts";
+import type { Config } from "../config.ts";
+import { openDatabase } from "../db/connect.ts";
+import type { Database, Queryable } from "../db/database.ts";
+import { migrate } from "../db/migrate.ts";
+import type { RateLimitStore } from "../store/rate-limits.ts";
+import { createAuditStore } from "../store/audit.ts";
+import { createClientStore } from "../store/clients.ts";
+import { createOidcPayloadStore } from "../store/oidc-payloads.ts";
+import { createUserStore } from "../store/users.ts";
+
+/** Where a command's output goes: the process's streams, or a test's buffers. */
+export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
+
+export interface CliContext {
+  readonly config: Config;
+  /** One line on stdout. */
+  out(line?: string): void;
+  /** "idp: warning: <message>" on stderr. */
+  warn(message: string): void;
+  /** The database as it is: for `idp migrate` itself. */
+  connect(): Promise<Database>;
+  /** The database with pending migrations applied. */
+  database(): Promise<Database>;
+  /** The stores over the pool, for what a command only reads. */
+  stores(): Promise<OperatorStores>;
+  /** The operator actions, audited as the CLI run by this OS user. */
+  operator(): Promise<Operator>;
+}
+
+/** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
+export function osUserName(): string | undefined {
+  try {
+    return os.userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs fn with a context for config; whatever it opened is closed afterwards, on success or error. */
+export async function withCliContext<T>(config: Config, output: CliOutput, fn: (ctx: CliContext) => Promise<T>): Promise<T> {
+  const now = () => new Date();
+  // Stores over a queryable: the pool for reads, a transaction's connection for a change and its
+  // audit event (the operator asks for them inside each transaction).
+  const storesOn = (queryable: Queryable): OperatorStores => ({
+    users: createUserStore(queryable),
+    clients: createClientStore(queryable),
+    payloads: createOidcPayloadStore(queryable, now),
+    audit: createAuditStore(queryable, now),
+  });
+
+  let opened: Promise<Database> | undefined;
+  let migrated: Promise<Database> | undefined;
+  let counters: Promise<RateLimitStore> | undefined;
+  const connect = () => (opened ??= openDatabase(config));
+  const database = () => (migrated ??= connect().then(async (db) => (await migrate(db), db)));
+
+  const ctx: CliContext = {
+    config,
+    out: (line = "") => void output.stdout.write(line + "\n"),
+    warn: (message) => void output.stderr.write(`idp: warning: ${message}\n`),
+    connect,
+    database,
+    stores: async () => storesOn(await database()),
+    async operator() {
+      const db = await database();
+      const osUser = osUserName();
+      return createOperator({
+        db,
+        stores: storesOn,
+        hasher: createPasswordHasher(argon2Params(config)),
+        // The counters live in Redis when REDIS_URL is set: connected only for an unlock.
+        lockout: async () => createLockout(await (counters ??= openRateLimitStore(config, db, now)), lockoutPolicy(config), now),
+        actor: "cli",
+        actorDetails: osUser ? { os_user: osUser } : undefined,
+      });
+    },
+  };
+
+  try {
+    return await fn(ctx);
+  } finally {
+    await (await counters?.catch(() => undefined))?.close();
+    await (await opened?.catch(() => undefined))?.close();
+  }
+}
