@@ -211,7 +211,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // loadConfig refuses PASSWORD_RESET without a way to send mail.
   const passwordReset =
     config.passwordReset && mailWorker
-      ? createPasswordReset({ db, hasher, sealer, lockout, cooldown: createCooldown(rateLimitStore), limits: rateLimits, onMailQueued: mailWorker.wake, now })
+      ? createPasswordReset({
+          db,
+          stores: (queryable) => ({
+            users: createUserStore(queryable),
+            tokens: createOneTimeTokenStore(queryable, now),
+            payloads: createOidcPayloadStore(queryable, now),
+            audit: createAuditStore(queryable, now),
+            outbox: createMailOutboxStore(queryable, now),
+          }),
+          hasher,
+          sealer,
+          lockout,
+          cooldown: createCooldown(rateLimitStore),
+          limits: rateLimits,
+          onMailQueued: mailWorker.wake,
+          now,
+        })
       : undefined;
 
   const provider = () => current.provider;

@@ -2,14 +2,14 @@
 // the email is registered), looking at a link without using it, and choosing the new password,
 // which uses the link once, signs the person out everywhere, and tells them by mail.
 import { createHash, randomBytes } from "node:crypto";
-import type { Database } from "../db/database.ts";
+import type { Database, Queryable } from "../db/database.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { Cooldown } from "../abuse/cooldown.ts";
-import { createAuditStore, type AuditStore } from "../store/audit.ts";
-import { createMailOutboxStore } from "../store/mail-outbox.ts";
-import { createOidcPayloadStore } from "../store/oidc-payloads.ts";
-import { createOneTimeTokenStore, tokenState, type TokenState } from "../store/one-time-tokens.ts";
-import { createUserStore } from "../store/users.ts";
+import type { AuditStore } from "../store/audit.ts";
+import type { MailOutboxStore } from "../store/mail-outbox.ts";
+import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
+import { tokenState, type OneTimeTokenStore, type TokenState } from "../store/one-time-tokens.ts";
+import type { UserStore } from "../store/users.ts";
 import type { Sealer } from "../mail/seal.ts";
 import { RESET_LINK_TTL_SECONDS } from "../mail/templates.ts";
 import type { PasswordHasher } from "./passwords.ts";
@@ -20,8 +20,18 @@ const PURPOSE = "password_reset";
 /** A reset link's token: 32 random bytes, base64url (43 characters). */
 export const RESET_TOKEN_PATTERN = "^[A-Za-z0-9_-]{43}$";
 
+/** The stores a reset writes, over the pool or inside its transaction (built by the composition root). */
+export type PasswordResetStores = {
+  users: Pick<UserStore, "setPasswordHash">;
+  tokens: OneTimeTokenStore;
+  payloads: Pick<OidcPayloadStore, "revokeByAccountId">;
+  audit: AuditStore;
+  outbox: Pick<MailOutboxStore, "enqueue">;
+};
+
 export type PasswordResetDeps = {
   db: Database;
+  stores: (queryable: Queryable) => PasswordResetStores;
   hasher: PasswordHasher;
   sealer: Sealer;
   lockout: Lockout;
@@ -56,8 +66,7 @@ export const hashToken = (token: string): Buffer => createHash("sha256").update(
 export function createPasswordReset(deps: PasswordResetDeps) {
   const { db, hasher, sealer, lockout, cooldown, limits } = deps;
   const now = deps.now ?? (() => new Date());
-  const tokens = createOneTimeTokenStore(db, now);
-  const audit: AuditStore = createAuditStore(db, now);
+  const { tokens, audit } = deps.stores(db);
 
   /** A link that cannot be used, posted: counted against its person's lockout, and audited. */
   async function refused(found: { userId: string; email: string }, state: TokenState, context: RequestContext): Promise<void> {
@@ -134,13 +143,13 @@ export function createPasswordReset(deps: PasswordResetDeps) {
       const passwordHash = await hasher.hash(input.password);
       const changedAt = now();
       const changed = await db.transaction(async (tx) => {
-        const txTokens = createOneTimeTokenStore(tx, now);
-        const userId = await txTokens.consume(PURPOSE, tokenHash);
+        const stores = deps.stores(tx);
+        const userId = await stores.tokens.consume(PURPOSE, tokenHash);
         if (!userId) return false; // a concurrent post used it first
-        await createUserStore(tx).setPasswordHash(userId, passwordHash);
-        await txTokens.revokeOpen(userId, PURPOSE);
-        const signedOut = await createOidcPayloadStore(tx, now).revokeByAccountId(userId);
-        await createAuditStore(tx, now).record({
+        await stores.users.setPasswordHash(userId, passwordHash);
+        await stores.tokens.revokeOpen(userId, PURPOSE);
+        const signedOut = await stores.payloads.revokeByAccountId(userId);
+        await stores.audit.record({
           event: "password.changed",
           actor: `user:${userId}`,
           userId,
@@ -149,7 +158,7 @@ export function createPasswordReset(deps: PasswordResetDeps) {
           userAgent: input.userAgent ?? null,
           details: { method: "reset_link", revoked: signedOut },
         });
-        await createMailOutboxStore(tx, now).enqueue({
+        await stores.outbox.enqueue({
           template: "password_changed",
           recipient: found.email,
           locale: found.locale,

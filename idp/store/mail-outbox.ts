@@ -37,7 +37,20 @@ type ClaimedRow = {
 // Errors from an SMTP server can be long; the row keeps the start.
 const MAX_ERROR = 500;
 
-export function createMailOutboxStore(db: Queryable, now: () => Date = () => new Date()) {
+/** The durable queue of mails: enqueued with what they report, claimed under a lease, then finished. */
+export interface MailOutboxStore {
+  /** Queues a mail; its id. */
+  enqueue(mail: NewMail): Promise<string>;
+  /** Claims up to `limit` due mails for `leaseSeconds` (no other worker gets them meanwhile). */
+  claimDue(limit: number, leaseSeconds: number): Promise<ClaimedMail[]>;
+  markSent(id: string): Promise<void>;
+  markRetry(id: string, nextAttemptAt: Date, error: string): Promise<void>;
+  markFailed(id: string, error: string): Promise<void>;
+  /** Deletes mails sent or given up before the cutoff; how many. */
+  deleteFinishedBefore(cutoff: Date): Promise<number>;
+}
+
+export function createMailOutboxStore(db: Queryable, now: () => Date = () => new Date()): MailOutboxStore {
   return {
     async enqueue(mail: NewMail): Promise<string> {
       const at = now();
@@ -103,4 +116,3 @@ export function createMailOutboxStore(db: Queryable, now: () => Date = () => new
   };
 }
 
-export type MailOutboxStore = ReturnType<typeof createMailOutboxStore>;

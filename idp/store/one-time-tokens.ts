@@ -101,7 +101,21 @@ const REQUEST_BY_EMAIL = `
 // A user agent is attacker-controlled: keep enough to recognise it (as the audit store does).
 const MAX_USER_AGENT = 512;
 
-export function createOneTimeTokenStore(db: Queryable, now: () => Date = () => new Date()) {
+/** Single-use tokens (reset links), stored only as SHA-256 hashes. */
+export interface OneTimeTokenStore {
+  /** Issues a token to the person with this email, if any (see REQUEST_BY_EMAIL); whether one was issued. */
+  requestByEmail(request: TokenRequest): Promise<boolean>;
+  /** The token with this hash, in whatever state, without changing it. */
+  find(purpose: TokenPurpose, tokenHash: Buffer): Promise<FoundToken | undefined>;
+  /** Uses the token, atomically: the person's id for exactly one caller, undefined for every other. */
+  consume(purpose: TokenPurpose, tokenHash: Buffer): Promise<string | undefined>;
+  /** Revokes every open token of a purpose of one person; how many. */
+  revokeOpen(userId: string, purpose: TokenPurpose): Promise<number>;
+  /** Deletes tokens that expired before the cutoff; how many. */
+  deleteExpiredBefore(cutoff: Date): Promise<number>;
+}
+
+export function createOneTimeTokenStore(db: Queryable, now: () => Date = () => new Date()): OneTimeTokenStore {
   return {
     /** Issues a token to the person with this email, if any (see REQUEST_BY_EMAIL); whether one was issued. */
     async requestByEmail(request: TokenRequest): Promise<boolean> {
@@ -168,4 +182,3 @@ export function createOneTimeTokenStore(db: Queryable, now: () => Date = () => n
   };
 }
 
-export type OneTimeTokenStore = ReturnType<typeof createOneTimeTokenStore>;
