@@ -101,6 +101,7 @@ export function comparable(reply: Reply, email: string) {
   const html = reply.html
     .replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="CSRF"')
     .replace(/\/interaction\/[A-Za-z0-9_-]+\//g, "/interaction/UID/")
+    .replace(/interaction=[A-Za-z0-9_-]+/g, "interaction=UID") // the sign-in a "Forgot password?" link returns to
     .replaceAll(email, "EMAIL");
   return { status: reply.status, headers, cookieNames, html };
 }
