@@ -1,19 +1,10 @@
 // loadConfig: defaults, parsing of explicit values, and the ConfigError messages operators see.
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, mountPath } from "./config.ts";
+import { configError } from "../test/support/config-error.ts";
+import { loadConfig, mountPath } from "./config.ts";
 
 const DB = "postgres://idp:secret@db.internal:5432/idp";
-
-function configError(env: Record<string, string | undefined>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected loadConfig(${JSON.stringify(env)}) to throw a ConfigError`);
-}
 
 describe("loadConfig defaults", () => {
   it("uses development defaults for an empty environment", () => {

@@ -2,6 +2,7 @@
 // that everything accepted also parses as a URL host (the provider builds URLs from it).
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { MALFORMED_HOSTS } from "../../test/support/hosts.ts";
 import { isAllowedHost, parseAllowedHosts, parseAuthority } from "./authority.ts";
 
 describe("parseAuthority", () => {
@@ -22,41 +23,17 @@ describe("parseAuthority", () => {
   });
 
   it.each([
-    "",
-    "[::1",
-    "[::1]]",
-    "[::1]x",
+    // Every malformed host the IdP is sent in the hardening suites, and more only the grammar meets.
+    ...MALFORMED_HOSTS,
     "[::1]:",
-    "[fe80::1%25eth0]",
-    "[v1.future]",
     "[127.0.0.1]",
-    "127.0.0.1:99999",
-    "127.0.0.1:P:P",
-    "localhost:0",
-    "localhost:",
-    "localhost:-1",
-    "localhost:+80",
     "localhost:123456",
-    ":3000",
-    "user@localhost",
-    "localhost,evil.example",
-    "localhost evil.example",
     " localhost",
-    "local\thost",
-    "1.2.3.999",
     "1.2.3",
-    "0x7f.1",
     "127.1",
     "01.2.3.4",
     "example.123",
     "café.example",
-    "caf\xc3\xa9.example",
-    "\xff",
-    "localhost\x00",
-    "localhost/oidc",
-    "localhost?x",
-    "localhost#x",
-    "%6cocalhost",
     "<script>",
     "a".repeat(254),
   ])("refuses %j", (value) => {

@@ -7,7 +7,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrowserContext, Page } from "playwright-core";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
-import { launchChromium, type Chromium } from "../support/chromium.ts";
+import { collectCspViolations, launchChromium, type Chromium } from "../support/chromium.ts";
+import { authorizationQuery } from "../support/oidc-flow.ts";
 
 const alice = { email: "alice@example.com", password: "a long enough passphrase 42" };
 
@@ -58,23 +59,16 @@ async function openPage(): Promise<{ page: Page; violations: string[] }> {
   const context = await chromium!.newContext();
   contexts.push(context);
   const page = await context.newPage();
-  const violations: string[] = [];
-  page.on("console", (message) => {
-    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
-  });
-  return { page, violations };
+  return { page, violations: collectCspViolations(page) };
 }
 
 function authorizationUrl(params: Record<string, string> = {}): string {
-  return `${idp.issuer}/auth?${new URLSearchParams({
+  return `${idp.issuer}/auth?${authorizationQuery({
     client_id: "partner",
-    response_type: "code",
     scope: "openid email",
     redirect_uri: `${appOrigin}/callback`,
     state: "state-1",
     nonce: "nonce-1",
-    code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-    code_challenge_method: "S256",
     ...params,
   })}`;
 }

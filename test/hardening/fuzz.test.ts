@@ -20,6 +20,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { decodeEntities, findForm } from "../support/browser.ts";
+import { assertSeeded } from "../support/seeded-property.ts";
 import { createOneTimeTokenStore } from "../../idp/store/one-time-tokens.ts";
 import { hashToken } from "../../idp/accounts/password-reset.ts";
 
@@ -341,12 +342,7 @@ async function fuzz(
     checkResponse(request, response);
     if (!mayWrite(request, response)) expect(await snapshot(), `${request.method} ${request.url.slice(0, 200)} changed the database`).toEqual(before);
   });
-  try {
-    await fc.assert(property, { seed: SEED, numRuns: runs });
-  } catch (error) {
-    (error as Error).message += `\nReplay with FUZZ_SEED=${SEED} FUZZ_RUNS=${runs}`;
-    throw error;
-  }
+  await assertSeeded(property, { seed: SEED, numRuns: runs }, `FUZZ_SEED=${SEED} FUZZ_RUNS=${runs}`);
   if (process.env.FUZZ_STATS) console.log([...statuses].sort().map(([seen, n]) => `${seen}: ${n}`).join(", "));
   return statuses;
 }

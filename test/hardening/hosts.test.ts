@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loggerOptions } from "../../idp/logging.ts";
 import { captureLogs } from "../support/log-capture.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
-import { rawExchange, rawRequest, type RawAnswer } from "../support/raw-http.ts";
-import { REDIRECT_URI, POST_LOGOUT_URI } from "../support/oidc-flow.ts";
+import { formFraming, rawExchange, rawRequest, type RawAnswer } from "../support/raw-http.ts";
+import { MALFORMED_HOSTS, NODE_REFUSES, watchProviderHosts } from "../support/hosts.ts";
+import { authorizationQuery, REDIRECT_URI, POST_LOGOUT_URI } from "../support/oidc-flow.ts";
 
 const portOf = (idp: TestIdp) => Number(new URL(idp.baseUrl).port);
 
@@ -17,28 +18,7 @@ type Ask = { method?: string; target: string; host?: string | string[]; headers?
 /** One request over a fresh connection; `host` undefined sends none, an array sends several. */
 function ask(idp: TestIdp, { method = "GET", target, host = new URL(idp.issuer).host, headers = [], body = "" }: Ask): Promise<RawAnswer> {
   const hosts: [string, string][] = (Array.isArray(host) ? host : host === undefined ? [] : [host]).map((value) => ["Host", value]);
-  const framing: [string, string][] = body ? [["Content-Type", "application/x-www-form-urlencoded"], ["Content-Length", String(Buffer.byteLength(body, "latin1"))]] : [];
-  return rawExchange(portOf(idp), rawRequest(`${method} ${target} HTTP/1.1`, [...hosts, ...headers, ...framing, ["Connection", "close"]], body), { head: method === "HEAD" });
-}
-
-/**
- * Records the authority of every URL oidc-provider derives from a request (Koa's ctx.href, which
- * its urlFor builds every absolute URL from). Koa documents app.request as the prototype of each
- * ctx.request; the provider is not rebuilt during these tests (KEYS_RELOAD_INTERVAL=0).
- */
-function watchProviderHosts(idp: TestIdp): string[] {
-  const seen: string[] = [];
-  const request = (idp.app.provider as unknown as { request: object }).request;
-  const koaHref = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(request), "href")!;
-  Object.defineProperty(request, "href", {
-    configurable: true,
-    get(this: object) {
-      const href = koaHref.get!.call(this) as string;
-      seen.push(URL.parse(href)?.host ?? `unparseable: ${href}`);
-      return href;
-    },
-  });
-  return seen;
+  return rawExchange(portOf(idp), rawRequest(`${method} ${target} HTTP/1.1`, [...hosts, ...headers, ...formFraming(body), ["Connection", "close"]], body), { head: method === "HEAD" });
 }
 
 /** What every refusal must look like: the one error renderer's body, the security headers, no echo. */
@@ -57,17 +37,10 @@ function expectRefusal(answer: RawAnswer, status: 400 | 421, sent?: string) {
   }
 }
 
-const AUTH_QUERY = new URLSearchParams({
-  client_id: "web",
-  response_type: "code",
-  scope: "openid",
-  redirect_uri: REDIRECT_URI,
-  code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-  code_challenge_method: "S256",
-});
+const AUTH_QUERY = authorizationQuery();
 
-/** The hosts from the report (each answered 500), and more that no URL parser takes. */
-const UNPARSEABLE = ["[::1", "127.0.0.1:99999", "127.0.0.1:P:P", "caf\xc3\xa9.example", "\xff", "localhost:0", "localhost:", ":3000", "user@localhost", "localhost,evil.example", "1.2.3.999", "[::1]x", "<script>alert(1)</script>", ""];
+/** The malformed hosts that reach the IdP (Node's parser answers the others itself, without its headers). */
+const UNPARSEABLE = MALFORMED_HOSTS.filter((host) => !NODE_REFUSES.test(host));
 
 describe("host validation, no proxy (ISSUER on localhost)", () => {
   let idp: TestIdp;

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { findForm } from "../support/browser.ts";
+import { authorizationQuery, REDIRECT_URI } from "../support/oidc-flow.ts";
 
-const REDIRECT_URI = "http://localhost:5173/callback";
 let idp: TestIdp;
 let partnerAuth: string;
 
@@ -20,26 +20,16 @@ beforeAll(async () => {
 afterAll(async () => idp?.close());
 
 const form = "application/x-www-form-urlencoded";
-const authQuery = (extra: Record<string, string> = {}) =>
-  new URLSearchParams({
-    client_id: "web",
-    response_type: "code",
-    scope: "openid",
-    redirect_uri: REDIRECT_URI,
-    code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-    code_challenge_method: "S256",
-    ...extra,
-  });
 
 describe("a NUL character in a parameter is a 400, never a 500", () => {
   it("in the authorization request's client_id", async () => {
-    const response = await idp.app.inject({ url: `/oidc/auth?${authQuery({ client_id: "web\u0000" })}`, headers: { accept: "text/html" } });
+    const response = await idp.app.inject({ url: `/oidc/auth?${authorizationQuery({ client_id: "web\u0000" })}`, headers: { accept: "text/html" } });
     expect(response.statusCode).toBe(400);
     expect(response.headers.location).toBeUndefined();
   });
 
   it("in a value the authorization request would store (state)", async () => {
-    const response = await idp.app.inject({ url: `/oidc/auth?${authQuery({ state: "a\u0000b" })}`, headers: { accept: "application/json" } });
+    const response = await idp.app.inject({ url: `/oidc/auth?${authorizationQuery({ state: "a\u0000b" })}`, headers: { accept: "application/json" } });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ error: "invalid_request" });
   });
@@ -66,7 +56,7 @@ describe("a NUL character in a parameter is a 400, never a 500", () => {
   });
 
   it("in the email typed into the sign-in form", async () => {
-    const auth = await idp.app.inject({ url: `/oidc/auth?${authQuery()}` });
+    const auth = await idp.app.inject({ url: `/oidc/auth?${authorizationQuery()}` });
     const uid = String(auth.headers.location).split("/").pop()!;
     const cookies = [auth.headers["set-cookie"] ?? []].flat().map((line) => String(line).split(";")[0]);
     const page = await idp.app.inject({ url: `/interaction/${uid}`, headers: { cookie: cookies.join("; ") } });

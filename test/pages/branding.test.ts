@@ -13,9 +13,10 @@ import { AxeBuilder } from "@axe-core/playwright";
 import pg from "pg";
 import type { BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../idp/config.ts";
+import { loadConfig } from "../../idp/config.ts";
 import { translate, type MessageId } from "../../idp/pages/i18n.ts";
-import { launchChromium, type Chromium } from "../support/chromium.ts";
+import { collectCspViolations, launchChromium, type Chromium } from "../support/chromium.ts";
+import { configError } from "../support/config-error.ts";
 import { createEmptyPostgresDatabase } from "../support/database.ts";
 import { freePort } from "../support/idp.ts";
 import { chromiumDriver, PAGE_NAMES, reach, startSite, type PageName, type ReachOptions, type Site } from "./visit.ts";
@@ -75,10 +76,7 @@ type Opened = { context: BrowserContext; page: Page; cspViolations: string[] };
 async function open(on: Site, name: PageName, options: ReachOptions = {}): Promise<Opened> {
   const context = await chromium!.newContext();
   const page = await context.newPage();
-  const cspViolations: string[] = [];
-  page.on("console", (message) => {
-    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
-  });
+  const cspViolations = collectCspViolations(page);
   await reach(on, chromiumDriver(page), name, options);
   return { context, page, cspViolations };
 }
@@ -216,16 +214,6 @@ describe("a client's own name and logo", () => {
 });
 
 describe("BRAND_COLOR and BRAND_LOGO_URL in the configuration", () => {
-  function configError(env: Record<string, string>): ConfigError {
-    try {
-      loadConfig(env);
-    } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      return error as ConfigError;
-    }
-    throw new Error(`expected loadConfig(${JSON.stringify(env)}) to throw a ConfigError`);
-  }
-
   it.each(["red", "#12345", "#ggg", "javascript:alert(1)", "#fc0;background:url(x)", "fc0"])("refuses BRAND_COLOR=%s with one line naming it", (value) => {
     const { message } = configError({ BRAND_COLOR: value });
     expect(message).toContain("BRAND_COLOR");

@@ -11,6 +11,7 @@ import type { NewClientInput } from "../../idp/accounts/operator.ts";
 import type { MessageId } from "../../idp/pages/i18n.ts";
 import { decodeEntities, findForm, parseSetCookie, type Cookie } from "../support/browser.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
+import { authorizationQuery } from "../support/oidc-flow.ts";
 
 export const PAGE_NAMES = [
   "sign-in",
@@ -151,15 +152,12 @@ export async function startSite(options: SiteOptions = {}): Promise<Site> {
       return limited;
     },
     authorizationUrl(params = {}) {
-      return `${started.issuer}/auth?${new URLSearchParams({
+      return `${started.issuer}/auth?${authorizationQuery({
         client_id: PARTNER.id,
-        response_type: "code",
         scope: "openid email profile",
         redirect_uri: `${appOrigin}/callback`,
         state: "state-1",
         nonce: "nonce-1",
-        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        code_challenge_method: "S256",
         ...params,
       })}`;
     },

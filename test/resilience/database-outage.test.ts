@@ -1,62 +1,28 @@
 // The database goes away under load (a proxy in front of PostgreSQL is cut) and comes back: the IdP
 // answers 503 meanwhile, never crashes or 500s, serves again without a restart, keeps every token
 // issued before the outage, and leaves no refresh half-done (a consumed token without a successor).
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import * as oidc from "openid-client";
+import type * as oidc from "openid-client";
 import { createRemoteJWKSet, jwtVerify } from "jose";
-import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../idp/app.ts";
-import { loadConfig, type Config } from "../../idp/config.ts";
-import { createDatabase, createPool, type Database } from "../../idp/db/database.ts";
-import { migrate } from "../../idp/db/migrate.ts";
-import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
-import { createTestOperator } from "../support/operator.ts";
-import { createEmptyPostgresDatabase } from "../support/database.ts";
-import { freePort } from "../support/idp.ts";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.ts";
+import type { Config } from "../../idp/config.ts";
+import type { Database } from "../../idp/db/database.ts";
+import type { TcpProxy } from "../support/tcp-proxy.ts";
 import { Browser } from "../support/browser.ts";
-import { discover, exchange, signIn, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
+import { exchange, signIn, startAuthorization } from "../support/oidc-flow.ts";
+import { alice, startIdpOverProxiedPostgres, type IdpOverProxiedPostgres } from "./proxied-idp.ts";
 
-const alice = { email: "alice@example.com", password: "correct horse battery" };
-
+let subject: IdpOverProxiedPostgres;
 let proxy: TcpProxy;
 let db: Database;
-let app: FastifyInstance;
 let config: Config;
 let web: oidc.Configuration;
-let cleanup: () => Promise<void>;
 let baseUrl: string;
 
 beforeAll(async () => {
-  const empty = await createEmptyPostgresDatabase();
-  const direct = new URL(empty.url);
-  proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-  const proxied = new URL(empty.url);
-  proxied.port = String(proxy.port);
-  db = createDatabase(createPool(proxied.toString(), 10));
-  await migrate(db);
-  const keysDir = await mkdtemp(path.join(os.tmpdir(), "idp-keys-"));
-  const port = await freePort();
-  config = loadConfig({ PORT: String(port), KEYS_DIR: keysDir, DATABASE_URL: proxied.toString(), LOG_LEVEL: "silent", CLEANUP_INTERVAL: "0" });
-  app = await buildApp({ config, db, keys: await loadKeyMaterial(config), logger: false });
-  await app.listen({ port, host: "127.0.0.1" });
-  baseUrl = `http://127.0.0.1:${port}`;
-  const admin = createTestOperator(db, { config });
-  await admin.addUser(alice);
-  await admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
-  web = await discover(config.issuer, "web");
-  cleanup = async () => {
-    await app.close();
-    await db.close();
-    await proxy.close();
-    await empty.drop();
-    await rm(keysDir, { recursive: true, force: true });
-  };
+  subject = await startIdpOverProxiedPostgres();
+  ({ proxy, db, config, web, baseUrl } = subject);
 });
-afterAll(async () => cleanup?.());
+afterAll(async () => subject?.close());
 
 async function signedIn() {
   const start = await startAuthorization(web);

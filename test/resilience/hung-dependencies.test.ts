@@ -9,25 +9,27 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FastifyInstance } from "fastify";
 import type * as oidc from "openid-client";
 import { createClient } from "@redis/client";
-import { buildApp } from "../../idp/app.ts";
 import { redisKeyPrefix } from "../../idp/abuse/rate-limit-store.ts";
-import { loadConfig, type Config } from "../../idp/config.ts";
-import { openDatabase } from "../../idp/db/connect.ts";
-import type { Database } from "../../idp/db/database.ts";
-import { migrate } from "../../idp/db/migrate.ts";
-import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
+import type { Config } from "../../idp/config.ts";
 import { createTestOperator } from "../support/operator.ts";
-import { createEmptyPostgresDatabase, createPostgresTestDatabase } from "../support/database.ts";
-import { freePort, startTestIdp, type TestIdp } from "../support/idp.ts";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.ts";
+import { createPostgresTestDatabase } from "../support/database.ts";
+import { freePort, type TestIdp } from "../support/idp.ts";
+import type { TcpProxy } from "../support/tcp-proxy.ts";
 import { Browser, type Page } from "../support/browser.ts";
-import { discover, exchange, signIn, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
+import { exchange, signIn, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
 import { LoginSession, redisUrl, signedIn } from "../abuse/helpers.ts";
+import {
+  alice,
+  proxied,
+  proxyTo,
+  startIdpOverProxiedPostgres,
+  startIdpOverProxiedRedis,
+  type IdpOverProxiedPostgres,
+  type IdpOverProxiedRedis,
+} from "./proxied-idp.ts";
 
-const alice = { email: "alice@example.com", password: "correct horse battery" };
 const root = fileURLToPath(new URL("../..", import.meta.url));
 /** How long a test waits for any one answer or exit before it fails instead of hanging. */
 const LIVENESS_MS = 15_000;
@@ -53,56 +55,17 @@ async function eventually(what: string, check: () => Promise<boolean>) {
   throw new Error(`${what}: not within ${LIVENESS_MS} ms`);
 }
 
-const proxied = (url: string, proxy: TcpProxy) => {
-  const through = new URL(url);
-  through.hostname = "127.0.0.1";
-  through.port = String(proxy.port);
-  return through.toString();
-};
-
-async function proxyTo(url: string, defaultPort: number): Promise<TcpProxy> {
-  const target = new URL(url);
-  return startTcpProxy({ host: target.hostname, port: Number(target.port || defaultPort) });
-}
-
 describe("a hung PostgreSQL", () => {
+  let subject: IdpOverProxiedPostgres;
   let proxy: TcpProxy;
-  let db: Database;
-  let app: FastifyInstance;
   let config: Config;
   let web: oidc.Configuration;
-  let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    const empty = await createEmptyPostgresDatabase();
-    proxy = await proxyTo(empty.url, 5432);
-    const keysDir = await mkdtemp(path.join(os.tmpdir(), "idp-keys-"));
-    const port = await freePort();
-    config = loadConfig({
-      PORT: String(port),
-      KEYS_DIR: keysDir,
-      DATABASE_URL: proxied(empty.url, proxy),
-      LOG_LEVEL: "silent",
-      CLEANUP_INTERVAL: "0",
-      ...BOUNDS,
-    });
-    db = await openDatabase(config);
-    await migrate(db);
-    app = await buildApp({ config, db, keys: await loadKeyMaterial(config), logger: false });
-    await app.listen({ port, host: "127.0.0.1" });
-    const admin = createTestOperator(db, { config });
-    await admin.addUser(alice);
-    await admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
-    web = await discover(config.issuer, "web");
-    cleanup = async () => {
-      await app.close();
-      await db.close();
-      await proxy.close();
-      await empty.drop();
-      await rm(keysDir, { recursive: true, force: true });
-    };
+    subject = await startIdpOverProxiedPostgres(BOUNDS);
+    ({ proxy, config, web } = subject);
   });
-  afterAll(async () => cleanup?.());
+  afterAll(async () => subject?.close());
 
   const origin = () => new URL(config.issuer).origin;
   const refresh = (refreshToken: string) =>
@@ -153,31 +116,15 @@ describe("a hung PostgreSQL", () => {
 });
 
 describe("a hung Redis", () => {
+  let subject: IdpOverProxiedRedis;
   let proxy: TcpProxy;
   let idp: TestIdp;
-  let serviceSecret: string;
 
   beforeAll(async () => {
-    proxy = await proxyTo(redisUrl, 6379);
-    idp = await startTestIdp({ env: { REDIS_URL: proxied(redisUrl, proxy), ...BOUNDS } });
-    await idp.admin.addUser(alice);
-    await idp.admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
-    serviceSecret = (await idp.admin.addClient({ id: "worker", service: true, public: false, firstParty: false, redirectUris: [] })).secret!;
+    subject = await startIdpOverProxiedRedis(BOUNDS);
+    ({ proxy, idp } = subject);
   });
-  afterAll(async () => {
-    await idp?.close();
-    await proxy?.close();
-  });
-
-  const serviceToken = () =>
-    fetch(`${idp.issuer}/token`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        authorization: `Basic ${Buffer.from(`worker:${serviceSecret}`).toString("base64")}`,
-      },
-      body: new URLSearchParams({ grant_type: "client_credentials" }),
-    });
+  afterAll(async () => subject?.close());
 
   it("answers sign-ins 503 with Retry-After instead of waiting, keeps issuing tokens, and recovers", async () => {
     expect(signedIn(await (await LoginSession.open(idp)).post(alice.email, alice.password))).toBe(true);
@@ -189,7 +136,7 @@ describe("a hung Redis", () => {
     expect(refused.headers.get("retry-after")).toBe("5");
     expect(refused.html).toContain("Temporarily unavailable");
     // The per-request limits count in the process and sync in the background: tokens go on.
-    expect((await within("a service token", serviceToken())).status).toBe(200);
+    expect((await within("a service token", subject.serviceToken())).status).toBe(200);
 
     proxy.resume();
     await eventually("a sign-in after the hang", async () => signedIn(await (await LoginSession.open(idp)).post(alice.email, alice.password)));

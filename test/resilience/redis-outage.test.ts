@@ -3,40 +3,20 @@
 // checks no password unlimited; the token endpoint, whose limits are counted in the process, keeps
 // working; sign-ins work again once Redis is back, without a restart.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startTestIdp, type TestIdp } from "../support/idp.ts";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.ts";
-import { REDIRECT_URI } from "../support/oidc-flow.ts";
-import { LoginSession, redisUrl, signedIn } from "../abuse/helpers.ts";
+import type { TestIdp } from "../support/idp.ts";
+import type { TcpProxy } from "../support/tcp-proxy.ts";
+import { LoginSession, signedIn } from "../abuse/helpers.ts";
+import { alice, startIdpOverProxiedRedis, type IdpOverProxiedRedis } from "./proxied-idp.ts";
 
-const alice = { email: "alice@example.com", password: "correct horse battery" };
+let subject: IdpOverProxiedRedis;
 let proxy: TcpProxy;
 let idp: TestIdp;
-let serviceSecret: string;
 
 beforeAll(async () => {
-  const redis = new URL(redisUrl);
-  proxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
-  const proxied = new URL(redisUrl);
-  proxied.port = String(proxy.port);
-  idp = await startTestIdp({ env: { REDIS_URL: proxied.toString() } });
-  await idp.admin.addUser(alice);
-  await idp.admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
-  serviceSecret = (await idp.admin.addClient({ id: "worker", service: true, public: false, firstParty: false, redirectUris: [] })).secret!;
+  subject = await startIdpOverProxiedRedis();
+  ({ proxy, idp } = subject);
 });
-afterAll(async () => {
-  await idp?.close();
-  await proxy?.close();
-});
-
-const serviceToken = () =>
-  fetch(`${idp.issuer}/token`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      authorization: `Basic ${Buffer.from(`worker:${serviceSecret}`).toString("base64")}`,
-    },
-    body: new URLSearchParams({ grant_type: "client_credentials" }),
-  });
+afterAll(async () => subject?.close());
 
 it("answers sign-ins 503 while Redis is away, keeps issuing tokens, and recovers by itself", async () => {
   expect(signedIn(await (await LoginSession.open(idp)).post(alice.email, alice.password))).toBe(true);
@@ -50,7 +30,7 @@ it("answers sign-ins 503 while Redis is away, keeps issuing tokens, and recovers
   expect(refused.html).toContain("Temporarily unavailable");
 
   // The per-request limits are counted in the process: machine clients are not held up.
-  expect((await serviceToken()).status).toBe(200);
+  expect((await subject.serviceToken()).status).toBe(200);
 
   await proxy.restore();
   const deadline = Date.now() + 10_000;

@@ -1,7 +1,7 @@
 // Debian's Chromium driven by playwright-core, for end-to-end tests of browser apps. No browser is
 // downloaded: the system one at /usr/bin/chromium (override with CHROMIUM_PATH) is launched headless
 // with a fresh temporary profile, and every newContext() is a clean slate of cookies and storage.
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -37,4 +37,13 @@ export async function launchChromium(options: { actionTimeoutMs?: number } = {})
     },
     close: () => browser.close(),
   };
+}
+
+/** Collects, from now on, every Content-Security-Policy violation Chromium reports on the page's console. */
+export function collectCspViolations(page: Page): string[] {
+  const violations: string[] = [];
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+  });
+  return violations;
 }

@@ -6,6 +6,25 @@ import { Browser, type Page } from "./browser.ts";
 export const REDIRECT_URI = "http://localhost:5173/callback";
 export const POST_LOGOUT_URI = "http://localhost:5173/signed-out";
 
+/** RFC 7636's example S256 challenge, for authorization requests whose code is never exchanged. */
+export const EXAMPLE_CODE_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/**
+ * The query of an authorization code request by the public client "web" with a fixed PKCE
+ * challenge, as a test sends it by hand; `params` adds parameters or replaces these.
+ */
+export function authorizationQuery(params: Record<string, string> = {}): URLSearchParams {
+  return new URLSearchParams({
+    client_id: "web",
+    response_type: "code",
+    scope: "openid",
+    redirect_uri: REDIRECT_URI,
+    code_challenge: EXAMPLE_CODE_CHALLENGE,
+    code_challenge_method: "S256",
+    ...params,
+  });
+}
+
 export async function discover(issuer: string, clientId: string, secret?: string): Promise<oidc.Configuration> {
   return oidc.discovery(new URL(issuer), clientId, undefined, secret ? oidc.ClientSecretBasic(secret) : oidc.None(), {
     execute: [oidc.allowInsecureRequests],

@@ -58,3 +58,8 @@ export function rawRequest(requestLine: string, headers: [string, string][], bod
   const head = [requestLine, ...headers.map(([name, value]) => `${name}: ${value}`)].join("\r\n");
   return Buffer.from(`${head}\r\n\r\n${body}`, "latin1");
 }
+
+/** The headers that frame a form-encoded body: none for an empty body. */
+export function formFraming(body: string): [string, string][] {
+  return body ? [["Content-Type", "application/x-www-form-urlencoded"], ["Content-Length", String(Buffer.byteLength(body, "latin1"))]] : [];
+}
