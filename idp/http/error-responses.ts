@@ -29,8 +29,9 @@ export function classify(error: unknown): IdpError {
   if (error instanceof IdpError) return error;
   if (isDatabaseUnavailable(error)) return idpErrors.unavailable(error);
   if (error instanceof oidcErrors.SessionNotFound) return idpErrors.interactionExpired(error.error_description);
-  const candidate = error as { status?: unknown; statusCode?: unknown; code?: unknown; validation?: unknown; message?: unknown; error?: unknown; error_description?: unknown };
   if (error instanceof oidcErrors.OIDCProviderError) return fromOAuth(error.status, error.error, error.error_description);
+  // Fastify's errors (validation, CSRF, body parsing) and http-errors carry a status and a message.
+  const candidate = error as { status?: unknown; statusCode?: unknown; code?: unknown; validation?: unknown; message?: unknown } | null;
   if (typeof candidate?.code === "string" && candidate.code.startsWith("FST_CSRF")) return idpErrors.formExpired(String(candidate.message));
   const status = Number(candidate?.statusCode ?? candidate?.status);
   if (candidate?.validation) return idpErrors.invalidRequest(String(candidate.message));
@@ -40,7 +41,7 @@ export function classify(error: unknown): IdpError {
       code: status === 404 ? "not_found" : "invalid_request",
       title: status === 404 ? "error.notFound.title" : "error.invalidRequest.title",
       message: { id: status === 404 ? "error.notFound.message" : "error.invalidRequest.message" },
-      description: typeof candidate.message === "string" ? candidate.message : undefined,
+      description: typeof candidate?.message === "string" ? candidate.message : undefined,
     });
   }
   return idpErrors.server(error);
@@ -135,6 +136,6 @@ export function answerUnparsableRequest(error: NodeJS.ErrnoException, socket: So
     "Cache-Control: no-store",
     "Connection: close",
   ];
-  if (socket.writable) socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
+  if (socket.writable) socket.write(`${head.join("\r\n")}\r\n\r\n${body}`);
   socket.destroy(error);
 }

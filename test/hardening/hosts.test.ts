@@ -85,6 +85,16 @@ describe("host validation, no proxy (ISSUER on localhost)", () => {
     expect(answer.body.toString()).not.toMatch(/alert\(1\)/);
   });
 
+  it("answers bytes Node's parser refuses with the one renderer's JSON and the security headers", async () => {
+    for (const request of ["GET /oidc/jwks HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n", "GET /\u0000 HTTP/1.1\r\n\r\n"]) {
+      const answer = await rawExchange(portOf(idp), request);
+      expect(answer.status, JSON.stringify(request)).toBe(400);
+      expect(answer.headers["content-security-policy"]).toMatch(/default-src 'none'/);
+      expect(answer.headers["x-content-type-options"]).toBe("nosniff");
+      expect(JSON.parse(answer.body.toString())).toEqual({ error: "invalid_request", error_description: "the request could not be parsed as HTTP" });
+    }
+  });
+
   it("answers 400 for two Host headers, and for none except on the probes' paths", async () => {
     expectRefusal(await ask(idp, { target: "/oidc/jwks", host: [new URL(idp.issuer).host, "evil.example"] }), 400, "evil.example");
     expectRefusal(await ask(idp, { target: "/healthz", host: ["localhost", "localhost"] }), 400);
