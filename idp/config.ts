@@ -393,7 +393,7 @@ export const settings: { [K in keyof Config]: Setting } = {
     env: "SMTP_URL",
     kind: "string",
     fallback: () => undefined,
-    doc: "The SMTP server mail goes out through: `smtp://user:password@host:587` (STARTTLS whenever the server offers it; add `?requireTLS=true` to refuse sending without it) or `smtps://user:password@host:465` (TLS from the start); user and password percent-encoded. Unset: in development mails are written to DATA_DIR/outbox/ as .eml files and their links logged; in production nothing that needs mail is offered.",
+    doc: "The SMTP server mail goes out through: `smtp://user:password@host:587` (STARTTLS whenever the server offers it; in production required for a server off this machine unless the URL says `?requireTLS=false`, and `?requireTLS=true` requires it anywhere) or `smtps://user:password@host:465` (TLS from the start); user and password percent-encoded. Unset: in development mails are written to DATA_DIR/outbox/ as .eml files and their links logged; in production nothing that needs mail is offered.",
   },
   mailFrom: {
     env: "MAIL_FROM",

@@ -17,7 +17,8 @@ export const REDACTED_PATHS = [
 
 export function pathOnly(url: string): string {
   const query = url.indexOf("?");
-  return redactPath(query === -1 ? url : url.slice(0, query));
+  // An absolute-form target (GET http://host/reset/<token>) is routed like its path: log only that.
+  return redactPath((query === -1 ? url : url.slice(0, query)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, ""));
 }
 
 /** A path with the secret in it replaced: a password reset link's token (/reset/<token>). */

@@ -15,6 +15,11 @@ export function createCooldown(store: RateLimitStore) {
       const { count } = await store.hit(`cooldown:${purpose}:${subject}`, seconds);
       return count === 1;
     },
+
+    /** Ends the cooldown at once: the request that started it failed, so nothing was sent. */
+    async cancel(purpose: string, subject: string): Promise<void> {
+      await store.clear([`cooldown:${purpose}:${subject}`]);
+    },
   };
 }
 

@@ -95,7 +95,8 @@ export function createPasswordReset(deps: PasswordResetDeps) {
       const token = randomBytes(32).toString("base64url");
       const at = now();
       const expiresAt = new Date(at.getTime() + RESET_LINK_TTL_SECONDS * 1000);
-      const issued = await tokens.requestByEmail({
+      const issued = await tokens
+        .requestByEmail({
         purpose: PURPOSE,
         email: input.email.trim(),
         issue,
@@ -105,7 +106,12 @@ export function createPasswordReset(deps: PasswordResetDeps) {
         interactionUid: input.interactionUid ?? null,
         mail: { template: "password_reset", payload: sealer.seal({ token }), sendBefore: expiresAt },
         audit: { event: "password.reset_requested", ip: input.ip, userAgent: input.userAgent ?? null, details: { cooldown: !issue } },
-      });
+      })
+        .catch(async (error: unknown) => {
+          // Nothing was queued (the statement failed): a retry within the cooldown must still send.
+          if (issue) await cooldown.cancel(PURPOSE, accountKey(input.email)).catch(() => {});
+          throw error;
+        });
       if (issued) deps.onMailQueued?.();
       return { ok: true };
     },

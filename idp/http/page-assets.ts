@@ -65,5 +65,10 @@ export function pageAssetRoutes(app: FastifyInstance, assets: PageAssets): void 
   const { stylesheet } = assets.views;
   app.get(stylesheet.path, async (_request, reply) => reply.type("text/css; charset=utf-8").header("Cache-Control", cache).send(stylesheet.css));
   const { logo } = assets;
-  if (logo) app.get(logo.path, async (_request, reply) => reply.type(logo.type).header("Cache-Control", cache).send(logo.body));
+  // Mails show the logo too, from webmail on other origins: it is public, so any origin may embed it.
+  if (logo) {
+    app.get(logo.path, async (_request, reply) =>
+      reply.type(logo.type).header("Cache-Control", cache).header("Cross-Origin-Resource-Policy", "cross-origin").send(logo.body),
+    );
+  }
 }

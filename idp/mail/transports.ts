@@ -29,11 +29,23 @@ export function sender(config: Pick<Config, "mailFrom" | "brandName">): string |
   return from.includes("<") ? from : { name: config.brandName, address: from };
 }
 
-export function smtpTransport(config: Pick<Config, "smtpUrl" | "mailFrom" | "brandName" | "mailSendTimeoutSeconds">): MailTransport {
+/**
+ * The connection options of SMTP_URL. smtp:// speaks STARTTLS whenever the server offers it, and in
+ * production insists on it for any server off this machine (someone on the path could strip the
+ * offer and read the reset links), unless the URL says ?requireTLS=false; smtps:// is TLS from the start.
+ */
+export function smtpConnection(config: Pick<Config, "smtpUrl" | "production">): ReturnType<typeof parseConnectionUrl> {
+  const options = parseConnectionUrl(config.smtpUrl!);
+  const url = new URL(config.smtpUrl!);
+  const local = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  if (config.production && !options.secure && !local && !url.searchParams.has("requireTLS")) options.requireTLS = true;
+  return options;
+}
+
+export function smtpTransport(config: Pick<Config, "smtpUrl" | "production" | "mailFrom" | "brandName" | "mailSendTimeoutSeconds">): MailTransport {
   const timeout = config.mailSendTimeoutSeconds * 1000;
   const transporter = nodemailer.createTransport({
-    // smtp:// speaks STARTTLS whenever the server offers it (?requireTLS=true insists); smtps:// is TLS from the start.
-    ...parseConnectionUrl(config.smtpUrl!),
+    ...smtpConnection(config),
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,

@@ -192,13 +192,15 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
     },
 
     async revokeByAccountId(accountId: string): Promise<number> {
-      const { rowCount } = await db.query(
+      // Two statements, not one with OR: an IN (subquery) under an OR cannot use the grant_id
+      // index, and the DELETE would read the whole table. The caller runs them in one transaction.
+      const issued = await db.query(
         `DELETE FROM oidc_payloads
-          WHERE (model IN ('Session', 'Grant') AND payload->>'accountId' = $1)
-             OR grant_id IN (SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'accountId' = $1)`,
+          WHERE grant_id IN (SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'accountId' = $1)`,
         [accountId],
       );
-      return rowCount ?? 0;
+      const sessions = await db.query(`DELETE FROM oidc_payloads WHERE model IN ('Session', 'Grant') AND payload->>'accountId' = $1`, [accountId]);
+      return (issued.rowCount ?? 0) + (sessions.rowCount ?? 0);
     },
 
     async deleteExpired(): Promise<number> {

@@ -8,6 +8,8 @@ import { createClient, ErrorReply } from "@redis/client";
 import { BackendUnavailableError } from "../db/availability.ts";
 import { boundedWait } from "../db/bounded-wait.ts";
 
+const TRANSIENT_REPLY = /^(LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN)\b/;
+
 export type RedisClient = ReturnType<typeof newClient>;
 
 export type RedisConnection = {
@@ -108,8 +110,12 @@ export async function openRedisConnection(options: RedisConnectionOptions): Prom
       try {
         return await boundedWait(WHAT, options.timeoutMs, () => command(current));
       } catch (error) {
-        // An error Redis answered with says nothing against the connection.
-        if (error instanceof ErrorReply) throw error;
+        // An error Redis answered with says nothing against the connection; the transient ones
+        // (loading its data after a restart, a read-only replica, busy, failing over) are an outage.
+        if (error instanceof ErrorReply) {
+          if (TRANSIENT_REPLY.test(error.message)) throw new BackendUnavailableError(`${WHAT} answered ${error.message.split(" ")[0]}`, { cause: error });
+          throw error;
+        }
         // Timed out (the answer may still come, out of turn) or broken: never reused.
         drop(current);
         reconnect();

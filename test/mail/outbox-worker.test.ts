@@ -31,7 +31,7 @@ afterAll(async () => {
 function worker(db: Database, options: { smtpUrl: string; now: () => Date; maxAttempts?: number; keys?: string[]; outcomes?: MailOutcome[] }) {
   return createOutboxWorker({
     outbox: createMailOutboxStore(db, options.now),
-    transport: smtpTransport({ smtpUrl: options.smtpUrl, mailFrom: "no-reply@acme.example", brandName: "Acme", mailSendTimeoutSeconds: 2 }),
+    transport: smtpTransport({ smtpUrl: options.smtpUrl, production: false, mailFrom: "no-reply@acme.example", brandName: "Acme", mailSendTimeoutSeconds: 2 }),
     sealer: createSealer(options.keys ?? [cookieKey]),
     context: (locale) => ({ locale, brand, origin: "https://auth.acme.example" }),
     now: options.now,
