@@ -184,11 +184,11 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
     },
 
     async revokeByClientId(clientId: string): Promise<void> {
-      await db.query(
-        `DELETE FROM oidc_payloads WHERE payload->>'clientId' = $1
-            OR grant_id IN (SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'clientId' = $1)`,
-        [clientId],
-      );
+      // Two statements, as in revokeByAccountId; the caller runs them in one transaction.
+      await db.query(`DELETE FROM oidc_payloads WHERE grant_id IN (SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'clientId' = $1)`, [
+        clientId,
+      ]);
+      await db.query(`DELETE FROM oidc_payloads WHERE payload->>'clientId' = $1`, [clientId]);
     },
 
     async revokeByAccountId(accountId: string): Promise<number> {
