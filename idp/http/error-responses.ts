@@ -91,7 +91,13 @@ export type ErrorResponses = {
 };
 
 export function createErrorResponses(views: Views): ErrorResponses {
-  const viewOfRequest = (request: FastifyRequest) => views.forRequest({ acceptLanguage: request.headers["accept-language"] });
+  // A page's language as the page chose it: a ui_locales the request carries (the reset pages keep
+  // it in their links and forms), then Accept-Language.
+  const viewOfRequest = (request: FastifyRequest) =>
+    views.forRequest({
+      uiLocales: (request.query as Record<string, unknown> | undefined)?.ui_locales ?? (request.body as Record<string, unknown> | undefined)?.ui_locales,
+      acceptLanguage: request.headers["accept-language"],
+    });
   const viewOfKoa = (ctx: KoaContextWithOIDC) =>
     views.forRequest({ uiLocales: (ctx.oidc?.params as Record<string, unknown> | undefined)?.ui_locales, acceptLanguage: ctx.get("accept-language") });
   return {

@@ -4,6 +4,7 @@
 // party. Also: a GET of the link uses nothing, a link works once, expires and is superseded, the
 // policy holds, the old refresh token gets invalid_grant, failures count toward the lockout, one
 // link a minute, and known and unknown emails get byte-identical answers.
+import { translate } from "../../idp/pages/i18n.ts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as oidc from "openid-client";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
@@ -229,6 +230,15 @@ describe("password reset from the sign-in page", () => {
     await signedIn({ email: person.email, password: winner });
     const changes = await idp.database.db.query("SELECT 1 FROM audit_events WHERE user_id = $1 AND event = 'password.changed'", [person.id]);
     expect(changes.rowCount).toBe(1);
+  });
+
+  it("shows a link that cannot be used in the language the request asks for", async () => {
+    const unknown = `${idp.baseUrl}/reset/${"A".repeat(43)}`;
+    const page = await new Browser().request(`${unknown}?ui_locales=ja`, { headers: { "accept-language": "de" } });
+    expect(page.status).toBe(400);
+    expect(page.html).toContain('<html lang="ja">');
+    expect(page.html).toContain(`<h1>${translate("ja", "error.resetLink.title")}</h1>`);
+    expect((await new Browser().request(unknown, { headers: { "accept-language": "de" } })).html).toContain('<html lang="de">');
   });
 
   it("refuses an expired link", async () => {
