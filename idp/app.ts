@@ -25,6 +25,7 @@ import { cachedClientLookup } from "./oidc/client-cache.ts";
 import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
 import { recordSignOuts } from "./oidc/sign-out-audit.ts";
+import { auditInRequest } from "./oidc/audit-in-request.ts";
 import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
 import { loggerOptions } from "./logging.ts";
@@ -106,8 +107,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
-    recordRevocations(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
-    recordSignOuts(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
+    const record = auditInRequest(built, auditStore, (error) => app.log.error({ err: error }, "audit event not recorded"));
+    recordRevocations(built, record);
+    recordSignOuts(built, record);
     providerSecurityHeaders(built, assets.imageOrigins);
     refuseNulParameters(built);
     metrics.observeProvider(built);
@@ -131,7 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   for (const warning of configurationWarnings(config)) app.log.warn(warning);
   // First of all hooks: a Host that cannot be parsed (400) or that we do not serve (421) goes no further.
-  hostValidation(app, config, assets.imageOrigins);
+  hostValidation(app, config, badUrlHeaders);
   metrics.timeRequests(app, mountPath(config));
   // Discovery and the JWKS from memory once the provider has answered them: only the host check and
   // the request id and timing hook run before it (so only allowed hosts are ever remembered).
@@ -246,7 +248,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));
   }
 
-  const retentionMs = config.auditRetentionDays * 86_400_000;
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
   const tokens = createOneTimeTokenStore(db, now);
   scheduleCleanups(app, config, [
@@ -255,7 +256,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
-    ...(retentionMs > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(new Date(now().getTime() - retentionMs)) }] : []),
+    ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),
   ]);
 
   return app;

@@ -3,7 +3,7 @@
 import path from "node:path";
 import { DEFAULT_BRAND_COLOR, parseHexColor } from "./pages/brand.ts";
 import { supportedLocales } from "./pages/i18n.ts";
-import { parseAllowedHosts } from "./http/authority.ts";
+import { LOOPBACK_NAMES, parseAllowedHosts } from "./http/authority.ts";
 
 export type Config = {
   production: boolean;
@@ -572,7 +572,7 @@ function validateBranding(config: Config): void {
   if (config.brandLogoUrl && config.brandLogoFile) throw new ConfigError("set BRAND_LOGO_URL or BRAND_LOGO_FILE, not both");
   if (config.brandLogoUrl) {
     const url = URL.parse(config.brandLogoUrl);
-    const local = url && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+    const local = url && LOOPBACK_NAMES.includes(url.hostname);
     if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && local)) || url.username || url.password) {
       throw new ConfigError("BRAND_LOGO_URL must be an https URL (http only for localhost), without credentials");
     }

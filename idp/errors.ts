@@ -49,6 +49,9 @@ export class IdpError extends Error {
 export const idpErrors = {
   invalidRequest: (description?: string, detail?: string) =>
     new IdpError({ status: 400, code: "invalid_request", title: "error.invalidRequest.title", message: { id: "error.invalidRequest.message" }, description, detail }),
+  /** A well-formed host this IdP does not serve (ALLOWED_HOSTS). */
+  misdirected: (description: string, detail?: string) =>
+    new IdpError({ status: 421, code: "misdirected_request", title: "error.badHost.title", message: { id: "error.badHost.message" }, description, detail }),
   notFound: () => new IdpError({ status: 404, code: "not_found", title: "error.notFound.title", message: { id: "error.notFound.message" }, description: "no such endpoint" }),
   /** The interaction (or the session it belonged to) is gone: signed out elsewhere, or too old. */
   interactionExpired: (detail?: string) =>

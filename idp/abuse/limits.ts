@@ -10,6 +10,7 @@ import { isIP } from "node:net";
 import type { Config } from "../config.ts";
 import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
 import { idpErrors } from "../errors.ts";
+import { PROBE_PATHS } from "../http/health.ts";
 import { accountKey } from "./lockout.ts";
 import { rateLimitStoreTimeoutMs } from "./rate-limit-store.ts";
 import { createSyncedCounters } from "./synced-counters.ts";
@@ -18,8 +19,7 @@ import { redactPath } from "../logging.ts";
 export type Rule = { name: string; limit: number; windowSeconds: number };
 type Check = { rule: Rule; subject: string };
 
-/** Paths never limited: liveness/readiness probes, metrics, and the pages' assets (under /assets/). */
-const EXEMPT = new Set(["/healthz", "/readyz", "/metrics"]);
+/** Never limited besides the probes (PROBE_PATHS): the pages' assets, under this prefix. */
 const EXEMPT_PREFIX = "/assets/";
 
 export function rateLimitRules(config: Config) {
@@ -142,7 +142,7 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
     /** onRequest hook: the per-address limit on everything, and the token endpoint's own limits. */
     async onRequest(request: FastifyRequest, _reply: FastifyReply): Promise<undefined> {
       const path = limitPath(request.url);
-      if (EXEMPT.has(path) || path.startsWith(EXEMPT_PREFIX) || publicDocuments.has(path)) return undefined;
+      if (PROBE_PATHS.has(path) || path.startsWith(EXEMPT_PREFIX) || publicDocuments.has(path)) return undefined;
       const address = addressKey(request.ip);
       const checks: Check[] = [{ rule: rules.requestPerIp, subject: address }];
       const token = request.method === "POST" && path === tokenPath;

@@ -9,6 +9,7 @@ import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
 import type { User, UserStore } from "../store/users.ts";
 import { generateClientSecret, hashClientSecret } from "./client-secrets.ts";
 import type { PasswordHasher } from "./passwords.ts";
+import { LOOPBACK_NAMES } from "../http/authority.ts";
 import { passwordProblem, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-policy.ts";
 
 export class InvalidInputError extends Error {
@@ -29,7 +30,6 @@ export function validateEmail(email: string): string {
   return trimmed;
 }
 
-const LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
 
 function absoluteUrl(uri: string): URL {
   try {
@@ -43,7 +43,7 @@ function absoluteUrl(uri: string): URL {
 export function validateRedirectUri(uri: string): string {
   const url = absoluteUrl(uri);
   if (url.hash) throw new InvalidInputError(`"${uri}" must not contain a fragment`);
-  const local = LOCAL_HOSTS.includes(url.hostname);
+  const local = LOOPBACK_NAMES.includes(url.hostname);
   if (url.protocol === "http:" && !local) throw new InvalidInputError(`"${uri}" must use https (http is allowed for localhost only)`);
   if (!["http:", "https:"].includes(url.protocol) && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
     throw new InvalidInputError(`"${uri}" must be https, local http, or a reverse-domain app scheme`);
@@ -62,7 +62,7 @@ export function validateLogoUri(uri: string): string {
   const url = absoluteUrl(uri.trim());
   // First, and without repeating the URI: it may hold a password.
   if (url.username || url.password) throw new InvalidInputError("a logo URI must not contain a user name or password");
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && LOCAL_HOSTS.includes(url.hostname))) {
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && LOOPBACK_NAMES.includes(url.hostname))) {
     throw new InvalidInputError(`logo URI "${uri}" must use https (http is allowed for localhost only)`);
   }
   if (url.href.length > LOGO_URI_MAX_LENGTH) throw new InvalidInputError(`a logo URI must be at most ${LOGO_URI_MAX_LENGTH} characters`);

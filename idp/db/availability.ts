@@ -32,6 +32,3 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /** Seconds a client should wait before retrying while the database is away. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
-
-// Generic on purpose: the same answer whether PostgreSQL or Redis is the one away.
-export const UNAVAILABLE_MESSAGE = "The identity provider cannot reach its storage. Try again in a few seconds.";

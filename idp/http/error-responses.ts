@@ -47,12 +47,14 @@ export function classify(error: unknown): IdpError {
   return idpErrors.server(error);
 }
 
+/** OAuth errors with a page of their own; every other one is shown as an invalid request. */
+const OAUTH_PAGES: Record<string, "unknownClient" | "badRedirect"> = { invalid_client: "unknownClient", invalid_redirect_uri: "badRedirect" };
+
 /** An OAuth error answer (oidc-provider's own, or one we raise) as an IdpError. */
 export function fromOAuth(status: number, code: string, description?: string): IdpError {
   if (status >= 500) return idpErrors.server(new Error(`${code}: ${description ?? ""}`));
-  const title = code === "invalid_client" ? "error.unknownClient.title" : code === "invalid_redirect_uri" ? "error.badRedirect.title" : "error.invalidRequest.title";
-  const message = code === "invalid_client" ? "error.unknownClient.message" : code === "invalid_redirect_uri" ? "error.badRedirect.message" : "error.invalidRequest.message";
-  return new IdpError({ status, code, title, message: { id: message }, description });
+  const page = OAUTH_PAGES[code] ?? "invalidRequest";
+  return new IdpError({ status, code, title: `error.${page}.title`, message: { id: `error.${page}.message` }, description });
 }
 
 function errorHeaders(error: IdpError): Record<string, string> {

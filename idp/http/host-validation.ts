@@ -2,31 +2,18 @@
 // host the IdP does not serve (ALLOWED_HOSTS) gets 421, before any other hook, the public-document
 // cache or oidc-provider, which builds absolute URLs from that name and would fail or misdirect.
 import type { IncomingMessage } from "node:http";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.ts";
 import { isAllowedHost, parseAllowedHosts, parseAuthority, type AllowedHosts, type Authority } from "./authority.ts";
-import { frameworkErrorHeaders } from "./security-headers.ts";
-import { IdpError } from "../errors.ts";
+import { idpErrors, type IdpError } from "../errors.ts";
+import { PROBE_PATHS } from "./health.ts";
 
-/** Answer any well-formed host: probes and scrapers address a pod or container by its IP. */
-export const HOST_EXEMPT_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /** An absolute-form request target (`GET http://host/path`): Koa then builds URLs from it, not from Host. */
 const ABSOLUTE_FORM = /^https?:\/\//i;
 
-export type HostError = IdpError & { detail: string };
-
-/**
- * The one place a refusal is built, as the IdpError the one renderer answers with. `detail` is for
- * the log only; the description never repeats what the caller sent.
- */
-export function hostError(status: 400 | 421, code: string, description: string, detail: string): HostError {
-  const title = status === 421 ? "error.badHost.title" : "error.invalidRequest.title";
-  const message = status === 421 ? "error.badHost.message" : "error.invalidRequest.message";
-  return new IdpError({ status, code, title, message: { id: message }, description, detail }) as HostError;
-}
-
-const invalid = (message: string, detail: string) => hostError(400, "invalid_request", message, detail);
+// Refusals are IdpErrors: `detail` is for the log only; the description never repeats what was sent.
+const invalid = (description: string, detail: string) => idpErrors.invalidRequest(description, detail);
 
 /** For the log: the start of a hostile value, quoted so control bytes stay visible. */
 const quoted = (value: string) => JSON.stringify(value.slice(0, 100));
@@ -36,7 +23,7 @@ const quoted = (value: string) => JSON.stringify(value.slice(0, 100));
  * absolute-form target's authority, and under TRUST_PROXY every X-Forwarded-Host value (Koa uses the
  * first, Fastify the last) and X-Forwarded-Proto. Returns the refusal, or undefined to go on.
  */
-export function checkHost(raw: Pick<IncomingMessage, "url" | "headers" | "rawHeaders">, policy: { allowed: AllowedHosts; trustProxy: boolean }): HostError | undefined {
+export function checkHost(raw: Pick<IncomingMessage, "url" | "headers" | "rawHeaders">, policy: { allowed: AllowedHosts; trustProxy: boolean }): IdpError | undefined {
   const target = raw.url ?? "";
   let path: string;
   const named: { source: string; value: string }[] = [];
@@ -50,7 +37,8 @@ export function checkHost(raw: Pick<IncomingMessage, "url" | "headers" | "rawHea
   } else {
     return invalid("The request target must be a path, an absolute http(s) URL or *.", `request target ${quoted(target)}`);
   }
-  const exempt = HOST_EXEMPT_PATHS.has(path);
+  // Probes and scrapers address a pod or container by its IP: any well-formed host will do.
+  const exempt = PROBE_PATHS.has(path);
 
   let hostHeaders = 0;
   for (let index = 0; index < raw.rawHeaders.length; index += 2) if (raw.rawHeaders[index]!.toLowerCase() === "host") hostHeaders++;
@@ -84,21 +72,20 @@ export function checkHost(raw: Pick<IncomingMessage, "url" | "headers" | "rawHea
   const foreign = authorities.findIndex((authority) => !isAllowedHost(policy.allowed, authority));
   if (foreign === -1) return undefined;
   const { source, value } = named[foreign]!;
-  return hostError(421, "misdirected_request", "This server does not answer for the host named in the request.", `${source} ${quoted(value)} is not in ALLOWED_HOSTS`);
+  return idpErrors.misdirected("This server does not answer for the host named in the request.", `${source} ${quoted(value)} is not in ALLOWED_HOSTS`);
 }
 
 /** Registers the check; must be the app's first onRequest hook. */
 export function hostValidation(
   app: FastifyInstance,
   config: Pick<Config, "issuer" | "allowedHosts" | "trustProxy" | "production">,
-  imageOrigins: string[],
+  /** The security headers, applied by hand: this hook runs before the hooks that set them. */
+  securityHeaders: (request: FastifyRequest, reply: FastifyReply) => void,
 ): void {
   const policy = { allowed: parseAllowedHosts(config.allowedHosts, config.issuer), trustProxy: config.trustProxy };
   if (policy.allowed.any && config.production) {
     app.log.warn("ALLOWED_HOSTS contains *: the IdP answers for any host name it is sent. List the names it is reached by instead.");
   }
-  // The security headers are registered after this hook, so a refusal applies them itself.
-  const securityHeaders = frameworkErrorHeaders({ issuer: config.issuer, imageOrigins });
   app.addHook("onRequest", async (request, reply) => {
     const refusal = checkHost(request.raw, policy);
     if (!refusal) return;

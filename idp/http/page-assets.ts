@@ -55,11 +55,6 @@ export async function loadPageAssets(config: Config): Promise<PageAssets> {
   };
 }
 
-/** Paths of the assets, for rules that leave them alone (rate limits). */
-export function assetPaths(assets: PageAssets): string[] {
-  return [assets.views.stylesheet.path, ...(assets.logo ? [assets.logo.path] : [])];
-}
-
 export function pageAssetRoutes(app: FastifyInstance, assets: PageAssets): void {
   const cache = "public, max-age=86400";
   const { stylesheet } = assets.views;

@@ -10,6 +10,7 @@ import { formatMessage } from "../pages/i18n.ts";
 import type { View, Views } from "../pages/layout.ts";
 import { chooseNewPasswordPage, passwordChangedPage, PASSWORD_VIOLATION_MESSAGES, resetRequestedPage, resetRequestPage } from "../pages/password-reset.ts";
 import { RESET_LINK_TTL_SECONDS } from "../mail/templates.ts";
+import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
 
 export type PasswordResetRouteDeps = {
   passwordReset: PasswordReset;
@@ -17,27 +18,23 @@ export type PasswordResetRouteDeps = {
   passwordLength: { min: number; max: number };
 };
 
-const UID = "^[A-Za-z0-9_-]{1,64}$";
-// No control characters (as on the sign-in form): PostgreSQL text cannot hold NUL.
-const EMAIL = { type: "string", maxLength: 320, pattern: "^[^\\u0000-\\u001f\\u007f]*$" } as const;
-const CSRF = { type: "string", maxLength: 256 } as const;
 const LOCALES = { type: "string", maxLength: 100 } as const;
 
 const requestQuery = {
   type: "object",
-  properties: { interaction: { type: "string", pattern: UID }, ui_locales: LOCALES },
+  properties: { interaction: { type: "string", pattern: UID_PATTERN }, ui_locales: LOCALES },
 } as const;
 const requestBody = {
   type: "object",
   required: ["email", "_csrf"],
-  properties: { email: EMAIL, _csrf: CSRF, interaction: { type: "string", pattern: UID }, ui_locales: LOCALES },
+  properties: { email: EMAIL_FIELD, _csrf: CSRF_FIELD, interaction: { type: "string", pattern: UID_PATTERN }, ui_locales: LOCALES },
 } as const;
 const tokenParams = { type: "object", required: ["token"], properties: { token: { type: "string", pattern: RESET_TOKEN_PATTERN } } } as const;
 // Long enough for any real password (the policy then says what is wrong), short enough to stay cheap.
 const completeBody = {
   type: "object",
   required: ["password", "repeat", "_csrf"],
-  properties: { password: { type: "string", maxLength: 1024 }, repeat: { type: "string", maxLength: 1024 }, _csrf: CSRF },
+  properties: { password: { type: "string", maxLength: 1024 }, repeat: { type: "string", maxLength: 1024 }, _csrf: CSRF_FIELD },
 } as const;
 
 type RequestQuery = { Querystring: { interaction?: string; ui_locales?: string } };

@@ -10,6 +10,7 @@ import { formatMessage, type Message } from "../pages/i18n.ts";
 import type { ClientBrand, View, Views } from "../pages/layout.ts";
 import { consentPage, signInPage } from "../pages/sign-in.ts";
 import { setPagePolicy } from "../http/security-headers.ts";
+import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
 
 export type InteractionDeps = {
   /** The current provider: it is rebuilt when the signing keys change. */
@@ -30,13 +31,13 @@ type LoginBody = { Params: { uid: string }; Body: { email: string; password: str
 const paramsSchema = {
   type: "object",
   required: ["uid"],
-  properties: { uid: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } },
+  properties: { uid: { type: "string", pattern: UID_PATTERN } },
 } as const;
 
 const csrfOnlyBody = {
   type: "object",
   required: ["_csrf"],
-  properties: { _csrf: { type: "string", maxLength: 256 } },
+  properties: { _csrf: CSRF_FIELD },
 } as const;
 
 // Long enough for any real password, short enough that hashing a hostile one stays cheap.
@@ -44,11 +45,9 @@ const loginBody = {
   type: "object",
   required: ["email", "password", "_csrf"],
   properties: {
-    // No control characters: no address has one, and PostgreSQL text cannot hold NUL (a lookup,
-    // rate-limit key or audit row with one would fail as a server error).
-    email: { type: "string", maxLength: 320, pattern: "^[^\\u0000-\\u001f\\u007f]*$" },
+    email: EMAIL_FIELD,
     password: { type: "string", maxLength: 1024 },
-    _csrf: { type: "string", maxLength: 256 },
+    _csrf: CSRF_FIELD,
   },
 } as const;
 

@@ -6,6 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import nodemailer from "nodemailer";
 import { parseConnectionUrl } from "nodemailer/lib/shared";
+import { LOOPBACK_NAMES } from "../http/authority.ts";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config.ts";
 
@@ -37,7 +38,7 @@ export function sender(config: Pick<Config, "mailFrom" | "brandName">): string |
 export function smtpConnection(config: Pick<Config, "smtpUrl" | "production">): ReturnType<typeof parseConnectionUrl> {
   const options = parseConnectionUrl(config.smtpUrl!);
   const url = new URL(config.smtpUrl!);
-  const local = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  const local = LOOPBACK_NAMES.includes(url.hostname);
   if (config.production && !options.secure && !local && !url.searchParams.has("requireTLS")) options.requireTLS = true;
   return options;
 }

@@ -2,8 +2,7 @@
 // and grants revoked by it, by the reuse of a rotated refresh token or a used code, or by logout.
 // Only ids (client, user), the token type, IP and user agent are recorded: never a token, code or cookie.
 import Provider, { type KoaContextWithOIDC } from "oidc-provider";
-import type { AuditStore } from "../store/audit.ts";
-import { auditInRequest } from "./audit-in-request.ts";
+import type { RecordInRequest } from "./audit-in-request.ts";
 
 type TokenLike = { kind: string; clientId?: string; accountId?: string };
 
@@ -17,8 +16,7 @@ const TOKEN_EVENTS = {
 /** The Koa context of the request being handled (oidc-provider keeps it in AsyncLocalStorage). */
 const currentContext = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
 
-export function recordRevocations(provider: Provider, audit: AuditStore, onError: (error: unknown) => void): void {
-  const record = auditInRequest(provider, audit, onError);
+export function recordRevocations(provider: Provider, record: RecordInRequest): void {
 
   for (const [eventName, tokenType] of Object.entries(TOKEN_EVENTS)) {
     // One listener shape for the three token models (the typings know only their own names).

@@ -3,12 +3,10 @@
 // id_token_hint made the page unnecessary (logout-without-prompt.ts). Only ids, IP and user agent.
 import type Provider from "oidc-provider";
 import type { KoaContextWithOIDC } from "oidc-provider";
-import type { AuditStore } from "../store/audit.ts";
-import { auditInRequest } from "./audit-in-request.ts";
+import type { RecordInRequest } from "./audit-in-request.ts";
 import { ENDED_WITHOUT_PROMPT } from "./logout-without-prompt.ts";
 
-export function recordSignOuts(provider: Provider, audit: AuditStore, onError: (error: unknown) => void): void {
-  const record = auditInRequest(provider, audit, onError);
+export function recordSignOuts(provider: Provider, record: RecordInRequest): void {
 
   provider.on("end_session.success", (ctx: KoaContextWithOIDC) => {
     const { session, client, params } = ctx.oidc;

@@ -25,6 +25,7 @@ function readCatalogues(): Map<Locale, Catalogue> {
 }
 
 let catalogues: Map<Locale, Catalogue> | undefined;
+let locales: Locale[] | undefined;
 const formats = new Map<string, IntlMessageFormat>();
 
 function allCatalogues(): Map<Locale, Catalogue> {
@@ -33,8 +34,13 @@ function allCatalogues(): Map<Locale, Catalogue> {
 }
 
 /** The languages the pages speak, the source language first. */
+function localeList(): Locale[] {
+  locales ??= [SOURCE_LOCALE, ...[...allCatalogues().keys()].filter((locale) => locale !== SOURCE_LOCALE)];
+  return locales;
+}
+
 export function supportedLocales(): Locale[] {
-  return [SOURCE_LOCALE, ...[...allCatalogues().keys()].filter((locale) => locale !== SOURCE_LOCALE)];
+  return [...localeList()];
 }
 
 /** The raw pattern of a message (the source language's when a catalogue lacks it). */
@@ -73,7 +79,7 @@ export function waitWords(t: Translate, seconds: number): string {
  * falls back to its language ("de-CH" is served German).
  */
 export function negotiateLocale(input: { uiLocales?: unknown; acceptLanguage?: unknown; fallback: Locale }): Locale {
-  const supported = supportedLocales();
+  const supported = localeList();
   const match = (tag: string): Locale | undefined => {
     const lower = tag.trim().toLowerCase();
     if (!lower || lower === "*") return undefined;
