@@ -6,7 +6,8 @@ import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
 import csrfProtection from "@fastify/csrf-protection";
 import type Provider from "oidc-provider";
-import { configurationWarnings, keySchedulePolicy, mountPath, type Config } from "./config.ts";
+import type { View } from "./pages/layout.ts";
+import { configurationWarnings, keySchedulePolicy, mountPath, signInMethods, type Config } from "./config.ts";
 import { createKeyRing, type KeyRing } from "./keys/key-ring.ts";
 import type { KeySchedule } from "./keys/key-schedule.ts";
 import type { Database } from "./db/database.ts";
@@ -48,6 +49,11 @@ import { createPasswordReset } from "./accounts/password-reset.ts";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./accounts/password-policy.ts";
 import { forgotPasswordHref, passwordResetRoutes } from "./interactions/password-reset-routes.ts";
 import { hostValidation } from "./http/host-validation.ts";
+import { createCodeSecrets } from "./accounts/code-secrets.ts";
+import { createCodeSignIn } from "./accounts/code-sign-in.ts";
+import { createOneTimeCodeStore } from "./store/one-time-codes.ts";
+import { codeSignInRoutes } from "./interactions/code-sign-in-routes.ts";
+import type { SignInOffer } from "./pages/sign-in.ts";
 
 export type AppDeps = {
   config: Config;
@@ -232,17 +238,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         })
       : undefined;
 
+  // Sign-in by one-time code (SIGN_IN_METHODS): by mail when mail can be sent.
+  const methods = signInMethods(config);
+  const cooldown = createCooldown(rateLimitStore);
+  const codeSecrets = createCodeSecrets(keys.cookieKeys);
+  const codes = createOneTimeCodeStore(db, now);
+  const codeSignIn =
+    mailWorker && methods.has("email_code")
+      ? createCodeSignIn({
+          codes,
+          audit: auditStore,
+          secrets: codeSecrets,
+          sealer,
+          lockout,
+          cooldown,
+          limits: { codeRequest: (_channel, ip, identifier) => rateLimits.emailCodeRequest(ip, identifier), codeAttempt: rateLimits.signIn },
+          onMessageQueued: mailWorker.wake,
+          now,
+        })
+      : undefined;
+  const offer = (uid: string, view: View): SignInOffer => ({
+    password: methods.has("password"),
+    emailCode: codeSignIn !== undefined,
+    smsCode: false,
+    signUp: false,
+    forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
+  });
+
   const provider = () => current.provider;
+  const interactionContext = { provider, clients: clientLookup, views: assets.views };
   await app.register(async (scope) =>
-    interactionRoutes(scope, {
-      provider,
-      clients: clientLookup,
-      signInWithPassword,
-      limitSignIn: rateLimits.signIn,
-      views: assets.views,
-      forgotPasswordHref: passwordReset && forgotPasswordHref,
-    }),
+    interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
+  if (codeSignIn) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer }));
   if (passwordReset) {
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
     await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));
@@ -255,6 +283,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { what: "expired rate-limit counters", run: () => rateLimitStore.deleteExpired() },
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
+    { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),
   ]);

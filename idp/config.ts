@@ -71,6 +71,12 @@ export type Config = {
   mailPollIntervalMs: number;
   passwordResetLimitPerIp: number;
   passwordResetLimitPerAccount: number;
+  // Passwordless sign-in and sign-up (idp/accounts/code-sign-in.ts, sign-up.ts).
+  signInMethods: string;
+  emailCodeLimitPerIp: number;
+  emailCodeLimitPerAccount: number;
+  signUp: string;
+  signUpEmailDomains: string | undefined;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -437,6 +443,36 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("5"),
     doc: "Requests for a reset link per RATE_LIMIT_WINDOW for one email, registered or not; 0 turns it off. Besides it, one email gets at most one link a minute: a request within 60 seconds of the last sends nothing (and answers the same).",
   },
+  signInMethods: {
+    env: "SIGN_IN_METHODS",
+    kind: "string",
+    fallback: (partial) => (!partial.production || partial.smtpUrl !== undefined ? "password,email_code" : "password"),
+    doc: "The ways to sign in the sign-in page offers, comma-separated: `password`, `email_code` (a 6-digit code and a sign-in link by mail) and `sms_code` (a 6-digit code by text message to the account's verified phone number). Default: `password,email_code` when mail can be sent (development, or SMTP_URL set), else `password`. In production `email_code` needs SMTP_URL and `sms_code` an SMS sender.",
+  },
+  emailCodeLimitPerIp: {
+    env: "EMAIL_CODE_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "Requests for a sign-in code by mail per RATE_LIMIT_WINDOW from one client address; 0 turns it off. Typing a code counts against the sign-in limits (SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_ACCOUNT), and each wrong code against the lockout.",
+  },
+  emailCodeLimitPerAccount: {
+    env: "EMAIL_CODE_LIMIT_PER_ACCOUNT",
+    kind: "integer",
+    fallback: constant("5"),
+    doc: "Requests for a sign-in code per RATE_LIMIT_WINDOW for one email, registered or not; 0 turns it off. Besides it, one email gets at most one code a minute: a request within 60 seconds of the last sends nothing (and answers the same).",
+  },
+  signUp: {
+    env: "SIGN_UP",
+    kind: "string",
+    fallback: constant("off"),
+    doc: "Who can create an account: `off` (only the operator, with `idp users add`), `open` (anyone, from \"Create an account\" on the sign-in page: email, a code or link by mail, then a password) or `invite` (only someone the operator invited with `idp users invite`). `open` and `invite` need mail: in production, SMTP_URL.",
+  },
+  signUpEmailDomains: {
+    env: "SIGN_UP_EMAIL_DOMAINS",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "With SIGN_UP=open, only addresses of these domains can sign up, comma-separated (`example.com,example.org`; subdomains not included). Unset: any domain not on the disposable-domain list.",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -557,9 +593,43 @@ function validateMail(config: Config): void {
   if (config.production && config.passwordReset && config.smtpUrl === undefined) {
     throw new ConfigError("PASSWORD_RESET=true needs SMTP_URL in production: reset links go out by mail. Set SMTP_URL=smtp://user:password@host:587, or leave PASSWORD_RESET unset");
   }
+  validateSignInMethods(config);
   if (config.mailMaxAttempts < 1) throw new ConfigError("MAIL_MAX_ATTEMPTS must be at least 1");
   if (config.mailSendTimeoutSeconds < 1) throw new ConfigError("MAIL_SEND_TIMEOUT must be at least 1");
   if (config.mailPollIntervalMs < 50) throw new ConfigError("MAIL_POLL_INTERVAL_MS must be at least 50");
+}
+
+/** The ways to sign in: SIGN_IN_METHODS. */
+export type SignInMethod = "password" | "email_code" | "sms_code";
+const SIGN_IN_METHODS: readonly SignInMethod[] = ["password", "email_code", "sms_code"];
+
+export function signInMethods(config: Pick<Config, "signInMethods">): Set<SignInMethod> {
+  return new Set(config.signInMethods.split(",").map((method) => method.trim()).filter(Boolean) as SignInMethod[]);
+}
+
+/** SIGN_UP_EMAIL_DOMAINS, lower-cased; undefined when any domain may sign up. */
+export function signUpEmailDomains(config: Pick<Config, "signUpEmailDomains">): Set<string> | undefined {
+  const domains = config.signUpEmailDomains?.split(",").map((domain) => domain.trim().toLowerCase()).filter(Boolean);
+  return domains?.length ? new Set(domains) : undefined;
+}
+
+function validateSignInMethods(config: Config): void {
+  const methods = config.signInMethods.split(",").map((method) => method.trim()).filter(Boolean);
+  const unknown = methods.filter((method) => !SIGN_IN_METHODS.includes(method as SignInMethod));
+  if (methods.length === 0 || unknown.length > 0) {
+    throw new ConfigError(`SIGN_IN_METHODS must list one or more of ${SIGN_IN_METHODS.join(", ")}, comma-separated, got ${JSON.stringify(config.signInMethods)}`);
+  }
+  const mail = !config.production || config.smtpUrl !== undefined;
+  if (methods.includes("email_code") && !mail) {
+    throw new ConfigError("SIGN_IN_METHODS=email_code needs SMTP_URL in production: codes go out by mail. Set SMTP_URL=smtp://user:password@host:587, or remove email_code");
+  }
+  if (!["off", "open", "invite"].includes(config.signUp)) throw new ConfigError(`SIGN_UP must be off, open or invite, got ${JSON.stringify(config.signUp)}`);
+  if (config.signUp !== "off" && !mail) {
+    throw new ConfigError(`SIGN_UP=${config.signUp} needs SMTP_URL in production: sign-up confirms the address by mail. Set SMTP_URL=smtp://user:password@host:587, or SIGN_UP=off`);
+  }
+  for (const domain of config.signUpEmailDomains?.split(",").map((d) => d.trim()).filter(Boolean) ?? []) {
+    if (!/^(?!-)[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(domain)) throw new ConfigError(`SIGN_UP_EMAIL_DOMAINS must be domains such as example.com, comma-separated, got ${JSON.stringify(domain)}`);
+  }
 }
 
 function validateBranding(config: Config): void {

@@ -32,6 +32,8 @@ export function rateLimitRules(config: Config) {
     tokenPerClient: rule("token:client", config.tokenLimitPerClient),
     passwordResetPerIp: rule("reset:ip", config.passwordResetLimitPerIp),
     passwordResetPerAccount: rule("reset:account", config.passwordResetLimitPerAccount),
+    emailCodePerIp: rule("email-code:ip", config.emailCodeLimitPerIp),
+    emailCodePerAccount: rule("email-code:account", config.emailCodeLimitPerAccount),
   };
 }
 
@@ -186,6 +188,14 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       return countInStore([
         { rule: rules.passwordResetPerIp, subject: addressKey(ip) },
         { rule: rules.passwordResetPerAccount, subject: accountKey(email) },
+      ]);
+    },
+
+    /** A request for a sign-in code by mail: per address and per email (known or not). */
+    emailCodeRequest(ip: string, email: string): Promise<number | undefined> {
+      return countInStore([
+        { rule: rules.emailCodePerIp, subject: addressKey(ip) },
+        { rule: rules.emailCodePerAccount, subject: accountKey(email) },
       ]);
     },
 

@@ -21,7 +21,7 @@ export type RenderedError = { status: number; headers: Record<string, string>; c
 /** Paths whose errors are pages: the sign-in and password reset pages. Everything else is an API and answers JSON. */
 export function wantsPage(url: string): boolean {
   const path = url.split(/[?#]/, 1)[0]!.toLowerCase();
-  return ["/interaction", "/reset"].some((page) => path === page || path.startsWith(`${page}/`));
+  return ["/interaction", "/reset", "/email-link", "/sign-up"].some((page) => path === page || path.startsWith(`${page}/`));
 }
 
 /** Whatever was thrown, as the IdpError it is answered with. */

@@ -1,31 +1,23 @@
 // The sign-in and consent pages that oidc-provider sends people to, and the form posts behind them.
 // Handlers stay short: credentials are checked in accounts/, grants are made with the provider's API.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type Provider from "oidc-provider";
+import type { FastifyInstance } from "fastify";
 import { errors, type InteractionResults } from "oidc-provider";
 import type { SignInContext, SignInResult } from "../accounts/sign-in.ts";
-import type { ClientStore } from "../store/clients.ts";
 import { idpErrors } from "../errors.ts";
 import { formatMessage, type Message } from "../pages/i18n.ts";
-import type { ClientBrand, View, Views } from "../pages/layout.ts";
-import { consentPage, signInPage } from "../pages/sign-in.ts";
-import { setPagePolicy } from "../http/security-headers.ts";
+import type { View } from "../pages/layout.ts";
+import { consentPage, signInPage, type SignInOffer } from "../pages/sign-in.ts";
+import { interactionHelpers, type Details, type InteractionContext, type UidParams } from "./interaction-helpers.ts";
 import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
 
-export type InteractionDeps = {
-  /** The current provider: it is rebuilt when the signing keys change. */
-  provider: () => Provider;
-  clients: Pick<ClientStore, "find">;
+export type InteractionDeps = InteractionContext & {
   signInWithPassword: (email: string, password: string, context?: SignInContext) => Promise<SignInResult>;
   /** The sign-in post's rate limits (per address, per email): seconds to wait when over one. */
   limitSignIn?: (ip: string, email: string) => Promise<number | undefined>;
-  views: Views;
-  /** The "Forgot password?" link of a sign-in page; without it the page has none. */
-  forgotPasswordHref?: (uid: string, view: View) => string;
+  /** What a sign-in page offers: the methods of SIGN_IN_METHODS, sign-up, "Forgot password?". */
+  offer: (uid: string, view: View) => SignInOffer;
 };
 
-type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
-type UidParams = { Params: { uid: string } };
 type LoginBody = { Params: { uid: string }; Body: { email: string; password: string; _csrf: string } };
 
 const paramsSchema = {
@@ -68,50 +60,8 @@ function failureResponse(result: SignInFailure): { status: number; message: Mess
 }
 
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps): Promise<void> {
-  const { clients, views } = deps;
-
-  /** The application as the pages show it: its display name (or id) and logo. */
-  async function clientBrand(view: View, clientId: unknown): Promise<ClientBrand> {
-    const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
-    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: client?.logoUri };
-  }
-
-  /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
-  async function pageFor(request: FastifyRequest, reply: FastifyReply, details: Details): Promise<{ view: View; client: ClientBrand }> {
-    const view = views.forRequest({ uiLocales: details.params.ui_locales, acceptLanguage: request.headers["accept-language"] });
-    const client = await clientBrand(view, details.params.client_id);
-    // This page's forms end in a redirect to the client (validated by the provider), and it shows the logos.
-    setPagePolicy(reply, { formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
-    return { view, client };
-  }
-
-  /** Loads the interaction this browser is in; the expired page when there is none. */
-  async function loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details> {
-    try {
-      const details = await deps.provider().interactionDetails(request.raw, reply.raw);
-      if (details.uid === request.params.uid) return details;
-    } catch (error) {
-      if (!(error instanceof errors.SessionNotFound)) throw error;
-    }
-    throw idpErrors.interactionExpired("no interaction with this uid for this browser");
-  }
-
-  /**
-   * Records the interaction's result and sends the browser back to the provider. The session may have
-   * ended (signed out in another tab) or changed hands since the interaction was loaded: then the
-   * provider no longer finds it, and this sign-in has expired like one found so at loading.
-   */
-  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults | (() => Promise<InteractionResults>)) {
-    let redirectTo: string;
-    try {
-      const outcome = typeof result === "function" ? await result() : result;
-      redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
-    } catch (error) {
-      if (!(error instanceof errors.SessionNotFound)) throw error;
-      throw idpErrors.interactionExpired("the session ended before the interaction finished");
-    }
-    return reply.redirect(redirectTo, 303);
-  }
+  const { clients } = deps;
+  const { loadDetails, pageFor, finish } = interactionHelpers(deps);
 
   /** Grants everything the client asked for that the user has not granted yet. */
   async function grantRequested(details: Details): Promise<InteractionResults> {
@@ -139,8 +89,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     const csrfToken = reply.generateCsrf();
     if (details.prompt.name === "login") {
       const loginHint = typeof details.params.login_hint === "string" ? details.params.login_hint : undefined;
-      const forgotPasswordHref = deps.forgotPasswordHref?.(details.uid, view);
-      return reply.type("text/html").send(signInPage(view, { uid: details.uid, csrfToken, client, email: loginHint, forgotPasswordHref }));
+      return reply.type("text/html").send(signInPage(view, { uid: details.uid, csrfToken, client, email: loginHint, offer: deps.offer(details.uid, view) }));
     }
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
     return reply.type("text/html").send(consentPage(view, { uid: details.uid, csrfToken, client, scopes }));
@@ -154,6 +103,8 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     async (request, reply) => {
       const details = await loadDetails(request, reply);
       if (details.prompt.name !== "login") return reply.redirect(`/interaction/${details.uid}`, 303);
+      const { view: offerView } = await pageFor(request, reply, details);
+      if (!deps.offer(details.uid, offerView).password) throw idpErrors.notFound();
       const { email, password } = request.body;
       const wait = await deps.limitSignIn?.(request.ip, email);
       const result: SignInResult | SignInFailure =
@@ -165,8 +116,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         if (failure.retryAfter !== undefined) reply.header("Retry-After", String(failure.retryAfter));
         const { view, client } = await pageFor(request, reply, details);
         const error = { field: "email", message: formatMessage(view.t, failure.message) };
-        const forgotPasswordHref = deps.forgotPasswordHref?.(details.uid, view);
-        const page = signInPage(view, { uid: details.uid, csrfToken: reply.generateCsrf(), client, email, error, forgotPasswordHref });
+        const page = signInPage(view, { uid: details.uid, csrfToken: reply.generateCsrf(), client, email, error, offer: deps.offer(details.uid, view) });
         return reply.code(failure.status).type("text/html").send(page);
       }
       return finish(request, reply, { login: { accountId: result.user.id } });

@@ -13,6 +13,9 @@ export const RESET_LINK_TTL_SECONDS = 15 * 60;
 export type MailTemplates = {
   password_reset: { token: string };
   password_changed: { changedAt: string };
+  sign_in_code: { code: string; token: string };
+  sign_up_code: { code: string; token: string };
+  sign_up_existing: Record<string, never>;
 };
 export type TemplateName = keyof MailTemplates;
 
@@ -25,6 +28,14 @@ export class MailTemplateError extends Error {
   override name = "MailTemplateError";
 }
 
+/** How long a mailed code and its link work (the same as idp/accounts/code-sign-in.ts CODE_TTL_SECONDS). */
+export const CODE_TTL_MINUTES = 10;
+
+/** The path a code mail's link opens (sign-in and sign-up alike: the link's code says which). */
+export function emailLinkPath(token: string): string {
+  return `/email-link/${token}`;
+}
+
 /** The path a reset link opens. */
 export function resetLinkPath(token: string): string {
   return `/reset/${token}`;
@@ -34,11 +45,20 @@ type Body = {
   subject: string;
   heading: string;
   before: string[];
+  /** A one-time code, shown large (and first in the subject, so it shows in notifications). */
+  code?: string;
   action?: { label: string; url: string };
   after: string[];
 };
 
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+const CODE = /^[0-9]{6}$/;
+
+function codeAndLink(values: Record<string, unknown>, name: string): { code: string; token: string } {
+  if (typeof values.code !== "string" || !CODE.test(values.code)) throw new MailTemplateError(`${name} needs a code`);
+  if (typeof values.token !== "string" || !TOKEN.test(values.token)) throw new MailTemplateError(`${name} needs a token`);
+  return { code: values.code, token: values.token };
+}
 
 function bodyOf(name: string, values: Record<string, unknown>, t: Translate, context: MailContext): Body {
   const brand = context.brand.name;
@@ -65,6 +85,36 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
         after: [],
       };
     }
+    case "sign_in_code": {
+      const { code, token } = codeAndLink(values, name);
+      return {
+        subject: t("mail.signInCode.subject", { brand, code }),
+        heading: t("mail.signInCode.heading", { brand }),
+        before: [t("mail.signInCode.intro", { brand })],
+        code,
+        action: { label: t("mail.signInCode.action"), url: `${context.origin}${emailLinkPath(token)}` },
+        after: [t("mail.code.expiry", { minutes: CODE_TTL_MINUTES }), t("mail.signInCode.ignore")],
+      };
+    }
+    case "sign_up_code": {
+      const { code, token } = codeAndLink(values, name);
+      return {
+        subject: t("mail.signUpCode.subject", { brand, code }),
+        heading: t("mail.signUpCode.heading", { brand }),
+        before: [t("mail.signUpCode.intro", { brand })],
+        code,
+        action: { label: t("mail.signUpCode.action"), url: `${context.origin}${emailLinkPath(token)}` },
+        after: [t("mail.code.expiry", { minutes: CODE_TTL_MINUTES }), t("mail.signUpCode.ignore")],
+      };
+    }
+    case "sign_up_existing":
+      return {
+        subject: t("mail.signUpExisting.subject", { brand }),
+        heading: t("mail.signUpExisting.subject", { brand }),
+        before: [t("mail.signUpExisting.body", { brand })],
+        action: { label: t("mail.signUpExisting.action"), url: `${context.origin}/reset` },
+        after: [t("mail.signUpExisting.ignore")],
+      };
     default:
       throw new MailTemplateError(`no mail template ${JSON.stringify(name)}`);
   }
@@ -72,6 +122,7 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
 
 function textOf(body: Body, t: Translate, brand: string): string {
   const lines = [brand, "", body.heading, "", ...body.before.flatMap((line) => [line, ""])];
+  if (body.code) lines.push(`    ${body.code}`, "");
   if (body.action) lines.push(`${body.action.label}:`, body.action.url, "");
   for (const line of body.after) lines.push(line, "");
   lines.push("-- ", t("mail.footer", { brand }));
@@ -101,6 +152,7 @@ function htmlOf(body: Body, t: Translate, context: MailContext): string {
 <p style="margin:0 0 24px;font-size:18px;font-weight:600">${logo ? html`<img src="${logo}" alt="" height="32" style="vertical-align:middle;margin-right:8px">` : ""}${brand.name}</p>
 <h1 style="margin:0 0 16px;font-size:22px;line-height:1.25">${body.heading}</h1>
 ${body.before.map(paragraph)}
+${body.code ? html`<p style="margin:8px 0 24px;font-size:32px;font-weight:700;letter-spacing:6px;font-family:ui-monospace,Menlo,Consolas,monospace">${body.code}</p>` : ""}
 ${action}
 ${body.after.map(paragraph)}
 <p style="margin:24px 0 0;padding-top:16px;border-top:1px solid #d1d5db;font-size:13px;color:#4b5563">${t("mail.footer", { brand: brand.name })}</p>

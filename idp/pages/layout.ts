@@ -94,7 +94,7 @@ ${errors.map((error) => html`<li>${error.field ? html`<a href="#${error.field}">
 export type FieldInput = {
   id: string;
   label: string;
-  type: "email" | "password" | "text";
+  type: "email" | "password" | "text" | "tel";
   autocomplete: string;
   value?: string;
   /** Set when the form's errors concern this field. */

@@ -3,28 +3,39 @@ import { html } from "./html.ts";
 import type { MessageId } from "./i18n.ts";
 import { buttonForm, continueTo, csrfField, errorSummary, field, layout, primaryButton, type ClientBrand, type FieldError, type View } from "./layout.ts";
 
+/** What the sign-in page offers besides the email field (SIGN_IN_METHODS, SIGN_UP). */
+export type SignInOffer = { password: boolean; emailCode: boolean; smsCode: boolean; signUp: boolean; forgotPasswordHref?: string };
+
 export function signInPage(
   view: View,
-  input: { uid: string; csrfToken: string; client: ClientBrand; email?: string; error?: FieldError; forgotPasswordHref?: string },
+  input: { uid: string; csrfToken: string; client: ClientBrand; offer: SignInOffer; email?: string; error?: FieldError },
 ): string {
   const { t } = view;
+  const { offer, uid } = input;
   const errors = input.error ? [input.error] : [];
   // The field the error is about gets the focus; otherwise the first empty one.
-  const focus = input.error?.field ?? (input.email ? "password" : "email");
+  const focus = input.error?.field ?? (input.email && offer.password ? "password" : "email");
+  // Without a password the code is the one way in: its button is the form's own.
+  const codeButton = offer.password
+    ? html`<button type="submit" class="button-secondary" formaction="/interaction/${uid}/email-code">${t("login.emailCode")}</button>`
+    : primaryButton(t("login.emailCode"));
   return layout(view, {
     title: t("login.title"),
     client: input.client,
     body: html`<h1>${t("login.title")}</h1>
 ${continueTo(view, input.client)}
 ${errorSummary(view, errors)}
-<form method="post" action="/interaction/${input.uid}/login" novalidate>
+<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
 ${csrfField(input.csrfToken)}
-${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "username", value: input.email ?? "", invalid: !!input.error, autofocus: focus === "email" })}
-${field({ id: "password", label: t("login.password"), type: "password", autocomplete: "current-password", invalid: !!input.error, autofocus: focus === "password" })}
-${primaryButton(t("login.submit"))}
+${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}
+${offer.password ? field({ id: "password", label: t("login.password"), type: "password", autocomplete: "current-password", invalid: input.error?.field === "email", autofocus: focus === "password" }) : ""}
+${offer.password ? primaryButton(t("login.submit")) : ""}
+${offer.emailCode ? codeButton : ""}
 </form>
-${input.forgotPasswordHref ? html`<p><a href="${input.forgotPasswordHref}">${t("login.forgotPassword")}</a></p>` : ""}
-${buttonForm(`/interaction/${input.uid}/abort`, input.csrfToken, t("login.cancel"), "link")}`,
+${offer.password && offer.forgotPasswordHref ? html`<p><a href="${offer.forgotPasswordHref}">${t("login.forgotPassword")}</a></p>` : ""}
+${offer.smsCode ? html`<p><a href="/interaction/${uid}/sms-code">${t("login.smsCode")}</a></p>` : ""}
+${offer.signUp ? html`<p>${t("login.noAccount")} <a href="/interaction/${uid}/sign-up">${t("login.createAccount")}</a></p>` : ""}
+${buttonForm(`/interaction/${uid}/abort`, input.csrfToken, t("login.cancel"), "link")}`,
   });
 }
 

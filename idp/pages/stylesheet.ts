@@ -65,6 +65,8 @@ a.button-primary { display: block; text-align: center; text-decoration: none; pa
 .error-summary a { color: var(--danger); font-weight: 600; }
 .scopes { padding-left: 1.25rem; }
 .muted, .error-code { color: var(--muted); font-size: 0.9rem; }
+.confirmation-code { font: 700 1.75rem/1.2 ui-monospace, Menlo, Consolas, monospace; letter-spacing: 0.2em; margin: 0.5rem 0 1rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
 :focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
 `;
   const hash = createHash("sha256").update(css).digest("base64url").slice(0, 12);

@@ -24,6 +24,11 @@ export class Browser {
   // hostname -> name|path -> cookie: like a browser, cookies are shared by every port of a host.
   private cookies = new Map<string, Map<string, Cookie>>();
 
+  /** The names of the cookies this browser holds, for every host. */
+  cookieNames(): string[] {
+    return [...this.cookies.values()].flatMap((jar) => [...jar.values()].map((cookie) => cookie.name));
+  }
+
   private cookieHeader(url: URL): string {
     const jar = this.cookies.get(url.hostname);
     if (!jar) return "";

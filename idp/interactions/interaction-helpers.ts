@@ -1,0 +1,73 @@
+// What every interaction route needs: the interaction this browser is in, the page's view and
+// client, and finishing the interaction (back to the provider). Shared by the sign-in, code and
+// sign-up routes.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type Provider from "oidc-provider";
+import { errors, type InteractionResults } from "oidc-provider";
+import type { ClientStore } from "../store/clients.ts";
+import { idpErrors } from "../errors.ts";
+import type { ClientBrand, View, Views } from "../pages/layout.ts";
+import { setPagePolicy } from "../http/security-headers.ts";
+
+export type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
+export type UidParams = { Params: { uid: string } };
+
+export type InteractionContext = {
+  /** The current provider: it is rebuilt when the signing keys change. */
+  provider: () => Provider;
+  clients: Pick<ClientStore, "find">;
+  views: Views;
+};
+
+export function interactionHelpers(deps: InteractionContext) {
+  const { clients, views } = deps;
+
+  /** The application as the pages show it: its display name (or id) and logo. */
+  async function clientBrand(view: View, clientId: unknown): Promise<ClientBrand> {
+    const client = typeof clientId === "string" ? await clients.find(clientId) : undefined;
+    return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: client?.logoUri };
+  }
+
+  return {
+    clientBrand,
+
+    /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
+    async pageFor(request: FastifyRequest, reply: FastifyReply, details: Details): Promise<{ view: View; client: ClientBrand }> {
+      const view = views.forRequest({ uiLocales: details.params.ui_locales, acceptLanguage: request.headers["accept-language"] });
+      const client = await clientBrand(view, details.params.client_id);
+      // This page's forms end in a redirect to the client (validated by the provider), and it shows the logos.
+      setPagePolicy(reply, { formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
+      return { view, client };
+    },
+
+    /** Loads the interaction this browser is in; the expired page when there is none. */
+    async loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details> {
+      try {
+        const details = await deps.provider().interactionDetails(request.raw, reply.raw);
+        if (details.uid === request.params.uid) return details;
+      } catch (error) {
+        if (!(error instanceof errors.SessionNotFound)) throw error;
+      }
+      throw idpErrors.interactionExpired("no interaction with this uid for this browser");
+    },
+
+    /**
+     * Records the interaction's result and sends the browser back to the provider. The session may have
+     * ended (signed out in another tab) or changed hands since the interaction was loaded: then the
+     * provider no longer finds it, and this sign-in has expired like one found so at loading.
+     */
+    async finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults | (() => Promise<InteractionResults>)) {
+      let redirectTo: string;
+      try {
+        const outcome = typeof result === "function" ? await result() : result;
+        redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
+      } catch (error) {
+        if (!(error instanceof errors.SessionNotFound)) throw error;
+        throw idpErrors.interactionExpired("the session ended before the interaction finished");
+      }
+      return reply.redirect(redirectTo, 303);
+    },
+  };
+}
+
+export type InteractionHelpers = ReturnType<typeof interactionHelpers>;
