@@ -48,6 +48,8 @@ import { createPasswordReset } from "./accounts/password-reset.ts";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./accounts/password-policy.ts";
 import { forgotPasswordHref, passwordResetRoutes } from "./interactions/password-reset-routes.ts";
 import { hostValidation } from "./http/host-validation.ts";
+import { createEmailVerification } from "./accounts/email-verification.ts";
+import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -246,6 +248,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (passwordReset) {
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
     await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));
+  }
+  // Email verification links (sent by `idp users add --send-verification`): offered wherever mail can go out.
+  if (mailWorker) {
+    const emailVerification = createEmailVerification({
+      db,
+      stores: (queryable) => ({
+        users: createUserStore(queryable),
+        tokens: createOneTimeTokenStore(queryable, now),
+        audit: createAuditStore(queryable, now),
+        outbox: createMailOutboxStore(queryable, now),
+      }),
+      sealer,
+      onMailQueued: mailWorker.wake,
+      now,
+    });
+    await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
 
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);

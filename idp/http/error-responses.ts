@@ -18,10 +18,10 @@ export type ErrorFormat = "html" | "json";
 
 export type RenderedError = { status: number; headers: Record<string, string>; contentType: string; body: string | Record<string, string> };
 
-/** Paths whose errors are pages: the sign-in and password reset pages. Everything else is an API and answers JSON. */
+/** Paths whose errors are pages: the sign-in, password reset and email verification pages. Everything else is an API and answers JSON. */
 export function wantsPage(url: string): boolean {
   const path = url.split(/[?#]/, 1)[0]!.toLowerCase();
-  return ["/interaction", "/reset"].some((page) => path === page || path.startsWith(`${page}/`));
+  return ["/interaction", "/reset", "/verify-email"].some((page) => path === page || path.startsWith(`${page}/`));
 }
 
 /** Whatever was thrown, as the IdpError it is answered with. */

@@ -8,11 +8,17 @@ import { schemeColors, type Brand } from "../pages/brand.ts";
 
 /** How long a reset link works. */
 export const RESET_LINK_TTL_SECONDS = 15 * 60;
+/**
+ * How long an email verification link works: a day, since it comes unasked (an operator sends it)
+ * and may wait in an inbox overnight; it proves only that the address is read, no password.
+ */
+export const VERIFICATION_LINK_TTL_SECONDS = 24 * 60 * 60;
 
 /** Each template and the values it is queued with (sealed in the outbox). */
 export type MailTemplates = {
   password_reset: { token: string };
   password_changed: { changedAt: string };
+  email_verification: { token: string };
 };
 export type TemplateName = keyof MailTemplates;
 
@@ -28,6 +34,11 @@ export class MailTemplateError extends Error {
 /** The path a reset link opens. */
 export function resetLinkPath(token: string): string {
   return `/reset/${token}`;
+}
+
+/** The path an email verification link opens. */
+export function verifyEmailLinkPath(token: string): string {
+  return `/verify-email/${token}`;
 }
 
 type Body = {
@@ -63,6 +74,16 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
         before: [t("mail.passwordChanged.body", { brand, time }), t("mail.passwordChanged.notYou")],
         action: { label: t("mail.passwordChanged.action"), url: `${context.origin}/reset` },
         after: [],
+      };
+    }
+    case "email_verification": {
+      if (typeof values.token !== "string" || !TOKEN.test(values.token)) throw new MailTemplateError("email_verification needs a token");
+      return {
+        subject: t("mail.emailVerification.subject", { brand }),
+        heading: t("mail.emailVerification.subject", { brand }),
+        before: [t("mail.emailVerification.intro", { brand })],
+        action: { label: t("mail.emailVerification.action"), url: `${context.origin}${verifyEmailLinkPath(values.token)}` },
+        after: [t("mail.emailVerification.expiry", { hours: VERIFICATION_LINK_TTL_SECONDS / 3600 }), t("mail.emailVerification.ignore", { brand })],
       };
     }
     default:

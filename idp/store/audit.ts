@@ -12,6 +12,8 @@ export type AuditEventName =
   | "password.changed"
   | "password.reset_requested"
   | "password.reset_failed"
+  | "email.verification_sent"
+  | "email.verified"
   | "user.created"
   | "user.disabled"
   | "user.enabled"
