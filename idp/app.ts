@@ -54,6 +54,8 @@ import { createCodeSignIn } from "./accounts/code-sign-in.ts";
 import { createOneTimeCodeStore } from "./store/one-time-codes.ts";
 import { codeSignInRoutes } from "./interactions/code-sign-in-routes.ts";
 import type { SignInOffer } from "./pages/sign-in.ts";
+import { createEmailVerification } from "./accounts/email-verification.ts";
+import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -274,6 +276,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (passwordReset) {
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
     await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));
+  }
+  // Email verification links (sent by `idp users add --send-verification`): offered wherever mail can go out.
+  if (mailWorker) {
+    const emailVerification = createEmailVerification({
+      db,
+      stores: (queryable) => ({
+        users: createUserStore(queryable),
+        tokens: createOneTimeTokenStore(queryable, now),
+        audit: createAuditStore(queryable, now),
+        outbox: createMailOutboxStore(queryable, now),
+      }),
+      sealer,
+      onMailQueued: mailWorker.wake,
+      now,
+    });
+    await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
 
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);

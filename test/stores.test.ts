@@ -96,6 +96,16 @@ describe.each(testDatabases)("stores ($kind)", ({ create }) => {
       await users.upgradePasswordHash(user.id, "h1", "h2");
       expect((await users.findById(user.id))?.passwordHash).toBe("h2");
     });
+
+    it("markEmailVerified says whether it changed anything, moves updated_at only then, and throws NotFoundError for an unknown id", async () => {
+      const user = await users.create({ email: "alice@example.com" });
+      expect(await users.markEmailVerified(user.id)).toBe(true);
+      const marked = (await users.findById(user.id))!;
+      expect(marked.emailVerified).toBe(true);
+      expect(await users.markEmailVerified(user.id)).toBe(false);
+      expect((await users.findById(user.id))!.updatedAt).toEqual(marked.updatedAt);
+      await expect(users.markEmailVerified("no-such-id")).rejects.toBeInstanceOf(NotFoundError);
+    });
   });
 
   describe("clients", () => {

@@ -1,6 +1,7 @@
 // Password reset by mail, without HTTP: asking for a link (the same work and answer whether or not
 // the email is registered), looking at a link without using it, and choosing the new password,
-// which uses the link once, signs the person out everywhere, and tells them by mail.
+// which uses the link once, signs the person out everywhere, marks their address verified (the link
+// came to it), and tells them by mail.
 import { createHash, randomBytes } from "node:crypto";
 import type { Database, Queryable } from "../db/database.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
@@ -22,7 +23,7 @@ export const RESET_TOKEN_PATTERN = "^[A-Za-z0-9_-]{43}$";
 
 /** The stores a reset writes, over the pool or inside its transaction (built by the composition root). */
 export type PasswordResetStores = {
-  users: Pick<UserStore, "setPasswordHash">;
+  users: Pick<UserStore, "setPasswordHash" | "markEmailVerified">;
   tokens: OneTimeTokenStore;
   payloads: Pick<OidcPayloadStore, "revokeByAccountId">;
   audit: AuditStore;
@@ -153,6 +154,8 @@ export function createPasswordReset(deps: PasswordResetDeps) {
         const userId = await stores.tokens.consume(PURPOSE, tokenHash);
         if (!userId) return false; // a concurrent post used it first
         await stores.users.setPasswordHash(userId, passwordHash);
+        // The link came by mail to this address: using it proves the person reads it.
+        const verifiedNow = await stores.users.markEmailVerified(userId);
         await stores.tokens.revokeOpen(userId, PURPOSE);
         const signedOut = await stores.payloads.revokeByAccountId(userId);
         await stores.audit.record({
@@ -162,7 +165,7 @@ export function createPasswordReset(deps: PasswordResetDeps) {
           email: found.email,
           ip: input.ip,
           userAgent: input.userAgent ?? null,
-          details: { method: "reset_link", revoked: signedOut },
+          details: { method: "reset_link", revoked: signedOut, email_verified_now: verifiedNow },
         });
         await stores.outbox.enqueue({
           template: "password_changed",

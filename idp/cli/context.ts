@@ -1,6 +1,6 @@
 // The CLI's composition root: builds what a command asks for (the database, the stores, the
-// operator, the lockout counters) on first use, and closes all of it when the command ends. With
-// app.ts, the only place that constructs stores.
+// operator, the lockout counters, email verification) on first use, and closes all of it when the
+// command ends. With app.ts, the only place that constructs stores.
 import os from "node:os";
 import { lockoutPolicy, createLockout } from "../abuse/lockout.ts";
 import { openRateLimitStore } from "../abuse/rate-limit-store.ts";
@@ -15,6 +15,12 @@ import { createAuditStore } from "../store/audit.ts";
 import { createClientStore } from "../store/clients.ts";
 import { createOidcPayloadStore } from "../store/oidc-payloads.ts";
 import { createUserStore } from "../store/users.ts";
+import { createEmailVerification, type EmailVerification } from "../accounts/email-verification.ts";
+import { loadCookieKeys } from "../keys/cookie-keys.ts";
+import { createSealer } from "../mail/seal.ts";
+import { canSendMail } from "../mail/transports.ts";
+import { createMailOutboxStore } from "../store/mail-outbox.ts";
+import { createOneTimeTokenStore } from "../store/one-time-tokens.ts";
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
 export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
@@ -33,6 +39,11 @@ export interface CliContext {
   stores(): Promise<OperatorStores>;
   /** The operator actions, audited as the CLI run by this OS user. */
   operator(): Promise<Operator>;
+  /**
+   * Email verification links, queued in the outbox for a server's worker to send (this process
+   * sends nothing). Throws when the configuration cannot send mail or KEYS_DIR has no cookie keys.
+   */
+  emailVerification(): Promise<EmailVerification>;
 }
 
 /** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
@@ -80,6 +91,27 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         lockout: async () => createLockout(await (counters ??= openRateLimitStore(config, db, now)), lockoutPolicy(config), now),
         actor: "cli",
         actorDetails: osUser ? { os_user: osUser } : undefined,
+      });
+    },
+    async emailVerification() {
+      if (!canSendMail(config)) {
+        throw new Error("this configuration cannot send mail (production without SMTP_URL): set SMTP_URL as the server has it, or use --verified");
+      }
+      // The token is sealed for the server's worker, which opens it with the cookie keys of its KEYS_DIR.
+      const cookieKeys = await loadCookieKeys(config.keysDir);
+      if (!cookieKeys) {
+        throw new Error(`no cookie keys in ${config.keysDir}: run this with the server's KEYS_DIR (mail is sealed with its cookie keys), or \`idp keys generate\` first`);
+      }
+      return createEmailVerification({
+        db: await database(),
+        stores: (queryable) => ({
+          users: createUserStore(queryable),
+          tokens: createOneTimeTokenStore(queryable, now),
+          audit: createAuditStore(queryable, now),
+          outbox: createMailOutboxStore(queryable, now),
+        }),
+        sealer: createSealer(cookieKeys),
+        now,
       });
     },
   };

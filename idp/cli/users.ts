@@ -1,9 +1,28 @@
 // `idp users ...`: the people who sign in. Passwords come from stdin or a prompt, never from argv.
+import type { EmailVerification } from "../accounts/email-verification.ts";
+import { supportedLocales } from "../pages/i18n.ts";
+import { VERIFICATION_LINK_TTL_SECONDS } from "../mail/templates.ts";
 import { CliUsageError, parse, type CommandGroup } from "./command.ts";
-import type { CliContext } from "./context.ts";
+import { osUserName, type CliContext } from "./context.ts";
 import { readNewPassword } from "./prompt.ts";
 
 const PASSWORD_INPUT = "The password is read from a prompt that does not echo, or from stdin when it is piped.";
+const LINK_HOURS = VERIFICATION_LINK_TTL_SECONDS / 3600;
+const VERIFICATION_MAIL = `The mail goes through the outbox: a running server sends it (within MAIL_POLL_INTERVAL_MS), so run this\nwith the server's DATABASE_URL, KEYS_DIR and SMTP_URL. Its link works once, for ${LINK_HOURS} hours; a newer link replaces it.\n--locale (default DEFAULT_LOCALE) is the language of the mail and of the pages the link opens.`;
+
+/** The language of a verification mail: --locale, else DEFAULT_LOCALE. */
+function mailLocale(locale: string | undefined, ctx: CliContext): string {
+  if (locale === undefined) return ctx.config.defaultLocale;
+  if (!supportedLocales().includes(locale)) throw new CliUsageError(`--locale must be one of ${supportedLocales().join(", ")}`);
+  return locale;
+}
+
+/** Queues the verification mail for an existing user, audited as the CLI run by this OS user. */
+async function sendVerification(ctx: CliContext, verification: EmailVerification, email: string, locale: string): Promise<void> {
+  const osUser = osUserName();
+  const user = await verification.send({ email, locale, actor: "cli", details: osUser ? { os_user: osUser } : undefined });
+  ctx.out(`verification mail queued for ${user.email} (the link works for ${LINK_HOURS} hours; a running server sends it)`);
+}
 
 export const users: CommandGroup = {
   name: "users",
@@ -11,16 +30,41 @@ export const users: CommandGroup = {
   commands: [
     {
       name: "users add",
-      usage: ["--email E [--name N] [--email-verified]"],
+      usage: ["--email E [--name N] [--verified | --send-verification [--locale L]]"],
       summary: "add a user (password from stdin or a prompt)",
-      details: `${PASSWORD_INPUT}\nPrints the new user's sub, the id tokens carry. --email-verified marks the address as checked.`,
+      details: `${PASSWORD_INPUT}\nPrints the new user's sub, the id tokens carry. Without a flag the address is unverified (email_verified\nfalse in tokens). --verified (or --email-verified) marks it verified; --send-verification mails the\nperson a link that verifies it when they confirm it.\n${VERIFICATION_MAIL}`,
       async run(args, ctx) {
-        const { values } = parse(args, { email: { type: "string" }, name: { type: "string" }, "email-verified": { type: "boolean" } });
+        const { values } = parse(args, {
+          email: { type: "string" },
+          name: { type: "string" },
+          verified: { type: "boolean" },
+          "email-verified": { type: "boolean" },
+          "send-verification": { type: "boolean" },
+          locale: { type: "string" },
+        });
         if (!values.email) throw new CliUsageError("--email is required");
+        const verified = values.verified || values["email-verified"];
+        const send = values["send-verification"];
+        if (verified && send) throw new CliUsageError("--verified and --send-verification exclude each other: choose one");
+        if (values.locale !== undefined && !send) throw new CliUsageError("--locale goes with --send-verification");
+        const locale = mailLocale(values.locale, ctx);
+        // Checked before the password is asked for and the user written: mail that cannot go out fails first.
+        const verification = send ? await ctx.emailVerification() : undefined;
         const password = await readNewPassword();
         const operator = await ctx.operator();
-        const user = await operator.addUser({ email: values.email, name: values.name, emailVerified: values["email-verified"], password });
+        const user = await operator.addUser({ email: values.email, name: values.name, emailVerified: verified, password });
         ctx.out(`added user ${user.email} (sub ${user.id})`);
+        if (verification) await sendVerification(ctx, verification, user.email, locale);
+      },
+    },
+    {
+      name: "users send-verification",
+      usage: ["E [--locale L]"],
+      summary: "mail E a link that verifies the address",
+      details: `Refuses a verified, disabled or unknown address.\n${VERIFICATION_MAIL}`,
+      async run(args, ctx) {
+        const { positionals, values } = parse(args, { locale: { type: "string" } }, 1);
+        await sendVerification(ctx, await ctx.emailVerification(), positionals[0]!, mailLocale(values.locale, ctx));
       },
     },
     {

@@ -18,10 +18,12 @@ export type ErrorFormat = "html" | "json";
 
 export type RenderedError = { status: number; headers: Record<string, string>; contentType: string; body: string | Record<string, string> };
 
-/** Paths whose errors are pages: the sign-in and password reset pages. Everything else is an API and answers JSON. */
+const PAGE_PATHS = ["/interaction", "/reset", "/verify-email", "/email-link", "/sign-up"];
+
+/** Paths whose errors are pages: sign-in, sign-up, password reset, email verification and mailed links. Everything else is an API and answers JSON. */
 export function wantsPage(url: string): boolean {
   const path = url.split(/[?#]/, 1)[0]!.toLowerCase();
-  return ["/interaction", "/reset", "/email-link", "/sign-up"].some((page) => path === page || path.startsWith(`${page}/`));
+  return PAGE_PATHS.some((page) => path === page || path.startsWith(`${page}/`));
 }
 
 /** Whatever was thrown, as the IdpError it is answered with. */

@@ -19,6 +19,13 @@ describe("the mails", () => {
     expect(changed.subject).toBe(translate(locale, "mail.passwordChanged.subject", { brand: "Acme" }));
     expect(changed.text).toContain("2025");
     expect(changed.text).toContain("https://auth.acme.example/reset");
+    const verification = renderMail("email_verification", { token }, context(locale));
+    const verifyLink = `https://auth.acme.example/verify-email/${token}`;
+    expect(verification.subject).toBe(translate(locale, "mail.emailVerification.subject", { brand: "Acme" }));
+    expect(verification.text).toContain(verifyLink);
+    expect(verification.text).toContain(translate(locale, "mail.emailVerification.expiry", { hours: 24 }));
+    expect(verification.html).toContain(`href="${verifyLink}"`);
+    expect(verification.links).toEqual([verifyLink]);
   });
 
   it("differ per language", () => {
@@ -38,6 +45,7 @@ describe("the mails", () => {
   it("refuse values that are not theirs: a malformed token, an unknown template", () => {
     expect(() => renderMail("password_reset", { token: "short" }, context("en"))).toThrow(/token/);
     expect(() => renderMail("password_reset", { token: `${token}"><script>` }, context("en"))).toThrow(/token/);
+    expect(() => renderMail("email_verification", { token: "short" }, context("en"))).toThrow(/token/);
     expect(() => renderMail("nope", {}, context("en"))).toThrow(/no mail template/);
     expect(() => renderMail("password_changed", { changedAt: "yesterday" }, context("en"))).toThrow(/changedAt/);
   });

@@ -8,6 +8,11 @@ import { schemeColors, type Brand } from "../pages/brand.ts";
 
 /** How long a reset link works. */
 export const RESET_LINK_TTL_SECONDS = 15 * 60;
+/**
+ * How long an email verification link works: a day, since it comes unasked (an operator sends it)
+ * and may wait in an inbox overnight; it proves only that the address is read, no password.
+ */
+export const VERIFICATION_LINK_TTL_SECONDS = 24 * 60 * 60;
 
 /** Each template and the values it is queued with (sealed in the outbox). */
 export type MailTemplates = {
@@ -16,6 +21,7 @@ export type MailTemplates = {
   sign_in_code: { code: string; token: string };
   sign_up_code: { code: string; token: string };
   sign_up_existing: Record<string, never>;
+  email_verification: { token: string };
 };
 export type TemplateName = keyof MailTemplates;
 
@@ -39,6 +45,11 @@ export function emailLinkPath(token: string): string {
 /** The path a reset link opens. */
 export function resetLinkPath(token: string): string {
   return `/reset/${token}`;
+}
+
+/** The path an email verification link opens. */
+export function verifyEmailLinkPath(token: string): string {
+  return `/verify-email/${token}`;
 }
 
 type Body = {
@@ -115,6 +126,16 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
         action: { label: t("mail.signUpExisting.action"), url: `${context.origin}/reset` },
         after: [t("mail.signUpExisting.ignore")],
       };
+    case "email_verification": {
+      if (typeof values.token !== "string" || !TOKEN.test(values.token)) throw new MailTemplateError("email_verification needs a token");
+      return {
+        subject: t("mail.emailVerification.subject", { brand }),
+        heading: t("mail.emailVerification.subject", { brand }),
+        before: [t("mail.emailVerification.intro", { brand })],
+        action: { label: t("mail.emailVerification.action"), url: `${context.origin}${verifyEmailLinkPath(values.token)}` },
+        after: [t("mail.emailVerification.expiry", { hours: VERIFICATION_LINK_TTL_SECONDS / 3600 }), t("mail.emailVerification.ignore", { brand })],
+      };
+    }
     default:
       throw new MailTemplateError(`no mail template ${JSON.stringify(name)}`);
   }

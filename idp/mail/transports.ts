@@ -85,9 +85,13 @@ export function fileTransport(
   };
 }
 
+/** Whether the configuration can send mail at all: SMTP_URL, or development's file outbox. */
+export function canSendMail(config: Pick<Config, "smtpUrl" | "production">): boolean {
+  return !!config.smtpUrl || !config.production;
+}
+
 /** The transport the configuration asks for: SMTP when SMTP_URL is set, files in development, none in production. */
 export function mailTransport(config: Config, log: Pick<FastifyBaseLogger, "info">): MailTransport | undefined {
-  if (config.smtpUrl) return smtpTransport(config);
-  if (!config.production) return fileTransport(config, log);
-  return undefined;
+  if (!canSendMail(config)) return undefined;
+  return config.smtpUrl ? smtpTransport(config) : fileTransport(config, log);
 }

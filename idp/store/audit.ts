@@ -16,6 +16,8 @@ export type AuditEventName =
   | "sign_in.link_approved"
   | "sign_up.requested"
   | "sign_up.completed"
+  | "email.verification_sent"
+  | "email.verified"
   | "user.created"
   | "user.disabled"
   | "user.enabled"

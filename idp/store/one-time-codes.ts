@@ -121,6 +121,8 @@ export interface OneTimeCodeStore {
   approveByLink(input: { linkMacs: Macs; confirmed: boolean }): Promise<"approved" | "wrong" | "unusable">;
   /** Consumes an approved code this browser asked for (approved at most `withinSeconds` ago). */
   consumeApproved(input: { purpose: CodePurpose; identifier: string; browserMacs: Macs; withinSeconds: number }): Promise<CodeOwner | undefined>;
+  /** Whether this browser has an approved, unused code (approved at most `withinSeconds` ago). */
+  isApproved(input: { purpose: CodePurpose; identifier: string; browserMacs: Macs; withinSeconds: number }): Promise<boolean>;
   /** Deletes codes that expired before the cutoff; how many. */
   deleteExpiredBefore(cutoff: Date): Promise<number>;
 }
@@ -220,6 +222,16 @@ export function createOneTimeCodeStore(db: Queryable, now: () => Date = () => ne
         [purpose, identifier, browserMacs, at, new Date(at.getTime() - withinSeconds * 1000)],
       );
       return rows[0] && toOwner(rows[0]);
+    },
+
+    async isApproved({ purpose, identifier, browserMacs, withinSeconds }): Promise<boolean> {
+      const at = now();
+      const { rows } = await db.query(
+        `SELECT 1 FROM one_time_codes
+          WHERE purpose = $1 AND identifier = $2 AND browser_hmac = ANY($3::bytea[]) AND approved_at > $4 AND consumed_at IS NULL AND revoked_at IS NULL`,
+        [purpose, identifier, browserMacs, new Date(at.getTime() - withinSeconds * 1000)],
+      );
+      return rows.length > 0;
     },
 
     async deleteExpiredBefore(cutoff: Date): Promise<number> {

@@ -1,9 +1,10 @@
-// SQL for one_time_tokens: single-use tokens sent by mail (password reset links), stored only as
-// SHA-256 hashes, used at most once (one atomic UPDATE), superseded by the next one of a purpose.
+// SQL for one_time_tokens: single-use tokens sent by mail (password reset and email verification
+// links), stored only as SHA-256 hashes, used at most once (one atomic UPDATE), superseded by the
+// next one of a purpose.
 import type { Queryable } from "../db/database.ts";
 import type { AuditEventName } from "./audit.ts";
 
-export type TokenPurpose = "password_reset";
+export type TokenPurpose = "password_reset" | "email_verification";
 
 /** A token as found by its hash, whatever its state, with the email of the person it is for. */
 export type FoundToken = {
@@ -74,6 +75,16 @@ export type TokenRequest = {
   audit: { event: AuditEventName; ip: string | null; userAgent: string | null; details: Record<string, string | number | boolean | null> };
 };
 
+/** A token for a known person (an operator's request): stored, and their older ones of the purpose revoked. */
+export type NewToken = {
+  purpose: TokenPurpose;
+  userId: string;
+  tokenHash: Buffer;
+  expiresAt: Date;
+  locale: string;
+  interactionUid: string | null;
+};
+
 // One statement whatever the email: find the person, revoke their open tokens of the purpose,
 // store the new token's hash, queue its mail, and record the request. For an unknown email (or a
 // disabled person, or during the cooldown) the same statement runs and only the audit row is
@@ -101,10 +112,12 @@ const REQUEST_BY_EMAIL = `
 // A user agent is attacker-controlled: keep enough to recognise it (as the audit store does).
 const MAX_USER_AGENT = 512;
 
-/** Single-use tokens (reset links), stored only as SHA-256 hashes. */
+/** Single-use tokens (reset and verification links), stored only as SHA-256 hashes. */
 export interface OneTimeTokenStore {
   /** Issues a token to the person with this email, if any (see REQUEST_BY_EMAIL); whether one was issued. */
   requestByEmail(request: TokenRequest): Promise<boolean>;
+  /** Stores a token for a known person and revokes their open tokens of the purpose, in one statement. */
+  issue(token: NewToken): Promise<void>;
   /** The token with this hash, in whatever state, without changing it. */
   find(purpose: TokenPurpose, tokenHash: Buffer): Promise<FoundToken | undefined>;
   /** Uses the token, atomically: the person's id for exactly one caller, undefined for every other. */
@@ -137,6 +150,19 @@ export function createOneTimeTokenStore(db: Queryable, now: () => Date = () => n
         JSON.stringify(request.audit.details),
       ]);
       return rows[0]!.issued > 0;
+    },
+
+    /** Stores a token for a known person and revokes their open tokens of the purpose, in one statement. */
+    async issue(token: NewToken): Promise<void> {
+      await db.query(
+        `WITH revoked AS (
+           UPDATE one_time_tokens SET revoked_at = $1
+            WHERE purpose = $2 AND user_id = $3 AND consumed_at IS NULL AND revoked_at IS NULL
+         )
+         INSERT INTO one_time_tokens (purpose, user_id, token_hash, created_at, expires_at, locale, interaction_uid)
+         VALUES ($2, $3, $4, $1, $5, $6, $7)`,
+        [now(), token.purpose, token.userId, token.tokenHash, token.expiresAt, token.locale, token.interactionUid],
+      );
     },
 
     /** The token with this hash, in whatever state, without changing it. */

@@ -65,6 +65,11 @@ export interface UserStore {
   setPasswordHash(id: string, passwordHash: string): Promise<void>;
   /** Replaces the hash only if it is still the one that was verified, so a concurrent password change wins. */
   upgradePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void>;
+  /**
+   * Records that the person proved they read mail at their address (a verification or reset link):
+   * whether it was unverified until now. Throws NotFoundError for an unknown id.
+   */
+  markEmailVerified(id: string): Promise<boolean>;
 }
 
 export function createUserStore(db: Queryable): UserStore {
@@ -117,6 +122,20 @@ export function createUserStore(db: Queryable): UserStore {
 
     async upgradePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<void> {
       await db.query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2", [id, previousHash, passwordHash]);
+    },
+
+    async markEmailVerified(id: string): Promise<boolean> {
+      // The row is locked and read first, so the answer says what this call changed; updated_at
+      // (a claim in tokens) moves only when the claim does.
+      const { rows } = await db.query<{ was_verified: boolean }>(
+        `WITH before AS (SELECT id, email_verified FROM users WHERE id = $1 FOR UPDATE)
+         UPDATE users u SET email_verified = true, updated_at = CASE WHEN before.email_verified THEN u.updated_at ELSE now() END
+           FROM before WHERE u.id = before.id
+         RETURNING before.email_verified AS was_verified`,
+        [id],
+      );
+      if (!rows[0]) throw new NotFoundError(`no user with id ${id}`);
+      return !rows[0].was_verified;
     },
   };
 }

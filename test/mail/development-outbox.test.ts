@@ -80,7 +80,7 @@ describe("production, without SMTP_URL", () => {
   });
   afterAll(async () => idp?.close());
 
-  it("offers no password reset: no Forgot password? link, and no /reset pages", async () => {
+  it("offers no password reset: no Forgot password? link, and no /reset (nor /verify-email) pages", async () => {
     expect(idp.config.passwordReset).toBe(false);
     const browser = new Browser();
     const login = await browser.follow((await startAuthorization(await discover(idp.issuer, "web"))).url.toString());
@@ -89,5 +89,6 @@ describe("production, without SMTP_URL", () => {
     expect(login.html).not.toContain("/reset");
     expect((await browser.request(`${idp.baseUrl}/reset`)).status).toBe(404);
     expect((await browser.request(`${idp.baseUrl}/reset/${"A".repeat(43)}`)).status).toBe(404);
+    expect((await browser.request(`${idp.baseUrl}/verify-email/${"A".repeat(43)}`)).status).toBe(404);
   });
 });
