@@ -7,7 +7,7 @@ import formbody from "@fastify/formbody";
 import csrfProtection from "@fastify/csrf-protection";
 import type Provider from "oidc-provider";
 import type { View } from "./pages/layout.ts";
-import { configurationWarnings, keySchedulePolicy, mountPath, signInMethods, type Config } from "./config.ts";
+import { configurationWarnings, keySchedulePolicy, mountPath, signInMethods, signUpEmailDomains, type Config } from "./config.ts";
 import { createKeyRing, type KeyRing } from "./keys/key-ring.ts";
 import type { KeySchedule } from "./keys/key-schedule.ts";
 import type { Database } from "./db/database.ts";
@@ -54,6 +54,9 @@ import { createCodeSignIn } from "./accounts/code-sign-in.ts";
 import { createOneTimeCodeStore } from "./store/one-time-codes.ts";
 import { codeSignInRoutes } from "./interactions/code-sign-in-routes.ts";
 import type { SignInOffer } from "./pages/sign-in.ts";
+import { createSignUp } from "./accounts/sign-up.ts";
+import { signUpRoutes } from "./interactions/sign-up-routes.ts";
+import { html } from "./pages/html.ts";
 import { createEmailVerification } from "./accounts/email-verification.ts";
 import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
 
@@ -245,8 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const cooldown = createCooldown(rateLimitStore);
   const codeSecrets = createCodeSecrets(keys.cookieKeys);
   const codes = createOneTimeCodeStore(db, now);
-  const codeSignIn =
-    mailWorker && methods.has("email_code")
+  const codeSignIn = mailWorker
       ? createCodeSignIn({
           codes,
           audit: auditStore,
@@ -259,11 +261,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           now,
         })
       : undefined;
+  // Sign-up (SIGN_UP=open): confirmed by mail, so only where mail can be sent (loadConfig sees to it).
+  const signUp =
+    config.signUp === "open" && mailWorker
+      ? createSignUp({
+          db,
+          stores: (queryable) => ({ codes: createOneTimeCodeStore(queryable, now), users: createUserStore(queryable), audit: createAuditStore(queryable, now) }),
+          secrets: codeSecrets,
+          sealer,
+          hasher,
+          lockout,
+          cooldown,
+          limits: { signUpRequest: rateLimits.emailCodeRequest, codeAttempt: rateLimits.signIn },
+          allowedDomains: signUpEmailDomains(config),
+          onMailQueued: mailWorker.wake,
+          now,
+        })
+      : undefined;
   const offer = (uid: string, view: View): SignInOffer => ({
     password: methods.has("password"),
-    emailCode: codeSignIn !== undefined,
+    emailCode: codeSignIn !== undefined && methods.has("email_code"),
     smsCode: false,
-    signUp: false,
+    signUp: signUp !== undefined,
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
   });
 
@@ -273,6 +292,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
   if (codeSignIn) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer }));
+  if (signUp && codeSignIn) {
+    const spam = { fields: () => html``, check: async () => undefined };
+    await app.register(async (scope) =>
+      signUpRoutes(scope, {
+        ...interactionContext,
+        signUp,
+        spam,
+        newBrowserSecret: codeSignIn.newBrowserSecret,
+        confirmationCode: codeSignIn.confirmationCode,
+        passwordLength: { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH },
+      }),
+    );
+  }
   if (passwordReset) {
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
     await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));

@@ -86,7 +86,7 @@ const SIGN_UP_REQUEST = `
     RETURNING id
   ), queued AS (
     INSERT INTO mail_outbox (channel, template, recipient, locale, payload, user_id, created_at, send_before, next_attempt_at)
-    SELECT 'email', CASE WHEN t.id IS NULL THEN $11 ELSE $19 END, $18, $9, CASE WHEN t.id IS NULL THEN $12 ELSE $20 END, t.id, $1,
+    SELECT 'email', CASE WHEN t.id IS NULL THEN $11 ELSE $19 END, $18, $9, CASE WHEN t.id IS NULL THEN $12::bytea ELSE $20::bytea END, t.id, $1,
            CASE WHEN t.id IS NULL THEN $8 END, $1
       FROM (SELECT 1) one LEFT JOIN target t ON true
      WHERE $3::boolean AND NOT coalesce(t.disabled, false)
