@@ -65,6 +65,9 @@ a.button-primary { display: block; text-align: center; text-decoration: none; pa
 .error-summary a { color: var(--danger); font-weight: 600; }
 .scopes { padding-left: 1.25rem; }
 .muted, .error-code { color: var(--muted); font-size: 0.9rem; }
+/* The sign-up honeypot: off-screen for people, present for bots. The proof-of-work widget works unseen. */
+.form-trap { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
+altcha-widget { display: none; }
 :focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
 `;
   const hash = createHash("sha256").update(css).digest("base64url").slice(0, 12);
