@@ -2,7 +2,8 @@
 // sent sooner than a person could, or long after it was shown, is refused), a honeypot field,
 // the disposable-domain block list, and optionally ALTCHA proof of work solved in the background.
 // The sign-up route renders formFields() with pages/sign-up-fields.ts and calls check() on the post;
-// the per-address and per-domain limits are limits.ts's signUpRequest().
+// the per-address and per-domain limits are limits.ts's signUpRequest(). http/sign-up-protection.ts
+// builds it from the settings.
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Message, MessageId } from "../pages/i18n.ts";
 import type { SignUpFormFields } from "../pages/sign-up-fields.ts";

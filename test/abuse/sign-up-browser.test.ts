@@ -11,11 +11,9 @@ import { AxeBuilder } from "@axe-core/playwright";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../idp/config.ts";
-import { createDomainBlockList } from "../../idp/abuse/disposable-domains.ts";
-import { createProofOfWork, DEFAULT_DIFFICULTY } from "../../idp/abuse/proof-of-work.ts";
-import { createSignUpGuard, type SignUpCheck, type SignUpGuard } from "../../idp/abuse/sign-up-guard.ts";
+import type { SignUpCheck, SignUpGuard } from "../../idp/abuse/sign-up-guard.ts";
 import { loadPageAssets, pageAssetRoutes } from "../../idp/http/page-assets.ts";
-import { loadProofOfWorkWidget, proofOfWorkRoutes } from "../../idp/http/proof-of-work-widget.ts";
+import { createSignUpProtection } from "../../idp/http/sign-up-protection.ts";
 import { securityHeaders, setPagePolicy } from "../../idp/http/security-headers.ts";
 import { html } from "../../idp/pages/html.ts";
 import { field, layout, primaryButton } from "../../idp/pages/layout.ts";
@@ -37,25 +35,17 @@ const contexts: BrowserContext[] = [];
 const posts: { body: Record<string, string>; result: SignUpCheck }[] = [];
 
 async function startServer(): Promise<void> {
-  const config = loadConfig({});
+  const config = loadConfig({ SIGN_UP_PROOF_OF_WORK: "true", SIGN_UP_MIN_FORM_SECONDS: "0", SIGN_UP_BLOCKED_DOMAINS: "blocked.example" });
   const assets = await loadPageAssets(config);
-  const widget = await loadProofOfWorkWidget();
-  // The real difficulty: the test shows it solves in a browser (its time is not measured).
-  const verifier = createProofOfWork({ cookieKeys: ["test-cookie-key"], store: createPostgresRateLimitStore(database.db, now), now, ttlSeconds: 3600, difficulty: DEFAULT_DIFFICULTY });
-  guard = createSignUpGuard({
-    cookieKeys: ["test-cookie-key"],
-    now,
-    minFormAgeSeconds: 0,
-    maxFormAgeSeconds: 3600,
-    disposableDomains: createDomainBlockList(["mailinator.com"]),
-    proofOfWork: { verifier, widget },
-  });
+  // Built as app.ts builds it, with the real difficulty: the test shows it solves in a browser (its time is not measured).
+  const protection = await createSignUpProtection({ config, cookieKeys: ["test-cookie-key"], store: createPostgresRateLimitStore(database.db, now), now });
+  guard = protection.guard;
 
   app = Fastify({ logger: false });
   await securityHeaders(app, { issuer: config.issuer, imageOrigins: [] });
   await app.register(formbody);
   pageAssetRoutes(app, assets);
-  proofOfWorkRoutes(app, { widget, guard });
+  protection.routes(app);
   app.get("/sign-up", async (request, reply) => {
     const view = assets.views.forRequest({ acceptLanguage: request.headers["accept-language"] });
     setPagePolicy(reply, { proofOfWorkWidget: true });
@@ -165,6 +155,17 @@ describe("the sign-up form's proof of work in Chromium", () => {
     await page.locator("#result").waitFor();
     expect(JSON.parse((await page.locator("#result").textContent())!)).toEqual({ ok: true, limitWeight: 2 });
     expect(posts.at(-1)!.body).not.toHaveProperty("altcha");
+  });
+
+  it("refuses the shipped disposable domains and the operator's, before looking at the proof of work", async () => {
+    const { page } = await openPage({ javaScriptEnabled: false });
+    for (const email of ["x@Mailinator.com", "x@mail.blocked.example"]) {
+      await page.goto(`${origin}/sign-up`);
+      await page.getByLabel("Email").fill(email);
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.locator("#result").waitFor();
+      expect(JSON.parse((await page.locator("#result").textContent())!), email).toEqual({ ok: false, reason: "disposable_domain" });
+    }
   });
 
   it("refuses a form whose solution was altered in the page", async () => {
