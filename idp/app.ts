@@ -56,7 +56,7 @@ import { codeSignInRoutes } from "./interactions/code-sign-in-routes.ts";
 import type { SignInOffer } from "./pages/sign-in.ts";
 import { createSignUp } from "./accounts/sign-up.ts";
 import { signUpRoutes } from "./interactions/sign-up-routes.ts";
-import { html } from "./pages/html.ts";
+import { createSignUpProtection } from "./http/sign-up-protection.ts";
 import { createEmailVerification } from "./accounts/email-verification.ts";
 import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
 
@@ -272,7 +272,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           hasher,
           lockout,
           cooldown,
-          limits: { signUpRequest: rateLimits.emailCodeRequest, codeAttempt: rateLimits.signIn },
+          limits: { signUpRequest: rateLimits.signUpRequest, codeAttempt: rateLimits.signIn },
           allowedDomains: signUpEmailDomains(config),
           onMailQueued: mailWorker.wake,
           now,
@@ -293,12 +293,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   if (codeSignIn) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer }));
   if (signUp && codeSignIn) {
-    const spam = { fields: () => html``, check: async () => undefined };
+    const protection = await createSignUpProtection({ config, cookieKeys: keys.cookieKeys, store: rateLimitStore, now });
+    protection.routes(app);
     await app.register(async (scope) =>
       signUpRoutes(scope, {
         ...interactionContext,
         signUp,
-        spam,
+        guard: protection.guard,
         newBrowserSecret: codeSignIn.newBrowserSecret,
         confirmationCode: codeSignIn.confirmationCode,
         passwordLength: { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH },

@@ -134,6 +134,12 @@ describe("loadConfig explicit values", () => {
       MAIL_POLL_INTERVAL_MS: "500",
       PASSWORD_RESET_LIMIT_PER_IP: "4",
       PASSWORD_RESET_LIMIT_PER_ACCOUNT: "2",
+      SIGN_UP_MIN_FORM_SECONDS: "3",
+      SIGN_UP_MAX_FORM_SECONDS: "900",
+      SIGN_UP_PROOF_OF_WORK: "true",
+      SIGN_UP_LIMIT_PER_IP: "6",
+      SIGN_UP_LIMIT_PER_DOMAIN: "0",
+      SIGN_UP_BLOCKED_DOMAINS: "spam.example,junk.example",
     });
     expect(config).toEqual({
       production: false,
@@ -198,6 +204,12 @@ describe("loadConfig explicit values", () => {
       mailPollIntervalMs: 500,
       passwordResetLimitPerIp: 4,
       passwordResetLimitPerAccount: 2,
+      signUpMinFormSeconds: 3,
+      signUpMaxFormSeconds: 900,
+      signUpProofOfWork: true,
+      signUpLimitPerIp: 6,
+      signUpLimitPerDomain: 0,
+      signUpBlockedDomains: "spam.example,junk.example",
     });
   });
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import { DEFAULT_BRAND_COLOR, parseHexColor } from "./pages/brand.ts";
 import { supportedLocales } from "./pages/i18n.ts";
 import { LOOPBACK_NAMES, parseAllowedHosts } from "./http/authority.ts";
+import { parseBlockedDomains } from "./abuse/disposable-domains.ts";
 
 export type Config = {
   production: boolean;
@@ -77,6 +78,13 @@ export type Config = {
   emailCodeLimitPerAccount: number;
   signUp: string;
   signUpEmailDomains: string | undefined;
+  // Sign-up spam protection (idp/abuse/sign-up-guard.ts, README "Sign-up spam protection").
+  signUpMinFormSeconds: number;
+  signUpMaxFormSeconds: number;
+  signUpProofOfWork: boolean;
+  signUpLimitPerIp: number;
+  signUpLimitPerDomain: number;
+  signUpBlockedDomains: string | undefined;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -473,6 +481,43 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: () => undefined,
     doc: "With SIGN_UP=open, only addresses of these domains can sign up, comma-separated (`example.com,example.org`; subdomains not included). Unset: any domain not on the disposable-domain list.",
   },
+  // Sign-up spam protection (idp/abuse/sign-up-guard.ts, README "Sign-up spam protection").
+  signUpMinFormSeconds: {
+    env: "SIGN_UP_MIN_FORM_SECONDS",
+    kind: "integer",
+    fallback: constant("2"),
+    doc: "A sign-up form sent sooner than this many seconds after it was shown is refused (\"please send it again\"): people take longer, scripts often do not. At most 3, so a person with a password manager is never held up; 0 turns it off.",
+  },
+  signUpMaxFormSeconds: {
+    env: "SIGN_UP_MAX_FORM_SECONDS",
+    kind: "integer",
+    fallback: constant("3600"),
+    doc: "A sign-up form sent later than this many seconds after it was shown is refused (\"please send it again\"), so a harvested form cannot be posted for days. Also how long a proof-of-work challenge lasts.",
+  },
+  signUpProofOfWork: {
+    env: "SIGN_UP_PROOF_OF_WORK",
+    kind: "boolean",
+    fallback: constant("false"),
+    doc: "Add an ALTCHA proof-of-work challenge to the sign-up form, solved by the browser in the background (no click, nothing shown; a fraction of a second to a few seconds of one core). The page then runs one script, served by the IdP. A browser without script still signs up: its post counts double against SIGN_UP_LIMIT_PER_IP. A wrong, expired or reused solution is refused.",
+  },
+  signUpLimitPerIp: {
+    env: "SIGN_UP_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "Sign-up posts per RATE_LIMIT_WINDOW from one client address (an IPv6 /64 counts as one); 0 turns it off.",
+  },
+  signUpLimitPerDomain: {
+    env: "SIGN_UP_LIMIT_PER_DOMAIN",
+    kind: "integer",
+    fallback: constant("50"),
+    doc: "Sign-up posts per RATE_LIMIT_WINDOW for one email domain (lower-cased, everything after the @), from all addresses together; 0 turns it off. Slows a flood of sign-ups at one (perhaps newly made-up) domain from many addresses.",
+  },
+  signUpBlockedDomains: {
+    env: "SIGN_UP_BLOCKED_DOMAINS",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "Email domains sign-up refuses besides the shipped list of disposable ones (idp/abuse/disposable-domains.txt), comma-separated: `example.net,spam.example`. Subdomains are refused too; case does not matter.",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -577,6 +622,19 @@ function validate(config: Config): void {
   }
   validateBranding(config);
   validateMail(config);
+  validateSignUp(config);
+}
+
+function validateSignUp(config: Config): void {
+  if (config.signUpMinFormSeconds > 3) throw new ConfigError("SIGN_UP_MIN_FORM_SECONDS must be at most 3: people with a password manager send the form that fast");
+  if (config.signUpMaxFormSeconds <= config.signUpMinFormSeconds) {
+    throw new ConfigError("SIGN_UP_MAX_FORM_SECONDS must be greater than SIGN_UP_MIN_FORM_SECONDS");
+  }
+  try {
+    parseBlockedDomains(config.signUpBlockedDomains);
+  } catch (error) {
+    throw new ConfigError(`SIGN_UP_BLOCKED_DOMAINS: ${(error as Error).message}`);
+  }
 }
 
 function validateMail(config: Config): void {

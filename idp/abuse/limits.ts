@@ -1,8 +1,8 @@
 // Rate limits per client address, per email and per client_id, counted in the RateLimitStore:
 // a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
 // before the provider's middleware, so a limited request never reaches it), and a check for the
-// sign-in form post, which needs the parsed body for its per-email limit, and the password reset
-// posts. The per-request limits
+// sign-in form post, which needs the parsed body for its per-email limit, the password reset
+// posts and the sign-up posts (per email domain). The per-request limits
 // count in memory and sync with the store every RATE_LIMIT_SYNC_INTERVAL_MS (synced-counters.ts):
 // no round trip per request. The sign-in limits go to the store on every post: few, and exact.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
@@ -12,6 +12,7 @@ import type { Counter, RateLimitStore } from "../store/rate-limits.ts";
 import { idpErrors } from "../errors.ts";
 import { PROBE_PATHS } from "../http/health.ts";
 import { accountKey } from "./lockout.ts";
+import { emailDomain } from "./disposable-domains.ts";
 import { rateLimitStoreTimeoutMs } from "./rate-limit-store.ts";
 import { createSyncedCounters } from "./synced-counters.ts";
 import { redactPath } from "../logging.ts";
@@ -34,6 +35,8 @@ export function rateLimitRules(config: Config) {
     passwordResetPerAccount: rule("reset:account", config.passwordResetLimitPerAccount),
     emailCodePerIp: rule("email-code:ip", config.emailCodeLimitPerIp),
     emailCodePerAccount: rule("email-code:account", config.emailCodeLimitPerAccount),
+    signUpPerIp: rule("signup:ip", config.signUpLimitPerIp),
+    signUpPerDomain: rule("signup:domain", config.signUpLimitPerDomain),
   };
 }
 
@@ -124,10 +127,10 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
     return wait;
   }
 
-  /** Counts one request against each check in the store, in one round trip; the seconds to wait when any is over its limit. */
-  async function countInStore(checks: Check[]): Promise<number | undefined> {
+  /** Counts one request (or `amount`) against each check in the store, in one round trip; the seconds to wait when any is over its limit. */
+  async function countInStore(checks: (Check & { amount?: number })[]): Promise<number | undefined> {
     const active = checks.filter((check) => check.rule.limit > 0);
-    const counters = await store.add(active.map((check) => ({ key: counterKey(check), amount: 1, windowSeconds: check.rule.windowSeconds })));
+    const counters = await store.add(active.map((check) => ({ key: counterKey(check), amount: check.amount ?? 1, windowSeconds: check.rule.windowSeconds })));
     return waitFor(active, counters);
   }
 
@@ -196,6 +199,19 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       return countInStore([
         { rule: rules.emailCodePerIp, subject: addressKey(ip) },
         { rule: rules.emailCodePerAccount, subject: accountKey(email) },
+      ]);
+    },
+
+    /**
+     * A sign-up post the guard let through: per address (counting `weight`, 2 for a form sent without
+     * the proof of work it asked for) and per email domain (lower-cased; one whose email has no
+     * domain counts against the address only). Seconds to wait, or undefined.
+     */
+    signUpRequest(ip: string, email: string, weight: 1 | 2 = 1): Promise<number | undefined> {
+      const domain = emailDomain(email);
+      return countInStore([
+        { rule: rules.signUpPerIp, subject: addressKey(ip), amount: weight },
+        ...(domain ? [{ rule: rules.signUpPerDomain, subject: domain }] : []),
       ]);
     },
 

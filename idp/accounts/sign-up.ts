@@ -31,8 +31,8 @@ export type SignUpDeps = {
   lockout: Lockout;
   cooldown: Cooldown;
   limits: {
-    /** A sign-up request: per address and per email domain. Seconds to wait, or undefined. */
-    signUpRequest(ip: string, email: string): Promise<number | undefined>;
+    /** A sign-up request: per address (counting `weight`) and per email domain. Seconds to wait, or undefined. */
+    signUpRequest(ip: string, email: string, weight: 1 | 2): Promise<number | undefined>;
     /** A code typed in: the sign-in limits. */
     codeAttempt(ip: string, identifier: string): Promise<number | undefined>;
   };
@@ -73,16 +73,16 @@ export function createSignUp(deps: SignUpDeps) {
      * Sends a code and link to `email`, or, when it has an account, the "you already have one"
      * mail: one statement either way, the same answer.
      */
-    async request(input: { email: string; browser: string; locale: string; interactionUid: string } & RequestContext): Promise<SignUpRequestResult> {
+    async request(input: { email: string; browser: string; locale: string; interactionUid: string; limitWeight: 1 | 2 } & RequestContext): Promise<SignUpRequestResult> {
       const email = input.email.trim();
       const identifier = emailIdentifier(email);
       if (!this.domainAllowed(email)) return { ok: false, reason: "domain" };
-      const wait = await limits.signUpRequest(input.ip, identifier);
+      const wait = await limits.signUpRequest(input.ip, identifier, input.limitWeight);
       if (wait !== undefined) return { ok: false, reason: "rate_limited", retryAfterSeconds: wait };
       const issue = await cooldown.begin(PURPOSE, identifier);
       const code = secrets.newCode();
       const token = secrets.newSecret();
-      const issued = await codes
+      await codes
         .request({
           purpose: PURPOSE,
           identifier,
@@ -106,7 +106,6 @@ export function createSignUp(deps: SignUpDeps) {
           throw error;
         });
       if (issue) deps.onMailQueued?.();
-      void issued;
       return { ok: true };
     },
 

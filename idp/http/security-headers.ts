@@ -9,7 +9,10 @@ import type { KoaContextWithOIDC } from "oidc-provider";
 
 export const HSTS = "max-age=31536000; includeSubDomains";
 
-/** The policy of every response. Our pages are plain HTML forms and one stylesheet, nothing more. */
+/**
+ * The policy of every response. Our pages are plain HTML forms and one stylesheet, nothing more;
+ * only a sign-up page with proof of work on runs a script, its own, from the IdP (setPagePolicy).
+ */
 const DIRECTIVES = {
   "default-src": ["'none'"],
   "script-src": ["'none'"],
@@ -34,7 +37,9 @@ export function contentSecurityPolicy(options: PolicyOptions = {}): string {
   }
   const directives: Record<string, readonly string[]> = {
     ...DIRECTIVES,
-    "script-src": options.scriptHashes?.length ? options.scriptHashes : DIRECTIVES["script-src"],
+    "script-src": options.scriptHashes?.length ? options.scriptHashes : options.proofOfWorkWidget ? ["'self'"] : DIRECTIVES["script-src"],
+    // The widget's worker and its challenge fetch come from the IdP too (default-src 'none' forbids both).
+    ...(options.proofOfWorkWidget && { "worker-src": ["'self'"], "connect-src": ["'self'"] }),
     "form-action": [...formAction],
     "img-src": [...new Set([...DIRECTIVES["img-src"], ...imageSources(options.imageSources)])],
   };
@@ -60,6 +65,8 @@ export type PolicyOptions = {
   scriptHashes?: string[];
   /** URLs (or origins) of images the page shows: the brand's and a client's logo. */
   imageSources?: Iterable<unknown>;
+  /** The page carries the sign-up proof-of-work widget (pages/sign-up-fields.ts): its script, worker and challenge, all from the IdP. */
+  proofOfWorkWidget?: boolean;
 };
 
 /** The origins of image URLs, for img-src; a URL that is not plain http(s) admits nothing. */

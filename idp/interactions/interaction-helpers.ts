@@ -7,7 +7,7 @@ import { errors, type InteractionResults } from "oidc-provider";
 import type { ClientStore } from "../store/clients.ts";
 import { idpErrors } from "../errors.ts";
 import type { ClientBrand, View, Views } from "../pages/layout.ts";
-import { setPagePolicy } from "../http/security-headers.ts";
+import { setPagePolicy, type PolicyOptions } from "../http/security-headers.ts";
 
 export type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
 export type UidParams = { Params: { uid: string } };
@@ -32,11 +32,11 @@ export function interactionHelpers(deps: InteractionContext) {
     clientBrand,
 
     /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
-    async pageFor(request: FastifyRequest, reply: FastifyReply, details: Details): Promise<{ view: View; client: ClientBrand }> {
+    async pageFor(request: FastifyRequest, reply: FastifyReply, details: Details, policy: Partial<PolicyOptions> = {}): Promise<{ view: View; client: ClientBrand }> {
       const view = views.forRequest({ uiLocales: details.params.ui_locales, acceptLanguage: request.headers["accept-language"] });
       const client = await clientBrand(view, details.params.client_id);
       // This page's forms end in a redirect to the client (validated by the provider), and it shows the logos.
-      setPagePolicy(reply, { formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
+      setPagePolicy(reply, { ...policy, formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
       return { view, client };
     },
 

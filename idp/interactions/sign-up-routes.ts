@@ -8,7 +8,8 @@ import { CODE_TTL_SECONDS } from "../accounts/code-sign-in.ts";
 import type { SignUp } from "../accounts/sign-up.ts";
 import { PASSWORD_VIOLATION_MESSAGES } from "../pages/password-reset.ts";
 import { idpErrors } from "../errors.ts";
-import type { Html } from "../pages/html.ts";
+import { signUpRefusalMessage, SIGN_UP_GUARD_BODY_PROPERTIES, type SignUpGuard } from "../abuse/sign-up-guard.ts";
+import { signUpFields } from "../pages/sign-up-fields.ts";
 import { formatMessage, type Message } from "../pages/i18n.ts";
 import type { ClientBrand, FieldError, View } from "../pages/layout.ts";
 import { signUpPage, signUpPasswordPage, signUpSentPage } from "../pages/sign-up.ts";
@@ -17,16 +18,10 @@ import { invalidEmailLink } from "./code-sign-in-routes.ts";
 import { interactionHelpers, type Details, type InteractionContext } from "./interaction-helpers.ts";
 import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
 
-/** The sign-up form's spam protection: its fields, and the check of a post. */
-export type SignUpSpamCheck = {
-  fields(view: View): Html;
-  /** Undefined when the post passes; else what to tell the person (and whether to pretend it passed). */
-  check(body: Record<string, unknown>, email: string, ip: string): Promise<{ silent: boolean; message: Message } | undefined>;
-};
-
 export type SignUpRouteDeps = InteractionContext & {
   signUp: SignUp;
-  spam: SignUpSpamCheck;
+  /** The form's spam protection (abuse/sign-up-guard.ts). */
+  guard: SignUpGuard;
   newBrowserSecret: () => string;
   confirmationCode: (browser: string) => string;
   passwordLength: { min: number; max: number };
@@ -47,7 +42,10 @@ type PasswordRoute = Uid & { Body: { email: string; password: string; repeat: st
 type Page = { details: Details; view: View; client: ClientBrand };
 
 export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps): Promise<void> {
-  const { signUp, spam } = deps;
+  const { signUp, guard } = deps;
+  const spamFields = (view: View) => signUpFields(view, guard.formFields());
+  // The pages with the sign-up form may run the proof-of-work widget's one script.
+  const widget = { proofOfWorkWidget: guard.formFields().proofOfWork !== undefined };
   const { loadDetails, pageFor, finish } = interactionHelpers(deps);
   const context = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers["user-agent"] });
   const html = (reply: FastifyReply, status: number, page: string) => reply.code(status).type("text/html").send(page);
@@ -57,11 +55,11 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
   async function signUpStep(request: FastifyRequest<Uid>, reply: FastifyReply): Promise<Page> {
     const details = await loadDetails(request, reply);
     if (details.prompt.name !== "login") throw idpErrors.notFound();
-    return { details, ...(await pageFor(request, reply, details)) };
+    return { details, ...(await pageFor(request, reply, details, widget)) };
   }
 
   const emailPage = (reply: FastifyReply, status: number, page: Page, email?: string, fieldError?: FieldError) =>
-    html(reply, status, signUpPage(page.view, { uid: page.details.uid, csrfToken: reply.generateCsrf(), client: page.client, email, error: fieldError, spamFields: spam.fields(page.view) }));
+    html(reply, status, signUpPage(page.view, { uid: page.details.uid, csrfToken: reply.generateCsrf(), client: page.client, email, error: fieldError, spamFields: spamFields(page.view) }));
   const sentPage = (reply: FastifyReply, status: number, page: Page, email: string, browser: string, fieldError?: FieldError) =>
     html(
       reply,
@@ -73,7 +71,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
         email,
         minutes: MINUTES,
         confirmationCode: deps.confirmationCode(browser),
-        spamFields: spam.fields(page.view),
+        spamFields: spamFields(page.view),
         error: fieldError,
       }),
     );
@@ -84,17 +82,20 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
 
   app.post<EmailRoute>(
     "/interaction/:uid/sign-up",
-    { schema: { params: uidParams, body: body(["email"], { email: EMAIL_FIELD }) }, preHandler: app.csrfProtection },
+    { schema: { params: uidParams, body: body(["email"], { email: EMAIL_FIELD, ...SIGN_UP_GUARD_BODY_PROPERTIES }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const email = request.body.email.trim();
       if (!LOOKS_LIKE_EMAIL.test(email)) return emailPage(reply, 400, page, email, error(page.view, "email", { id: "code.error.email" }));
       const browser = ensureBrowserBinding(request, reply, deps.newBrowserSecret);
-      const refused = await spam.check(request.body, email, request.ip);
-      // A bot that filled the honeypot gets the page a person gets, and nothing is sent.
-      if (refused?.silent) return sentPage(reply, 200, page, email, browser);
-      if (refused) return emailPage(reply, 400, page, email, error(page.view, "email", refused.message));
-      const result = await signUp.request({ email, browser, locale: page.view.locale, interactionUid: page.details.uid, ...context(request) });
+      const checked = await guard.check(request.body, email);
+      if (!checked.ok) {
+        const message = signUpRefusalMessage(checked.reason, email);
+        // A bot that filled the honeypot gets the page a person gets, and nothing is sent.
+        if (!message) return sentPage(reply, 200, page, email, browser);
+        return emailPage(reply, 400, page, email, error(page.view, "email", message));
+      }
+      const result = await signUp.request({ email, browser, locale: page.view.locale, interactionUid: page.details.uid, limitWeight: checked.limitWeight, ...context(request) });
       if (!result.ok && result.reason === "domain") return emailPage(reply, 400, page, email, error(page.view, "email", { id: "signUp.error.domain" }));
       if (!result.ok) {
         reply.header("Retry-After", String(result.retryAfterSeconds));

@@ -67,6 +67,9 @@ a.button-primary { display: block; text-align: center; text-decoration: none; pa
 .muted, .error-code { color: var(--muted); font-size: 0.9rem; }
 .confirmation-code { font: 700 1.75rem/1.2 ui-monospace, Menlo, Consolas, monospace; letter-spacing: 0.2em; margin: 0.5rem 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
+/* The sign-up honeypot: off-screen for people, present for bots. The proof-of-work widget works unseen. */
+.form-trap { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
+altcha-widget { display: none; }
 :focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
 `;
   const hash = createHash("sha256").update(css).digest("base64url").slice(0, 12);

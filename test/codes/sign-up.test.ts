@@ -23,6 +23,9 @@ const env = (smtpUrl: string, extra: Record<string, string> = {}) => ({
   SIGN_UP: "open",
   SIGN_IN_LIMIT_PER_IP: "0",
   EMAIL_CODE_LIMIT_PER_IP: "0",
+  SIGN_UP_LIMIT_PER_IP: "0",
+  // The form's minimum age has its own test below.
+  SIGN_UP_MIN_FORM_SECONDS: "0",
   ...extra,
 });
 
@@ -107,7 +110,7 @@ describe("sign-up", () => {
     const b = await openSignUp(browser);
     const freePage = await browser.submit(b.form, "/sign-up", { email: free });
     const normalise = (page: Page, email: string) =>
-      page.html.replace(/name="_csrf" value="[^"]*"/g, "").replace(/\/interaction\/[A-Za-z0-9_-]+/g, "/interaction/UID").replaceAll(email, "EMAIL");
+      page.html.replace(/name="(_csrf|form_stamp)" value="[^"]*"/g, "").replace(/\/interaction\/[A-Za-z0-9_-]+/g, "/interaction/UID").replaceAll(email, "EMAIL");
     expect(knownPage.status).toBe(freePage.status);
     expect(normalise(knownPage, taken)).toBe(normalise(freePage, free));
     const [existing] = await smtp.waitFor(taken);
@@ -169,6 +172,36 @@ describe("sign-up settings", () => {
       expect((await browser.request(`${closed.baseUrl}/interaction/${uid}/sign-up`)).status).toBe(404);
     } finally {
       await closed.close();
+    }
+  });
+
+  it("refuses a form sent too fast, a disposable domain, and answers a filled honeypot as if accepted, sending nothing", async () => {
+    let offsetMs = 0;
+    const guarded = await startTestIdp({ now: () => new Date(Date.now() + offsetMs), env: env(smtp.url(), { SIGN_UP_MIN_FORM_SECONDS: "2" }) });
+    try {
+      await guarded.admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
+      const attempt = await openSignUp(new Browser(), guarded);
+      expect(attempt.form.html).toContain('name="form_stamp"');
+      const fast = await attempt.browser.submit(attempt.form, "/sign-up", { email: "quick@example.com" });
+      expect(fast.status).toBe(400);
+      expect(fast.html).toContain('aria-invalid="true"');
+      offsetMs = 3000;
+      const disposable = await attempt.browser.submit(fast, "/sign-up", { email: "someone@mailinator.com" });
+      expect(disposable.status).toBe(400);
+      expect(disposable.html).toContain("mailinator.com");
+      const bot = newEmail();
+      offsetMs += 3000;
+      const trapped = await attempt.browser.submit(disposable, "/sign-up", { email: bot, website: "https://spam.example" });
+      expect(trapped.status).toBe(200);
+      expect(trapped.html).toContain("Check your email");
+      const person = newEmail();
+      offsetMs += 3000;
+      const accepted = await attempt.browser.submit(disposable, "/sign-up", { email: person });
+      expect(accepted.status).toBe(200);
+      await smtp.waitFor(person);
+      expect(smtp.to(bot)).toHaveLength(0);
+    } finally {
+      await guarded.close();
     }
   });
 
