@@ -30,6 +30,3 @@ CREATE TABLE one_time_codes (
 CREATE UNIQUE INDEX one_time_codes_link_key ON one_time_codes (link_hmac) WHERE link_hmac IS NOT NULL;
 CREATE INDEX one_time_codes_open_idx ON one_time_codes (purpose, identifier) WHERE consumed_at IS NULL AND revoked_at IS NULL;
 CREATE INDEX one_time_codes_expires_at_idx ON one_time_codes (expires_at);
-
--- The outbox carries text messages too (a sign-in code by SMS): each row says its channel.
-ALTER TABLE mail_outbox ADD COLUMN channel text NOT NULL DEFAULT 'email';
