@@ -134,6 +134,13 @@ describe("loadConfig explicit values", () => {
       MAIL_POLL_INTERVAL_MS: "500",
       PASSWORD_RESET_LIMIT_PER_IP: "4",
       PASSWORD_RESET_LIMIT_PER_ACCOUNT: "2",
+      SMS_TWILIO_ACCOUNT_SID: "AC0123456789abcdef0123456789abcdef",
+      SMS_TWILIO_AUTH_TOKEN: "twilio-token",
+      SMS_TWILIO_FROM: "MG0123456789abcdef0123456789abcdef",
+      SMS_TWILIO_API_URL: "https://twilio.proxy.example",
+      SMS_ALLOWED_COUNTRIES: "de, at,ch",
+      SMS_CODE_LIMIT_PER_IP: "6",
+      SMS_CODE_LIMIT_PER_NUMBER: "3",
     });
     expect(config).toEqual({
       production: false,
@@ -198,6 +205,15 @@ describe("loadConfig explicit values", () => {
       mailPollIntervalMs: 500,
       passwordResetLimitPerIp: 4,
       passwordResetLimitPerAccount: 2,
+      smsTwilioAccountSid: "AC0123456789abcdef0123456789abcdef",
+      smsTwilioAuthToken: "twilio-token",
+      smsTwilioFrom: "MG0123456789abcdef0123456789abcdef",
+      smsTwilioApiUrl: "https://twilio.proxy.example",
+      smsWebhookUrl: undefined,
+      smsWebhookSecret: undefined,
+      smsAllowedCountries: "DE,AT,CH",
+      smsCodeLimitPerIp: 6,
+      smsCodeLimitPerNumber: 3,
     });
   });
 

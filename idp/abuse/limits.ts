@@ -1,8 +1,8 @@
 // Rate limits per client address, per email and per client_id, counted in the RateLimitStore:
 // a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
 // before the provider's middleware, so a limited request never reaches it), and a check for the
-// sign-in form post, which needs the parsed body for its per-email limit, and the password reset
-// posts. The per-request limits
+// sign-in form post, which needs the parsed body for its per-email limit, the password reset
+// posts and the requests for SMS codes (per number). The per-request limits
 // count in memory and sync with the store every RATE_LIMIT_SYNC_INTERVAL_MS (synced-counters.ts):
 // no round trip per request. The sign-in limits go to the store on every post: few, and exact.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
@@ -32,6 +32,8 @@ export function rateLimitRules(config: Config) {
     tokenPerClient: rule("token:client", config.tokenLimitPerClient),
     passwordResetPerIp: rule("reset:ip", config.passwordResetLimitPerIp),
     passwordResetPerAccount: rule("reset:account", config.passwordResetLimitPerAccount),
+    smsCodePerIp: rule("sms:ip", config.smsCodeLimitPerIp),
+    smsCodePerNumber: rule("sms:number", config.smsCodeLimitPerNumber),
   };
 }
 
@@ -186,6 +188,17 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       return countInStore([
         { rule: rules.passwordResetPerIp, subject: addressKey(ip) },
         { rule: rules.passwordResetPerAccount, subject: accountKey(email) },
+      ]);
+    },
+
+    /**
+     * A request for an SMS code: per address and per number (E.164, registered or not). Each SMS
+     * costs money, so a caller counts before it queues one.
+     */
+    smsCodeRequest(ip: string, e164: string): Promise<number | undefined> {
+      return countInStore([
+        { rule: rules.smsCodePerIp, subject: addressKey(ip) },
+        { rule: rules.smsCodePerNumber, subject: e164 },
       ]);
     },
 
