@@ -12,4 +12,6 @@ CREATE UNIQUE INDEX users_phone_key ON users (phone) WHERE phone IS NOT NULL;
 -- mail_outbox.channel: an SMS is queued, sealed, leased, retried and counted exactly like a mail
 -- (idp/mail/outbox-worker.ts dispatches on the channel), so one worker and one table serve both.
 -- For an SMS, recipient is the E.164 number and template an sms_* template.
-ALTER TABLE mail_outbox ADD COLUMN channel text NOT NULL DEFAULT 'email' CHECK (channel IN ('email', 'sms'));
+ALTER TABLE mail_outbox
+  ADD COLUMN channel text NOT NULL DEFAULT 'email' CHECK (channel IN ('email', 'sms')),
+  ADD CONSTRAINT mail_outbox_sms_recipient_check CHECK (channel <> 'sms' OR recipient ~ '^\+[1-9][0-9]{6,14}$');

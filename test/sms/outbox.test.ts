@@ -13,7 +13,7 @@ import { twilioSender } from "../../idp/sms/senders.ts";
 import type { SmsTemplates } from "../../idp/sms/templates.ts";
 import { DEFAULT_BRAND_COLOR } from "../../idp/pages/brand.ts";
 import { createPostgresTestDatabase, type TestDatabase } from "../support/database.ts";
-import { FakeTwilio } from "../support/sms.ts";
+import { FakeTwilio, INVALID_NUMBER } from "../support/sms.ts";
 import { TestMailServer } from "../support/smtp.ts";
 
 const cookieKey = randomBytes(32).toString("base64url");
@@ -148,7 +148,7 @@ describe("SMS in the outbox", () => {
   it("are given up at once when Twilio calls the number invalid, and when their code expired unsent", async () => {
     const now = () => new Date();
     const outcomes: Outcome[] = [];
-    const invalid = await enqueueSms("+0000", now);
+    const invalid = await enqueueSms(INVALID_NUMBER, now);
     const expired = await enqueueSms("+4915100000003", now, { sendBefore: new Date(Date.now() - 1000) });
     const instance = worker({ now, outcomes });
     instance.start();
@@ -156,7 +156,7 @@ describe("SMS in the outbox", () => {
       expect(await until(() => row(invalid), (current) => current.failed_at !== null)).toMatchObject({
         attempts: 1,
         payload: null,
-        last_error: "Twilio answered 400 (error 21211): The 'To' number +0000 is not a valid phone number.",
+        last_error: "Twilio answered 400 (error 21211): The 'To' number +15005550001 is not a valid phone number.",
       });
       expect(await until(() => row(expired), (current) => current.failed_at !== null)).toMatchObject({ last_error: expect.stringMatching(/expired/) });
       expect(outcomes).toEqual([
@@ -204,6 +204,10 @@ describe("SMS in the outbox", () => {
     } finally {
       await next.stop();
     }
+  });
+
+  it("hold only E.164 numbers", async () => {
+    await expect(enqueueSms("0151 12345678", () => new Date())).rejects.toThrow(/mail_outbox_sms_recipient_check/);
   });
 
   it("are left to a worker that can send them; a worker without mail leaves mail alone, and one with both sends both", async () => {

@@ -7,6 +7,9 @@ import type { AddressInfo } from "node:net";
 import { SIGNATURE_HEADER, verifyWebhookSignature } from "../../idp/sms/webhook-signature.ts";
 
 export type ReceivedSms = { to: string; body: string; from?: string; messagingServiceSid?: string; id?: string };
+/** The number Twilio calls invalid (error 21211), as with its test credentials. */
+export const INVALID_NUMBER = "+15005550001";
+
 type Failure = { status: number; body?: unknown } | "hang";
 
 async function readBody(request: IncomingMessage): Promise<string> {
@@ -111,7 +114,8 @@ export class FakeTwilio extends SmsTestServer {
     if ((from === undefined) === (messagingServiceSid === undefined)) {
       return json(response, 400, { code: 21603, message: "A 'From' phone number or MessagingServiceSid is required.", status: 400 });
     }
-    if (!/^\+[1-9]\d{6,14}$/.test(to)) return json(response, 400, { code: 21211, message: `The 'To' number ${to} is not a valid phone number.`, status: 400 });
+    // Twilio's test credentials answer 21211 for +15005550001, as the live API does for a number it cannot reach.
+    if (!/^\+[1-9]\d{6,14}$/.test(to) || to === INVALID_NUMBER) return json(response, 400, { code: 21211, message: `The 'To' number ${to} is not a valid phone number.`, status: 400 });
     this.messages.push({ to, body, from, messagingServiceSid });
     json(response, 201, { sid: `SM${String(this.messages.length).padStart(32, "0")}`, status: "queued", to, body });
   }
