@@ -10,7 +10,7 @@ import type { Sealer } from "./seal.ts";
 import { renderMail, type MailContext } from "./templates.ts";
 import type { MailTransport } from "./transports.ts";
 import { renderSms } from "../sms/templates.ts";
-import type { SmsSender } from "../sms/senders.ts";
+import { SmsDeliveryError, type SmsSender } from "../sms/senders.ts";
 
 export type MailOutcome = "sent" | "retried" | "failed";
 
@@ -98,7 +98,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
       await withDeadline(sending);
     } catch (error) {
       const reason = String((error as Error)?.message ?? error);
-      if (mail.attempts >= maxAttempts || (error as { permanent?: unknown })?.permanent === true) return giveUp(mail, reason);
+      if (mail.attempts >= maxAttempts || (error instanceof SmsDeliveryError && error.permanent)) return giveUp(mail, reason);
       const next = new Date(now().getTime() + retryDelaySeconds(mail.attempts) * 1000);
       await outbox.markRetry(mail.id, next, reason);
       deps.onOutcome?.("retried", mail.channel);
