@@ -29,7 +29,7 @@ const userStore = {
     let user = users.get(id);
     if (!user) {
       const now = new Date();
-      user = { id, email: `${id}@example.com`, emailVerified: true, name: "Bench User", picture: null, passwordHash: null, disabled: false, createdAt: now, updatedAt: now };
+      user = { id, email: `${id}@example.com`, emailVerified: true, name: "Bench User", picture: null, passwordHash: null, disabled: false, phone: null, phoneVerified: false, createdAt: now, updatedAt: now };
       users.set(id, user);
     }
     return user;

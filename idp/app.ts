@@ -42,6 +42,7 @@ import { idpErrors } from "./errors.ts";
 import { createSealer } from "./mail/seal.ts";
 import { mailTransport } from "./mail/transports.ts";
 import { createOutboxWorker } from "./mail/outbox-worker.ts";
+import { smsSender } from "./sms/senders.ts";
 import { createMailOutboxStore } from "./store/mail-outbox.ts";
 import { createOneTimeTokenStore } from "./store/one-time-tokens.ts";
 import { createCooldown } from "./abuse/cooldown.ts";
@@ -203,10 +204,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sealer = createSealer(keys.cookieKeys);
   const outbox = createMailOutboxStore(db, now);
   const transport = mailTransport(config, app.log);
-  const mailWorker = transport
+  // SMS (idp/sms/) go through the same outbox and worker (the channel column): Twilio or the
+  // webhook when configured, files in development, none in production without either (then nothing
+  // offers SMS). A flow queues with outbox.enqueue({ channel: "sms", ... }) and calls mailWorker.wake.
+  const sms = smsSender(config, app.log, { now });
+  const mailWorker = transport || sms
     ? createOutboxWorker({
         outbox,
         transport,
+        sms,
         sealer,
         context: (locale) => ({ locale, brand: assets.views.brand, origin: new URL(config.issuer).origin }),
         now,
@@ -223,7 +229,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   // loadConfig refuses PASSWORD_RESET without a way to send mail.
   const passwordReset =
-    config.passwordReset && mailWorker
+    config.passwordReset && transport && mailWorker
       ? createPasswordReset({
           db,
           stores: (queryable) => ({

@@ -134,12 +134,24 @@ describe("loadConfig explicit values", () => {
       MAIL_POLL_INTERVAL_MS: "500",
       PASSWORD_RESET_LIMIT_PER_IP: "4",
       PASSWORD_RESET_LIMIT_PER_ACCOUNT: "2",
+      SIGN_IN_METHODS: "email_code,sms_code",
+      EMAIL_CODE_LIMIT_PER_IP: "7",
+      EMAIL_CODE_LIMIT_PER_ACCOUNT: "2",
+      SIGN_UP: "open",
+      SIGN_UP_EMAIL_DOMAINS: "acme.example",
       SIGN_UP_MIN_FORM_SECONDS: "3",
       SIGN_UP_MAX_FORM_SECONDS: "900",
       SIGN_UP_PROOF_OF_WORK: "true",
       SIGN_UP_LIMIT_PER_IP: "6",
       SIGN_UP_LIMIT_PER_DOMAIN: "0",
       SIGN_UP_BLOCKED_DOMAINS: "spam.example,junk.example",
+      SMS_TWILIO_ACCOUNT_SID: "AC0123456789abcdef0123456789abcdef",
+      SMS_TWILIO_AUTH_TOKEN: "twilio-token",
+      SMS_TWILIO_FROM: "MG0123456789abcdef0123456789abcdef",
+      SMS_TWILIO_API_URL: "https://twilio.proxy.example",
+      SMS_ALLOWED_COUNTRIES: "de, at,ch",
+      SMS_CODE_LIMIT_PER_IP: "6",
+      SMS_CODE_LIMIT_PER_NUMBER: "3",
     });
     expect(config).toEqual({
       production: false,
@@ -204,12 +216,26 @@ describe("loadConfig explicit values", () => {
       mailPollIntervalMs: 500,
       passwordResetLimitPerIp: 4,
       passwordResetLimitPerAccount: 2,
+      signInMethods: "email_code,sms_code",
+      emailCodeLimitPerIp: 7,
+      emailCodeLimitPerAccount: 2,
+      signUp: "open",
+      signUpEmailDomains: "acme.example",
       signUpMinFormSeconds: 3,
       signUpMaxFormSeconds: 900,
       signUpProofOfWork: true,
       signUpLimitPerIp: 6,
       signUpLimitPerDomain: 0,
       signUpBlockedDomains: "spam.example,junk.example",
+      smsTwilioAccountSid: "AC0123456789abcdef0123456789abcdef",
+      smsTwilioAuthToken: "twilio-token",
+      smsTwilioFrom: "MG0123456789abcdef0123456789abcdef",
+      smsTwilioApiUrl: "https://twilio.proxy.example",
+      smsWebhookUrl: undefined,
+      smsWebhookSecret: undefined,
+      smsAllowedCountries: "DE,AT,CH",
+      smsCodeLimitPerIp: 6,
+      smsCodeLimitPerNumber: 3,
     });
   });
 
@@ -345,5 +371,27 @@ describe("mail and password reset settings", () => {
     expect(configError({ MAIL_MAX_ATTEMPTS: "0" }).message).toContain("MAIL_MAX_ATTEMPTS");
     expect(configError({ MAIL_SEND_TIMEOUT: "0" }).message).toContain("MAIL_SEND_TIMEOUT");
     expect(configError({ MAIL_POLL_INTERVAL_MS: "10" }).message).toContain("MAIL_POLL_INTERVAL_MS");
+  });
+});
+
+describe("sign-in methods and sign-up settings", () => {
+  const production = { NODE_ENV: "production", DATABASE_URL: "postgres://db/idp", ISSUER: "https://auth.example.com/oidc" };
+
+  it("offers a code by mail wherever mail can be sent, and sign-up to nobody, by default", () => {
+    expect(loadConfig({}).signInMethods).toBe("password,email_code");
+    expect(loadConfig(production).signInMethods).toBe("password");
+    expect(loadConfig({ ...production, SMTP_URL: "smtp://mail.example.com:587" }).signInMethods).toBe("password,email_code");
+    expect(loadConfig({}).signUp).toBe("off");
+  });
+
+  it("refuses unknown methods, and methods or sign-up that need a sender production does not have", () => {
+    expect(configError({ SIGN_IN_METHODS: "password,magic" }).message).toContain("SIGN_IN_METHODS must list");
+    expect(configError({ SIGN_IN_METHODS: " , " }).message).toContain("SIGN_IN_METHODS must list");
+    expect(configError({ ...production, SIGN_IN_METHODS: "email_code" }).message).toContain("SIGN_IN_METHODS=email_code needs SMTP_URL");
+    expect(configError({ ...production, SIGN_IN_METHODS: "password,sms_code" }).message).toContain("SIGN_IN_METHODS=sms_code needs an SMS sender");
+    expect(loadConfig({ SIGN_IN_METHODS: "sms_code" }).signInMethods).toBe("sms_code");
+    expect(configError({ SIGN_UP: "maybe" }).message).toContain("SIGN_UP must be off, open or invite");
+    expect(configError({ ...production, SIGN_UP: "open" }).message).toContain("SIGN_UP=open needs SMTP_URL");
+    expect(configError({ SIGN_UP_EMAIL_DOMAINS: "example.com,not a domain" }).message).toContain("SIGN_UP_EMAIL_DOMAINS");
   });
 });

@@ -5,6 +5,7 @@ import { DEFAULT_BRAND_COLOR, parseHexColor } from "./pages/brand.ts";
 import { supportedLocales } from "./pages/i18n.ts";
 import { LOOPBACK_NAMES, parseAllowedHosts } from "./http/authority.ts";
 import { parseBlockedDomains } from "./abuse/disposable-domains.ts";
+import { parseCountryList } from "./sms/phone-numbers.ts";
 
 export type Config = {
   production: boolean;
@@ -85,6 +86,17 @@ export type Config = {
   signUpLimitPerIp: number;
   signUpLimitPerDomain: number;
   signUpBlockedDomains: string | undefined;
+  // SMS (idp/sms/): phone numbers, senders, and the limits on sending codes.
+  smsTwilioAccountSid: string | undefined;
+  smsTwilioAuthToken: string | undefined;
+  smsTwilioFrom: string | undefined;
+  smsTwilioApiUrl: string;
+  smsWebhookUrl: string | undefined;
+  smsWebhookSecret: string | undefined;
+  /** Canonical after loadConfig ("DE,AT,CH"); parseCountryList makes it a list. */
+  smsAllowedCountries: string | undefined;
+  smsCodeLimitPerIp: number;
+  smsCodeLimitPerNumber: number;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -518,6 +530,61 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: () => undefined,
     doc: "Email domains sign-up refuses besides the shipped list of disposable ones (idp/abuse/disposable-domains.txt), comma-separated: `example.net,spam.example`. Subdomains are refused too; case does not matter.",
   },
+  // SMS (idp/sms/, README "SMS").
+  smsTwilioAccountSid: {
+    env: "SMS_TWILIO_ACCOUNT_SID",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "Send SMS through Twilio's REST API (or a Twilio-compatible one, SMS_TWILIO_API_URL) as this account (`AC...`). Needs SMS_TWILIO_AUTH_TOKEN and SMS_TWILIO_FROM too: all three or none.",
+  },
+  smsTwilioAuthToken: {
+    env: "SMS_TWILIO_AUTH_TOKEN",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "The Twilio account's auth token (or an API key secret). A secret: never logged.",
+  },
+  smsTwilioFrom: {
+    env: "SMS_TWILIO_FROM",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "Who SMS come from: a Twilio number in E.164 (`+15017122661`), a Messaging Service SID (`MG...`, then Twilio picks the number), or an alphanumeric sender ID (1-11 letters, digits and spaces, at least one letter; not every country delivers those).",
+  },
+  smsTwilioApiUrl: {
+    env: "SMS_TWILIO_API_URL",
+    kind: "string",
+    fallback: constant("https://api.twilio.com"),
+    doc: "The Twilio API's base URL; messages are posted to `{this}/2010-04-01/Accounts/{sid}/Messages.json`. https (http only for localhost).",
+  },
+  smsWebhookUrl: {
+    env: "SMS_WEBHOOK_URL",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "Instead of Twilio, post each SMS as JSON `{\"to\",\"body\",\"id\"}` to this https URL (http only for localhost), signed with SMS_WEBHOOK_SECRET (README \"SMS\"); any 2xx answer counts as sent.",
+  },
+  smsWebhookSecret: {
+    env: "SMS_WEBHOOK_SECRET",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "The HMAC-SHA256 key the webhook's `X-Idp-Signature` is made with, at least 32 characters (`openssl rand -hex 32`); required with SMS_WEBHOOK_URL. A secret: never logged.",
+  },
+  smsAllowedCountries: {
+    env: "SMS_ALLOWED_COUNTRIES",
+    kind: "string",
+    fallback: () => undefined,
+    doc: "The countries SMS may go to, as comma-separated ISO 3166-1 alpha-2 codes (`DE,AT,CH`): a number of another country is refused before anything is sent, which bounds what SMS pumping can cost. Unset: any country.",
+  },
+  smsCodeLimitPerIp: {
+    env: "SMS_CODE_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "Requests for an SMS code per RATE_LIMIT_WINDOW from one client address, whatever the number; 0 turns it off.",
+  },
+  smsCodeLimitPerNumber: {
+    env: "SMS_CODE_LIMIT_PER_NUMBER",
+    kind: "integer",
+    fallback: constant("5"),
+    doc: "Requests for an SMS code per RATE_LIMIT_WINDOW for one phone number, registered or not, from all addresses together; 0 turns it off.",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -570,6 +637,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     keysDir: path.resolve(config.keysDir),
     brandColor: parseHexColor(config.brandColor)!,
     brandLogoFile: config.brandLogoFile && path.resolve(config.brandLogoFile),
+    smsAllowedCountries: parseCountryList(config.smsAllowedCountries)?.join(","),
   };
 }
 
@@ -623,6 +691,7 @@ function validate(config: Config): void {
   validateBranding(config);
   validateMail(config);
   validateSignUp(config);
+  validateSms(config);
 }
 
 function validateSignUp(config: Config): void {
@@ -635,6 +704,63 @@ function validateSignUp(config: Config): void {
   } catch (error) {
     throw new ConfigError(`SIGN_UP_BLOCKED_DOMAINS: ${(error as Error).message}`);
   }
+}
+
+/** An https URL, or http to this machine; no credentials in it. */
+function webUrl(value: string): URL | undefined {
+  const url = URL.parse(value);
+  const local = url && LOOPBACK_NAMES.includes(url.hostname);
+  if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && local)) || url.username || url.password) return undefined;
+  return url;
+}
+
+function validateSms(config: Config): void {
+  const twilio = { SMS_TWILIO_ACCOUNT_SID: config.smsTwilioAccountSid, SMS_TWILIO_AUTH_TOKEN: config.smsTwilioAuthToken, SMS_TWILIO_FROM: config.smsTwilioFrom };
+  const given = Object.entries(twilio).filter(([, value]) => value !== undefined);
+  if (given.length > 0 && given.length < 3) {
+    const missing = Object.keys(twilio).filter((name) => twilio[name as keyof typeof twilio] === undefined);
+    throw new ConfigError(`${missing.join(" and ")} must be set too: Twilio needs SMS_TWILIO_ACCOUNT_SID, SMS_TWILIO_AUTH_TOKEN and SMS_TWILIO_FROM, or none of them`);
+  }
+  // It becomes a path segment of the API URL.
+  if (config.smsTwilioAccountSid !== undefined && !/^[A-Za-z0-9-]{1,64}$/.test(config.smsTwilioAccountSid)) {
+    throw new ConfigError("SMS_TWILIO_ACCOUNT_SID must be an account SID such as AC0123456789abcdef0123456789abcdef");
+  }
+  if (config.smsTwilioAuthToken !== undefined && /[\u0000-\u001f\u007f]/.test(config.smsTwilioAuthToken)) {
+    throw new ConfigError("SMS_TWILIO_AUTH_TOKEN must not contain control characters");
+  }
+  if (config.smsTwilioFrom !== undefined && twilioSenderKind(config.smsTwilioFrom) === undefined) {
+    throw new ConfigError(
+      `SMS_TWILIO_FROM must be a number in E.164 such as +15017122661, a Messaging Service SID (MG...), or an alphanumeric sender ID of 1-11 characters, got ${JSON.stringify(config.smsTwilioFrom)}`,
+    );
+  }
+  if (!webUrl(config.smsTwilioApiUrl) || URL.parse(config.smsTwilioApiUrl)!.search) {
+    throw new ConfigError("SMS_TWILIO_API_URL must be an https URL (http only for localhost), without credentials or query");
+  }
+  if (config.smsWebhookUrl !== undefined) {
+    if (!webUrl(config.smsWebhookUrl)) throw new ConfigError("SMS_WEBHOOK_URL must be an https URL (http only for localhost), without credentials");
+    if (config.smsWebhookSecret === undefined) throw new ConfigError("SMS_WEBHOOK_URL needs SMS_WEBHOOK_SECRET: the receiver checks each request's signature with it");
+    if (given.length > 0) throw new ConfigError("set SMS_WEBHOOK_URL or the SMS_TWILIO_* settings, not both");
+  }
+  if (config.smsWebhookSecret !== undefined) {
+    if (config.smsWebhookUrl === undefined) throw new ConfigError("SMS_WEBHOOK_SECRET is set but SMS_WEBHOOK_URL is not");
+    if (config.smsWebhookSecret.length < 32) throw new ConfigError("SMS_WEBHOOK_SECRET must be at least 32 characters, e.g. from `openssl rand -hex 32`");
+  }
+  try {
+    parseCountryList(config.smsAllowedCountries);
+  } catch (error) {
+    throw new ConfigError(`SMS_ALLOWED_COUNTRIES: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * How SMS_TWILIO_FROM is sent: a Messaging Service SID as MessagingServiceSid, a number or an
+ * alphanumeric sender ID as From; undefined when it is neither.
+ */
+export function twilioSenderKind(from: string): "messagingService" | "from" | undefined {
+  if (/^MG[0-9a-fA-F]{32}$/.test(from)) return "messagingService";
+  if (/^\+[1-9]\d{6,14}$/.test(from)) return "from";
+  if (/^[A-Za-z0-9 ]{1,11}$/.test(from) && /[A-Za-z]/.test(from) && from.trim() === from) return "from";
+  return undefined;
 }
 
 function validateMail(config: Config): void {
@@ -680,6 +806,10 @@ function validateSignInMethods(config: Config): void {
   const mail = !config.production || config.smtpUrl !== undefined;
   if (methods.includes("email_code") && !mail) {
     throw new ConfigError("SIGN_IN_METHODS=email_code needs SMTP_URL in production: codes go out by mail. Set SMTP_URL=smtp://user:password@host:587, or remove email_code");
+  }
+  const sms = !config.production || config.smsTwilioAccountSid !== undefined || config.smsWebhookUrl !== undefined;
+  if (methods.includes("sms_code") && !sms) {
+    throw new ConfigError("SIGN_IN_METHODS=sms_code needs an SMS sender in production: set the SMS_TWILIO_* settings or SMS_WEBHOOK_URL, or remove sms_code");
   }
   if (!["off", "open", "invite"].includes(config.signUp)) throw new ConfigError(`SIGN_UP must be off, open or invite, got ${JSON.stringify(config.signUp)}`);
   if (config.signUp !== "off" && !mail) {

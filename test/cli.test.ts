@@ -141,7 +141,7 @@ describe("idp CLI on PostgreSQL", () => {
     const sub = /sub ([0-9a-f-]{36})/.exec(added.stdout)![1]!;
 
     const listed = await cli("ok", ["users", "list"]);
-    expect(lines(listed.stdout)).toEqual([`a@example.com\tA\t${sub}\tunverified, active`]);
+    expect(lines(listed.stdout)).toEqual([`a@example.com\tA\t${sub}\tunverified, active\t-`]);
 
     const hash = await passwordHash("a@example.com");
     // argon2id with the OWASP defaults (node-argon2 writes the parameters in the order m, p, t).
@@ -170,14 +170,14 @@ describe("idp CLI on PostgreSQL", () => {
   it("users add --email-verified marks the email verified", async () => {
     await cli("ok", ["users", "add", "--email", "c@example.com", "--email-verified"], `${passwords.second}\n`);
     const listed = lines((await cli("ok", ["users", "list"])).stdout);
-    expect(listed[1]).toMatch(/^c@example\.com\t-\t[0-9a-f-]{36}\tverified, active$/);
+    expect(listed[1]).toMatch(/^c@example\.com\t-\t[0-9a-f-]{36}\tverified, active\t-$/);
   });
 
   it("users disable and users enable", async () => {
     expect((await cli("ok", ["users", "disable", "A@example.com"])).stdout).toBe("disabled A@example.com\n");
-    expect((await cli("ok", ["users", "list"])).stdout).toMatch(/^a@example\.com\tA\t\S+\tunverified, disabled$/m);
+    expect((await cli("ok", ["users", "list"])).stdout).toMatch(/^a@example\.com\tA\t\S+\tunverified, disabled\t-$/m);
     expect((await cli("ok", ["users", "enable", "a@example.com"])).stdout).toBe("enabled a@example.com\n");
-    expect((await cli("ok", ["users", "list"])).stdout).toMatch(/^a@example\.com\tA\t\S+\tunverified, active$/m);
+    expect((await cli("ok", ["users", "list"])).stdout).toMatch(/^a@example\.com\tA\t\S+\tunverified, active\t-$/m);
 
     const missing = await cli("fails", ["users", "disable", "nobody@example.com"]);
     expect(lines(missing.stderr)).toEqual(["idp: no user with email nobody@example.com"]);
@@ -526,7 +526,7 @@ describe("idp CLI on the embedded database while the server runs", () => {
     const added = await ok(["users", "add", "--email", "e@example.com", "--name", "E"], cliEnv(), `${password}\n`);
     expect(added.stdout).toMatch(/^added user e@example\.com/);
     const listed = await ok(["users", "list"], cliEnv());
-    expect(listed.stdout).toMatch(/^e@example\.com\tE\t[0-9a-f-]{36}\tunverified, active$/m);
+    expect(listed.stdout).toMatch(/^e@example\.com\tE\t[0-9a-f-]{36}\tunverified, active\t-$/m);
     for (const result of [added, listed]) {
       expect(result.stdout + result.stderr).not.toContain(password);
     }
@@ -556,7 +556,7 @@ describe("idp CLI on the embedded database while the server runs", () => {
 
   it("the CLI then owns the data directory itself and still sees the user", async () => {
     const listed = await ok(["users", "list"], cliEnv());
-    expect(listed.stdout).toMatch(/^e@example\.com\tE\t[0-9a-f-]{36}\tunverified, active$/m);
+    expect(listed.stdout).toMatch(/^e@example\.com\tE\t[0-9a-f-]{36}\tunverified, active\t-$/m);
     await ok(["users", "add", "--email", "f@example.com"], cliEnv(), `${password}\n`);
     const again = await ok(["users", "list"], cliEnv());
     expect(lines(again.stdout).map((line) => line.split("\t")[0])).toEqual(["e@example.com", "f@example.com"]);

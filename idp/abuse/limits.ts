@@ -2,7 +2,7 @@
 // a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
 // before the provider's middleware, so a limited request never reaches it), and a check for the
 // sign-in form post, which needs the parsed body for its per-email limit, the password reset
-// posts and the sign-up posts (per email domain). The per-request limits
+// posts, the sign-up posts (per email domain) and the requests for SMS codes (per number). The per-request limits
 // count in memory and sync with the store every RATE_LIMIT_SYNC_INTERVAL_MS (synced-counters.ts):
 // no round trip per request. The sign-in limits go to the store on every post: few, and exact.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
@@ -37,6 +37,8 @@ export function rateLimitRules(config: Config) {
     emailCodePerAccount: rule("email-code:account", config.emailCodeLimitPerAccount),
     signUpPerIp: rule("signup:ip", config.signUpLimitPerIp),
     signUpPerDomain: rule("signup:domain", config.signUpLimitPerDomain),
+    smsCodePerIp: rule("sms:ip", config.smsCodeLimitPerIp),
+    smsCodePerNumber: rule("sms:number", config.smsCodeLimitPerNumber),
   };
 }
 
@@ -212,6 +214,17 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
       return countInStore([
         { rule: rules.signUpPerIp, subject: addressKey(ip), amount: weight },
         ...(domain ? [{ rule: rules.signUpPerDomain, subject: domain }] : []),
+      ]);
+    },
+
+    /**
+     * A request for an SMS code: per address and per number (E.164, registered or not). Each SMS
+     * costs money, so a caller counts before it queues one.
+     */
+    smsCodeRequest(ip: string, e164: string): Promise<number | undefined> {
+      return countInStore([
+        { rule: rules.smsCodePerIp, subject: addressKey(ip) },
+        { rule: rules.smsCodePerNumber, subject: e164 },
       ]);
     },
 

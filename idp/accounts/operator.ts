@@ -11,6 +11,7 @@ import { generateClientSecret, hashClientSecret } from "./client-secrets.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { LOOPBACK_NAMES } from "../http/authority.ts";
 import { passwordProblem, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-policy.ts";
+import { normalisePhone } from "../sms/phone-numbers.ts";
 
 export class InvalidInputError extends Error {
   override name = "InvalidInputError";
@@ -30,6 +31,12 @@ export function validateEmail(email: string): string {
   return trimmed;
 }
 
+/** A phone number in international format, as E.164; the operator names no country, so it must start with + or 00. */
+export function validatePhone(phone: string): string {
+  const normalised = normalisePhone(phone);
+  if (!normalised.ok) throw new InvalidInputError(`"${phone}" is not a phone number in international format, such as +4915112345678`);
+  return normalised.e164;
+}
 
 function absoluteUrl(uri: string): URL {
   try {
@@ -82,7 +89,7 @@ export function validateClientName(name: string | undefined): string | null {
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
-export type NewUserInput = { email: string; name?: string; emailVerified?: boolean; password: string };
+export type NewUserInput = { email: string; name?: string; emailVerified?: boolean; password: string; phone?: string; phoneVerified?: boolean };
 
 export type NewClientInput = {
   id: string;
@@ -126,6 +133,11 @@ export type OperatorDeps = {
 export interface Operator {
   addUser(input: NewUserInput): Promise<User>;
   setPassword(email: string, password: string): Promise<void>;
+  /**
+   * Sets (in international format; validatePhone) or removes (null) a user's phone number, and
+   * whether it counts as verified. Tokens issued from now on carry it.
+   */
+  setPhone(email: string, phone: string | null, verified: boolean): Promise<User>;
   /** Disables or enables a user's sign-in; their existing tokens stop working at the next refresh. */
   setDisabled(email: string, disabled: boolean): Promise<User>;
   /**
@@ -150,12 +162,21 @@ export function createOperator(deps: OperatorDeps): Operator {
   return {
     async addUser(input) {
       const email = validateEmail(input.email);
+      const phone = input.phone === undefined ? null : validatePhone(input.phone);
+      if (input.phoneVerified && !phone) throw new InvalidInputError("a phone number can only be verified when there is one");
       validatePassword(input.password, { email });
       // Hash before the transaction: argon2 takes a while and should not hold a connection open.
       const passwordHash = await hasher.hash(input.password);
       return db.transaction(async (tx) => {
         const { users, audit } = stores(tx);
-        const user = await users.create({ email, name: input.name?.trim() || null, emailVerified: input.emailVerified ?? false, passwordHash });
+        const user = await users.create({
+          email,
+          name: input.name?.trim() || null,
+          emailVerified: input.emailVerified ?? false,
+          passwordHash,
+          phone,
+          phoneVerified: input.phoneVerified ?? false,
+        });
         await audited(audit, { event: "user.created", userId: user.id, email: user.email });
         return user;
       });
@@ -170,6 +191,17 @@ export function createOperator(deps: OperatorDeps): Operator {
         const { users, audit } = stores(tx);
         await users.setPasswordHash(user.id, passwordHash);
         await audited(audit, { event: "password.changed", userId: user.id, email: user.email });
+      });
+    },
+
+    async setPhone(email, phone, verified) {
+      const e164 = phone === null ? null : validatePhone(phone);
+      if (verified && !e164) throw new InvalidInputError("a phone number can only be verified when there is one");
+      return db.transaction(async (tx) => {
+        const { users, audit } = stores(tx);
+        const user = await users.setPhone({ email }, e164, verified);
+        await audited(audit, { event: "user.phone_changed", userId: user.id, email: user.email, details: { phone: user.phone, verified: user.phoneVerified } });
+        return user;
       });
     },
 

@@ -5,6 +5,18 @@ import { VERIFICATION_LINK_TTL_SECONDS } from "../mail/templates.ts";
 import { CliUsageError, parse, type CommandGroup } from "./command.ts";
 import { osUserName, type CliContext } from "./context.ts";
 import { readNewPassword } from "./prompt.ts";
+import { validatePhone } from "../accounts/operator.ts";
+
+const PHONE_INPUT = "PHONE is in international format (+4915112345678; spaces and dashes are fine) and stored as E.164.";
+
+/** A phone number from the command line, or a usage error saying what is wrong with it. */
+function cliPhone(given: string): string {
+  try {
+    return validatePhone(given);
+  } catch (error) {
+    throw new CliUsageError((error as Error).message);
+  }
+}
 
 const PASSWORD_INPUT = "The password is read from a prompt that does not echo, or from stdin when it is piped.";
 const LINK_HOURS = VERIFICATION_LINK_TTL_SECONDS / 3600;
@@ -30,9 +42,9 @@ export const users: CommandGroup = {
   commands: [
     {
       name: "users add",
-      usage: ["--email E [--name N] [--verified | --send-verification [--locale L]]"],
+      usage: ["--email E [--name N] [--verified | --send-verification [--locale L]] [--phone PHONE [--phone-verified]]"],
       summary: "add a user (password from stdin or a prompt)",
-      details: `${PASSWORD_INPUT}\nPrints the new user's sub, the id tokens carry. Without a flag the address is unverified (email_verified\nfalse in tokens). --verified (or --email-verified) marks it verified; --send-verification mails the\nperson a link that verifies it when they confirm it.\n${VERIFICATION_MAIL}`,
+      details: `${PASSWORD_INPUT}\nPrints the new user's sub, the id tokens carry. Without a flag the address is unverified (email_verified\nfalse in tokens). --verified (or --email-verified) marks it verified; --send-verification mails the\nperson a link that verifies it when they confirm it.\n${VERIFICATION_MAIL}\n${PHONE_INPUT} --phone-verified marks it as checked.`,
       async run(args, ctx) {
         const { values } = parse(args, {
           email: { type: "string" },
@@ -41,6 +53,8 @@ export const users: CommandGroup = {
           "email-verified": { type: "boolean" },
           "send-verification": { type: "boolean" },
           locale: { type: "string" },
+          phone: { type: "string" },
+          "phone-verified": { type: "boolean" },
         });
         if (!values.email) throw new CliUsageError("--email is required");
         const verified = values.verified || values["email-verified"];
@@ -48,11 +62,20 @@ export const users: CommandGroup = {
         if (verified && send) throw new CliUsageError("--verified and --send-verification exclude each other: choose one");
         if (values.locale !== undefined && !send) throw new CliUsageError("--locale goes with --send-verification");
         const locale = mailLocale(values.locale, ctx);
+        const phone = values.phone === undefined ? undefined : cliPhone(values.phone);
+        if (values["phone-verified"] && phone === undefined) throw new CliUsageError("--phone-verified needs --phone");
         // Checked before the password is asked for and the user written: mail that cannot go out fails first.
         const verification = send ? await ctx.emailVerification() : undefined;
         const password = await readNewPassword();
         const operator = await ctx.operator();
-        const user = await operator.addUser({ email: values.email, name: values.name, emailVerified: verified, password });
+        const user = await operator.addUser({
+          email: values.email,
+          name: values.name,
+          emailVerified: verified,
+          password,
+          phone,
+          phoneVerified: values["phone-verified"],
+        });
         ctx.out(`added user ${user.email} (sub ${user.id})`);
         if (verification) await sendVerification(ctx, verification, user.email, locale);
       },
@@ -70,15 +93,32 @@ export const users: CommandGroup = {
     {
       name: "users list",
       usage: [""],
-      summary: "every user: email, name, sub, verified, active",
+      summary: "every user: email, name, sub, verified, active, phone",
+      details: "One user a line, tab-separated: email, name (- for none), sub, whether the email is verified and the user active, and the phone number (- for none) with (verified) when it is.",
       async run(args, ctx) {
         parse(args, {});
         const list = await (await ctx.stores()).users.list();
         if (list.length === 0) return ctx.out("no users");
         for (const user of list) {
           const flags = [user.emailVerified ? "verified" : "unverified", user.disabled ? "disabled" : "active"].join(", ");
-          ctx.out(`${user.email}\t${user.name ?? "-"}\t${user.id}\t${flags}`);
+          const phone = user.phone ? `${user.phone}${user.phoneVerified ? " (verified)" : ""}` : "-";
+          ctx.out(`${user.email}\t${user.name ?? "-"}\t${user.id}\t${flags}\t${phone}`);
         }
+      },
+    },
+    {
+      name: "users set-phone",
+      usage: ["E PHONE [--verified]", "E --remove"],
+      summary: "set or remove E's phone number (the `phone` scope releases it)",
+      details: `${PHONE_INPUT} --verified marks it as checked; without it the number counts as unverified.\n--remove deletes E's number.\nTokens issued from now on carry the change.`,
+      async run(args, ctx) {
+        const remove = args.includes("--remove");
+        const { positionals, values } = parse(args, { verified: { type: "boolean" }, remove: { type: "boolean" } }, remove ? 1 : 2);
+        if (values.remove && values.verified) throw new CliUsageError("--remove takes no --verified");
+        const [email, given] = positionals as [string, string | undefined];
+        const phone = given === undefined ? null : cliPhone(given);
+        const user = await (await ctx.operator()).setPhone(email, phone, values.verified ?? false);
+        ctx.out(user.phone ? `phone of ${user.email} set to ${user.phone}${user.phoneVerified ? " (verified)" : ""}` : `phone of ${user.email} removed`);
       },
     },
     {

@@ -40,6 +40,9 @@ export function createMetrics(deps: { pool: pg.Pool; keyRing: KeyRing; now: () =
   const refreshes = new Counter({ name: "idp_refreshes_total", help: "Refresh-token grants by outcome", labelNames: ["outcome"], registers: [registry] });
   const mails = new Counter({ name: "idp_mails_total", help: "Mail delivery attempts by outcome: sent, retried (failed, will retry), failed (given up)", labelNames: ["outcome"], registers: [registry] });
   for (const outcome of ["sent", "retried", "failed"]) mails.inc({ outcome }, 0);
+  // Every channel of the outbox, told apart by label; idp_mails_total stays as it was, for mail alone.
+  const messages = new Counter({ name: "idp_messages_total", help: "Outbox delivery attempts by channel (email, sms) and outcome: sent, retried, failed", labelNames: ["channel", "outcome"], registers: [registry] });
+  for (const channel of ["email", "sms"]) for (const outcome of ["sent", "retried", "failed"]) messages.inc({ channel, outcome }, 0);
   const rateLimited = new Counter({ name: "idp_rate_limited_total", help: "Requests refused with 429", labelNames: ["route"], registers: [registry] });
   const duration = new Histogram({
     name: "idp_http_request_duration_seconds",
@@ -78,8 +81,9 @@ export function createMetrics(deps: { pool: pg.Pool; keyRing: KeyRing; now: () =
     recordSignIn(result: SignInResult) {
       signIns.inc({ outcome: result.ok ? "success" : result.reason });
     },
-    recordMail(outcome: "sent" | "retried" | "failed") {
-      mails.inc({ outcome });
+    recordMail(outcome: "sent" | "retried" | "failed", channel: "email" | "sms" = "email") {
+      if (channel === "email") mails.inc({ outcome });
+      messages.inc({ channel, outcome });
     },
     /** Counts the provider's token endpoint outcomes; attach to every provider instance. */
     observeProvider(provider: Provider) {

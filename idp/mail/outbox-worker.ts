@@ -1,18 +1,25 @@
-// Sends the mail in the outbox, in the background of every instance: claims due mails under a lease
-// (so instances never send one twice), renders each in its language, sends it with a time limit,
-// and on failure retries with a doubling wait (30 s up to 30 min) until MAIL_MAX_ATTEMPTS, or until
-// the link in it has expired. Nothing a request waits for: requests only queue.
+// Sends the mail and SMS in the outbox, in the background of every instance: claims due messages
+// of the channels it has a way to send under a lease (so instances never send one twice), renders
+// each in its language, sends it with a time limit, and on failure retries with a doubling wait
+// (30 s up to 30 min) until MAIL_MAX_ATTEMPTS, or until what it carries has expired. A refusal the
+// provider calls final (an invalid number) is given up at once. Nothing a request waits for:
+// requests only queue.
 import type { FastifyBaseLogger } from "fastify";
-import type { MailOutboxStore, ClaimedMail } from "../store/mail-outbox.ts";
+import type { MailOutboxStore, ClaimedMail, Channel } from "../store/mail-outbox.ts";
 import type { Sealer } from "./seal.ts";
 import { renderMail, type MailContext } from "./templates.ts";
 import type { MailTransport } from "./transports.ts";
+import { renderSms } from "../sms/templates.ts";
+import { SmsDeliveryError, type SmsSender } from "../sms/senders.ts";
 
 export type MailOutcome = "sent" | "retried" | "failed";
 
 export type OutboxWorkerDeps = {
   outbox: MailOutboxStore;
-  transport: MailTransport;
+  /** Sends the email channel; without it, mail is left in the outbox for an instance that has one. */
+  transport?: MailTransport;
+  /** Sends the SMS channel; likewise. */
+  sms?: SmsSender;
   sealer: Sealer;
   /** Brand and public origin, for a mail in a language. */
   context: (locale: string) => MailContext;
@@ -21,7 +28,7 @@ export type OutboxWorkerDeps = {
   maxAttempts: number;
   sendTimeoutSeconds: number;
   pollIntervalMs: number;
-  onOutcome?: (outcome: MailOutcome) => void;
+  onOutcome?: (outcome: MailOutcome, channel: Channel) => void;
 };
 
 /** Mails claimed (and sent side by side) per round. */
@@ -42,6 +49,7 @@ class SendTimeout extends Error {
 
 export function createOutboxWorker(deps: OutboxWorkerDeps) {
   const { outbox, transport, sealer, now, log, maxAttempts } = deps;
+  const channels: Channel[] = [...(transport ? (["email"] as const) : []), ...(deps.sms ? (["sms"] as const) : [])];
   // Each send gets three times the per-step limit overall; the lease outlasts that, so a mail is
   // never claimed again while its attempt may still be running.
   const deadlineMs = deps.sendTimeoutSeconds * 3000;
@@ -54,41 +62,52 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   function withDeadline(sending: Promise<void>): Promise<void> {
     let deadline: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      deadline = setTimeout(() => reject(new SendTimeout(`no answer from the mail server within ${deadlineMs} ms`)), deadlineMs);
+      deadline = setTimeout(() => reject(new SendTimeout(`no answer from the mail server or SMS provider within ${deadlineMs} ms`)), deadlineMs);
     });
     return Promise.race([sending, timeout]).finally(() => clearTimeout(deadline));
   }
 
+  // Log lines name the message by its outbox id, never its recipient or contents.
+  const what = (mail: ClaimedMail) => (mail.channel === "sms" ? "SMS" : "mail");
+  const fields = (mail: ClaimedMail) => ({ mailId: mail.id, channel: mail.channel, template: mail.template, attempts: mail.attempts });
+
   async function giveUp(mail: ClaimedMail, reason: string): Promise<void> {
     await outbox.markFailed(mail.id, reason);
-    deps.onOutcome?.("failed");
-    log.error({ mailId: mail.id, template: mail.template, attempts: mail.attempts, reason }, "mail given up");
+    deps.onOutcome?.("failed", mail.channel);
+    log.error({ ...fields(mail), reason }, `${what(mail)} given up`);
+  }
+
+  /** Renders a claimed message and starts sending it through its channel; throws when it cannot be rendered. */
+  function send(mail: ClaimedMail, values: Record<string, unknown>): Promise<void> {
+    const context = deps.context(mail.locale);
+    if (mail.channel === "sms") return deps.sms!.send({ to: mail.recipient, body: renderSms(mail.template, values, context), id: mail.id });
+    return transport!.send({ to: mail.recipient, ...renderMail(mail.template, values, context) });
   }
 
   async function deliver(mail: ClaimedMail): Promise<void> {
-    if (mail.sendBefore && mail.sendBefore.getTime() <= now().getTime()) return giveUp(mail, "its link expired before it could be sent");
+    if (mail.sendBefore && mail.sendBefore.getTime() <= now().getTime()) return giveUp(mail, "what it carries expired before it could be sent");
     const values = mail.payload ? sealer.open(mail.payload) : undefined;
     if (!values) return giveUp(mail, "its contents cannot be opened with the current cookie keys");
-    let rendered;
+    let sending: Promise<void>;
     try {
-      rendered = renderMail(mail.template, values, deps.context(mail.locale));
+      sending = send(mail, values);
     } catch (error) {
       return giveUp(mail, (error as Error).message);
     }
     try {
-      await withDeadline(transport.send({ to: mail.recipient, ...rendered }));
+      await withDeadline(sending);
     } catch (error) {
       const reason = String((error as Error)?.message ?? error);
-      if (mail.attempts >= maxAttempts) return giveUp(mail, reason);
+      if (mail.attempts >= maxAttempts || (error instanceof SmsDeliveryError && error.permanent)) return giveUp(mail, reason);
       const next = new Date(now().getTime() + retryDelaySeconds(mail.attempts) * 1000);
       await outbox.markRetry(mail.id, next, reason);
-      deps.onOutcome?.("retried");
-      log.warn({ mailId: mail.id, template: mail.template, attempts: mail.attempts, nextAttemptAt: next.toISOString(), reason }, "mail not sent; will retry");
+      deps.onOutcome?.("retried", mail.channel);
+      log.warn({ ...fields(mail), nextAttemptAt: next.toISOString(), reason }, `${what(mail)} not sent; will retry`);
       return;
     }
     await outbox.markSent(mail.id);
-    deps.onOutcome?.("sent");
-    log.info({ mailId: mail.id, template: mail.template, attempts: mail.attempts }, "mail sent");
+    deps.onOutcome?.("sent", mail.channel);
+    log.info(fields(mail), `${what(mail)} sent`);
   }
 
   /** Claims and sends until nothing is due (or the worker stops). */
@@ -97,7 +116,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
       again = false;
       let claimed: ClaimedMail[];
       try {
-        claimed = await outbox.claimDue(BATCH, leaseSeconds);
+        claimed = await outbox.claimDue(BATCH, leaseSeconds, channels);
       } catch (error) {
         // The database is away: the next poll tries again.
         log.warn({ err: error }, "mail outbox not read");
@@ -145,7 +164,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         await Promise.race([round, new Promise<void>((resolve) => (waited = setTimeout(resolve, Math.min(STOP_WAIT_MS, deadlineMs))))]);
         clearTimeout(waited);
       }
-      transport.close();
+      transport?.close();
     },
   };
 }

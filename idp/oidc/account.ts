@@ -8,6 +8,9 @@ export const scopeClaims = {
   openid: ["sub", "jti"],
   email: ["email", "email_verified"],
   profile: ["name", "picture", "updated_at"],
+  // OIDC's standard phone claims (Convex: phoneNumber, phoneNumberVerified), and the same under
+  // the short names apps of ours read (identity.phone, identity.phone_verified).
+  phone: ["phone_number", "phone_number_verified", "phone", "phone_verified"],
 } as const;
 
 export function userClaims(user: User): Record<string, unknown> {
@@ -18,6 +21,10 @@ export function userClaims(user: User): Record<string, unknown> {
     ...(user.name ? { name: user.name } : {}),
     ...(user.picture ? { picture: user.picture } : {}),
     updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+    // Only a person with a number has phone claims: an absent claim, not a null one.
+    ...(user.phone
+      ? { phone_number: user.phone, phone_number_verified: user.phoneVerified, phone: user.phone, phone_verified: user.phoneVerified }
+      : {}),
   };
 }
 

@@ -76,7 +76,7 @@ export function baseConfiguration(input: {
       long: { httpOnly: true, sameSite: "lax", signed: true },
       short: { httpOnly: true, sameSite: "lax", signed: true },
     },
-    scopes: ["openid", "offline_access", "email", "profile"],
+    scopes: ["openid", "offline_access", "email", "profile", "phone"],
     claims: { ...scopeClaims } as unknown as Configuration["claims"],
     conformIdTokenClaims: false,
     responseTypes: ["code"],

@@ -43,6 +43,7 @@ const SCOPES: Record<string, MessageId> = {
   openid: "scope.openid",
   email: "scope.email",
   profile: "scope.profile",
+  phone: "scope.phone",
   offline_access: "scope.offline_access",
 };
 

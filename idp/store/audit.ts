@@ -21,6 +21,7 @@ export type AuditEventName =
   | "user.created"
   | "user.disabled"
   | "user.enabled"
+  | "user.phone_changed"
   | "client.created"
   | "client.removed"
   | "key.generated"

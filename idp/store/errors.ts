@@ -8,7 +8,8 @@ export class ConflictError extends Error {
   override name = "ConflictError";
 }
 
-/** True when a pg error is a unique-constraint violation. */
-export function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string } | null)?.code === "23505";
+/** True when a pg error is a unique-constraint violation (of the named constraint or index, when given). */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const pgError = error as { code?: string; constraint?: string } | null;
+  return pgError?.code === "23505" && (constraint === undefined || pgError.constraint === constraint);
 }

@@ -11,6 +11,9 @@ export type User = {
   picture: string | null;
   passwordHash: string | null;
   disabled: boolean;
+  /** E.164 (idp/sms/phone-numbers.ts), or null. */
+  phone: string | null;
+  phoneVerified: boolean;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -23,12 +26,14 @@ type UserRow = {
   picture: string | null;
   password_hash: string | null;
   disabled: boolean;
+  phone: string | null;
+  phone_verified: boolean;
   created_at: Date;
   updated_at: Date;
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const USER_COLUMNS = "id, email, email_verified, name, picture, password_hash, disabled, created_at, updated_at";
+const USER_COLUMNS = "id, email, email_verified, name, picture, password_hash, disabled, phone, phone_verified, created_at, updated_at";
 
 const toUser = (row: UserRow): User => ({
   id: row.id,
@@ -38,6 +43,8 @@ const toUser = (row: UserRow): User => ({
   picture: row.picture,
   passwordHash: row.password_hash,
   disabled: row.disabled,
+  phone: row.phone,
+  phoneVerified: row.phone_verified,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -48,7 +55,13 @@ export type NewUser = {
   picture?: string | null;
   emailVerified?: boolean;
   passwordHash?: string | null;
+  /** E.164, normalised by the caller. */
+  phone?: string | null;
+  phoneVerified?: boolean;
 };
+
+/** Which user a change is for: by id (the flows) or by email (the operator). */
+export type UserRef = { id: string } | { email: string };
 
 /** The users table's contract: what accounts, the provider and the operator may do with users. */
 export interface UserStore {
@@ -57,10 +70,17 @@ export interface UserStore {
   findById(id: string): Promise<User | undefined>;
   /** Matches the email case-insensitively. */
   findByEmail(email: string): Promise<User | undefined>;
+  /** The user with this E.164 phone number (stored normalised, so compared exactly). */
+  findByPhone(e164: string): Promise<User | undefined>;
   /** Every user, oldest first. */
   list(): Promise<User[]>;
   /** Throws NotFoundError for an unknown email. */
   setDisabled(email: string, disabled: boolean): Promise<User>;
+  /**
+   * Sets (E.164, normalised by the caller) or removes (null) a user's phone number and whether it is
+   * verified. Throws NotFoundError for an unknown user, ConflictError when another user has the number.
+   */
+  setPhone(user: UserRef, phone: string | null, verified: boolean): Promise<User>;
   /** Throws NotFoundError for an unknown id. */
   setPasswordHash(id: string, passwordHash: string): Promise<void>;
   /** Replaces the hash only if it is still the one that was verified, so a concurrent password change wins. */
@@ -72,17 +92,30 @@ export interface UserStore {
   markEmailVerified(id: string): Promise<boolean>;
 }
 
+// The unique index on phone (migration 010), told apart from the one on email.
+const PHONE_INDEX = "users_phone_key";
+
 export function createUserStore(db: Queryable): UserStore {
   return {
     async create(user: NewUser): Promise<User> {
       try {
         const { rows } = await db.query<UserRow>(
-          `INSERT INTO users (id, email, email_verified, name, picture, password_hash)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${USER_COLUMNS}`,
-          [randomUUID(), user.email, user.emailVerified ?? false, user.name ?? null, user.picture ?? null, user.passwordHash ?? null],
+          `INSERT INTO users (id, email, email_verified, name, picture, password_hash, phone, phone_verified)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${USER_COLUMNS}`,
+          [
+            randomUUID(),
+            user.email,
+            user.emailVerified ?? false,
+            user.name ?? null,
+            user.picture ?? null,
+            user.passwordHash ?? null,
+            user.phone ?? null,
+            (user.phone ?? null) !== null && (user.phoneVerified ?? false),
+          ],
         );
         return toUser(rows[0]!);
       } catch (error) {
+        if (isUniqueViolation(error, PHONE_INDEX)) throw new ConflictError(`another user has the phone number ${user.phone}`);
         if (isUniqueViolation(error)) throw new ConflictError(`a user with email ${user.email} already exists`);
         throw error;
       }
@@ -98,6 +131,11 @@ export function createUserStore(db: Queryable): UserStore {
       return rows[0] && toUser(rows[0]);
     },
 
+    async findByPhone(e164: string): Promise<User | undefined> {
+      const { rows } = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE phone = $1`, [e164]);
+      return rows[0] && toUser(rows[0]);
+    },
+
     async list(): Promise<User[]> {
       const { rows } = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
       return rows.map(toUser);
@@ -110,6 +148,22 @@ export function createUserStore(db: Queryable): UserStore {
       );
       if (!rows[0]) throw new NotFoundError(`no user with email ${email}`);
       return toUser(rows[0]);
+    },
+
+    async setPhone(user: UserRef, phone: string | null, verified: boolean): Promise<User> {
+      const [where, key] = "id" in user ? ["id = $1", user.id] : ["lower(email) = lower($1)", user.email];
+      try {
+        const { rows } = await db.query<UserRow>(
+          `UPDATE users SET phone = $2, phone_verified = $3, updated_at = now() WHERE ${where} RETURNING ${USER_COLUMNS}`,
+          // No number, nothing verified.
+          [key, phone, phone !== null && verified],
+        );
+        if (!rows[0]) throw new NotFoundError("id" in user ? `no user with id ${user.id}` : `no user with email ${user.email}`);
+        return toUser(rows[0]);
+      } catch (error) {
+        if (isUniqueViolation(error, PHONE_INDEX)) throw new ConflictError(`another user has the phone number ${phone}`);
+        throw error;
+      }
     },
 
     async setPasswordHash(id: string, passwordHash: string): Promise<void> {
