@@ -53,7 +53,8 @@ import { hostValidation } from "./http/host-validation.ts";
 import { createCodeSecrets } from "./accounts/code-secrets.ts";
 import { createCodeSignIn } from "./accounts/code-sign-in.ts";
 import { createOneTimeCodeStore } from "./store/one-time-codes.ts";
-import { codeSignInRoutes } from "./interactions/code-sign-in-routes.ts";
+import { codeSignInRoutes, type PhoneNumberCheck } from "./interactions/code-sign-in-routes.ts";
+import { normalisePhone, parseCountryList, phoneCountryAllowed } from "./sms/phone-numbers.ts";
 import type { SignInOffer } from "./pages/sign-in.ts";
 import { createSignUp } from "./accounts/sign-up.ts";
 import { signUpRoutes } from "./interactions/sign-up-routes.ts";
@@ -249,7 +250,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         })
       : undefined;
 
-  // Sign-in by one-time code (SIGN_IN_METHODS): by mail when mail can be sent.
+  // Sign-in by one-time code (SIGN_IN_METHODS): by mail when mail can be sent, by SMS when SMS can.
   const methods = signInMethods(config);
   const cooldown = createCooldown(rateLimitStore);
   const codeSecrets = createCodeSecrets(keys.cookieKeys);
@@ -262,14 +263,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           sealer,
           lockout,
           cooldown,
-          limits: { codeRequest: (_channel, ip, identifier) => rateLimits.emailCodeRequest(ip, identifier), codeAttempt: rateLimits.signIn },
+          limits: {
+            codeRequest: (channel, ip, identifier) => (channel === "sms" ? rateLimits.smsCodeRequest(ip, identifier) : rateLimits.emailCodeRequest(ip, identifier)),
+            codeAttempt: rateLimits.signIn,
+          },
           onMessageQueued: mailWorker.wake,
           now,
         })
       : undefined;
   // Sign-up (SIGN_UP=open): confirmed by mail, so only where mail can be sent (loadConfig sees to it).
   const signUp =
-    config.signUp === "open" && mailWorker
+    config.signUp === "open" && transport && mailWorker
       ? createSignUp({
           db,
           stores: (queryable) => ({ codes: createOneTimeCodeStore(queryable, now), users: createUserStore(queryable), audit: createAuditStore(queryable, now) }),
@@ -286,8 +290,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : undefined;
   const offer = (uid: string, view: View): SignInOffer => ({
     password: methods.has("password"),
-    emailCode: codeSignIn !== undefined && methods.has("email_code"),
-    smsCode: false,
+    emailCode: transport !== undefined && methods.has("email_code"),
+    smsCode: sms !== undefined && methods.has("sms_code"),
     signUp: signUp !== undefined,
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
   });
@@ -297,7 +301,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
-  if (codeSignIn) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer }));
+  const allowedCountries = parseCountryList(config.smsAllowedCountries);
+  const phoneNumber: PhoneNumberCheck = (input) => {
+    const parsed = normalisePhone(input);
+    if (!parsed.ok) return { ok: false, reason: "invalid" };
+    return phoneCountryAllowed(parsed.e164, allowedCountries) ? { ok: true, e164: parsed.e164 } : { ok: false, reason: "country" };
+  };
+  if (codeSignIn) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer, phoneNumber }));
   if (signUp && codeSignIn) {
     const protection = await createSignUpProtection({ config, cookieKeys: keys.cookieKeys, store: rateLimitStore, now });
     protection.routes(app);
