@@ -15,7 +15,6 @@ export type AuditEventName =
   | "sign_in.code_requested"
   | "sign_in.link_approved"
   | "sign_up.requested"
-  | "sign_up.completed"
   | "email.verification_sent"
   | "email.verified"
   | "user.created"
