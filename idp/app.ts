@@ -56,6 +56,9 @@ import { codeSignInRoutes } from "./interactions/code-sign-in-routes.ts";
 import type { SignInOffer } from "./pages/sign-in.ts";
 import { createEmailVerification } from "./accounts/email-verification.ts";
 import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
+import { createInvitations } from "./accounts/invitations.ts";
+import { createInvitationStore } from "./store/invitations.ts";
+import { invitationRoutes } from "./interactions/invitation-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -293,6 +296,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
+  // Invitation links (sent by `idp users invite`): wherever sign-up is on and mail can go out.
+  if (mailWorker && config.signUp !== "off") {
+    const invitations = createInvitations({
+      db,
+      stores: (queryable) => ({
+        invitations: createInvitationStore(queryable, now),
+        users: createUserStore(queryable),
+        audit: createAuditStore(queryable, now),
+        outbox: createMailOutboxStore(queryable, now),
+      }),
+      hasher,
+      sealer: async () => sealer,
+      onMailQueued: mailWorker.wake,
+      now,
+    });
+    const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
+    await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
+  }
 
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
   const tokens = createOneTimeTokenStore(db, now);
@@ -302,6 +323,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
+    { what: "invitations expired a day ago", run: () => createInvitationStore(db, now).deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),
   ]);

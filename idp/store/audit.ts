@@ -19,6 +19,8 @@ export type AuditEventName =
   | "email.verification_sent"
   | "email.verified"
   | "user.created"
+  | "user.invited"
+  | "user.invitation_revoked"
   | "user.disabled"
   | "user.enabled"
   | "client.created"
