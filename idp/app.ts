@@ -296,7 +296,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
-  // Invitation links (sent by `idp users invite`): wherever sign-up is on and mail can go out.
+  // Invitation links (sent by `idp users invite`): with SIGN_UP=invite or open, wherever mail can go out.
   if (mailWorker && config.signUp !== "off") {
     const invitations = createInvitations({
       db,
@@ -317,13 +317,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
   const tokens = createOneTimeTokenStore(db, now);
+  const invitationStore = createInvitationStore(db, now);
   scheduleCleanups(app, config, [
     { what: "expired oidc state", run: () => payloads.deleteExpired() },
     { what: "expired rate-limit counters", run: () => rateLimitStore.deleteExpired() },
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
-    { what: "invitations expired a day ago", run: () => createInvitationStore(db, now).deleteExpiredBefore(daysAgo(1)) },
+    { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),
   ]);

@@ -17,7 +17,7 @@ ${csrfField(input.csrfToken)}
 <input type="hidden" name="ui_locales" value="${view.locale}">
 <p class="muted">${t("invitation.create.email")}</p>
 <p><strong>${input.email}</strong></p>
-<input type="email" autocomplete="username" value="${input.email}" hidden readonly aria-hidden="true">
+<input type="email" autocomplete="username" value="${input.email}" hidden readonly>
 ${field({ id: "password", label: t("invitation.create.password"), type: "password", autocomplete: "new-password", invalid: input.error?.field === "password", autofocus: input.error?.field !== "repeat" })}
 <p class="muted">${t("reset.choose.hint", { min: input.minLength })}</p>
 ${field({ id: "repeat", label: t("invitation.create.repeat"), type: "password", autocomplete: "new-password", invalid: input.error?.field === "repeat", autofocus: input.error?.field === "repeat" })}

@@ -14,6 +14,9 @@ import { invitationToken, TestMailServer } from "../support/smtp.ts";
 import { cliOk, lines, runCli } from "../audit/run-cli.ts";
 import { hashToken } from "../../idp/accounts/password-reset.ts";
 import { translate } from "../../idp/pages/i18n.ts";
+import { captureLogs } from "../support/log-capture.ts";
+import { loggerOptions } from "../../idp/logging.ts";
+import { routeLabel } from "../../idp/http/observability.ts";
 
 const PASSWORD = "correct horse battery";
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -135,7 +138,7 @@ describe("idp users invite", () => {
       ["user.created", `user:${user.id}`, user.id],
     ]);
     expect(events.rows[0]!.details).toMatchObject({ locale: "en", replaced: 0 });
-    expect(events.rows[1]!.details).toMatchObject({ method: "invitation" });
+    expect(events.rows[1]!.details).toMatchObject({ method: "invitation", invited_by: expect.stringMatching(/^cli(:.+)?$/) });
     const everything = await idp.database.db.query<{ all: string }>("SELECT string_agg(a::text, '|') AS all FROM audit_events a");
     expect(everything.rows[0]!.all).not.toContain(token);
     const outbox = await idp.database.db.query("SELECT 1 FROM mail_outbox WHERE recipient = $1 AND payload IS NULL AND sent_at IS NOT NULL", [email]);
@@ -242,6 +245,17 @@ describe("idp users invite", () => {
     expect(created.rowCount).toBe(1);
   });
 
+  it("keeps one pending invitation per address when several invites run at once", async () => {
+    const email = newEmail();
+    const runs = await Promise.all([0, 1, 2].map(() => runCli(["users", "invite", "--email", email], cliEnv)));
+    expect(runs.some((run) => run.status === 0)).toBe(true);
+    for (const run of runs.filter((run) => run.status !== 0)) {
+      expect(lines(run.stderr)).toEqual([`idp: ${email} was invited at the same moment by someone else: run it again`]);
+    }
+    const open = await idp.database.db.query("SELECT 1 FROM invitations WHERE email = $1 AND consumed_at IS NULL AND revoked_at IS NULL", [email]);
+    expect(open.rowCount).toBe(1);
+  });
+
   it("creates nothing when an account with the address was made meanwhile: a clear page, the invitation untouched", async () => {
     const email = newEmail();
     const token = await invite(email);
@@ -296,6 +310,30 @@ describe("idp users invite", () => {
     expect(page.html).toContain(`<h1>${translate("ja", "invitation.invalid.title")}</h1>`);
     const malformed = await new Browser().request(`${idp.baseUrl}/invite/short`);
     expect(malformed.status).toBe(400);
+  });
+});
+
+describe("an invitation link's token", () => {
+  it("stays out of the request logs and the metrics' route labels", async () => {
+    const email = newEmail();
+    const token = await invite(email);
+    // An IdP logging every request as it does in production (on another database: the token is unknown there).
+    const logs = captureLogs();
+    const logged = await startTestIdp({
+      env: { SIGN_UP: "invite", SMTP_URL: smtp.url() },
+      logger: { ...(loggerOptions("trace") as object), stream: logs.stream },
+      listen: false,
+    });
+    try {
+      expect((await logged.app.inject({ url: `/invite/${token}`, headers: { accept: "text/html" } })).statusCode).toBe(400);
+      expect((await logged.app.inject({ method: "POST", url: `/invite/${token}`, payload: { password: PASSWORD, repeat: PASSWORD, _csrf: "x" } })).statusCode).toBe(403);
+      const log = logs.lines.join("");
+      expect(log).toContain('"url":"/invite/[redacted]"');
+      expect(log).not.toContain(token);
+    } finally {
+      await logged.close();
+    }
+    expect(routeLabel(`/invite/${token}?x=1`, "/oidc")).toBe("/invite/:token");
   });
 });
 
