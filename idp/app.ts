@@ -61,6 +61,9 @@ import { signUpRoutes } from "./interactions/sign-up-routes.ts";
 import { createSignUpProtection } from "./http/sign-up-protection.ts";
 import { createEmailVerification } from "./accounts/email-verification.ts";
 import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
+import { createInvitations } from "./accounts/invitations.ts";
+import { createInvitationStore } from "./store/invitations.ts";
+import { invitationRoutes } from "./interactions/invitation-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -342,15 +345,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
+  // Invitation links (sent by `idp users invite`): with SIGN_UP=invite or open, wherever mail can go out.
+  if (mailWorker && config.signUp !== "off") {
+    const invitations = createInvitations({
+      db,
+      stores: (queryable) => ({
+        invitations: createInvitationStore(queryable, now),
+        users: createUserStore(queryable),
+        audit: createAuditStore(queryable, now),
+        outbox: createMailOutboxStore(queryable, now),
+      }),
+      hasher,
+      sealer: async () => sealer,
+      onMailQueued: mailWorker.wake,
+      now,
+    });
+    const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
+    await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
+  }
 
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
   const tokens = createOneTimeTokenStore(db, now);
+  const invitationStore = createInvitationStore(db, now);
   scheduleCleanups(app, config, [
     { what: "expired oidc state", run: () => payloads.deleteExpired() },
     { what: "expired rate-limit counters", run: () => rateLimitStore.deleteExpired() },
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
+    { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),
   ]);

@@ -1,5 +1,5 @@
 // Logger settings: JSON lines, and nothing secret in them. URLs are logged without their query
-// (an id_token_hint or code can ride in it), a reset or verification link's token is cut out of its path, and
+// (an id_token_hint or code can ride in it), a reset, verification or invitation link's token is cut out of its path, and
 // credential-bearing headers are redacted.
 import type { FastifyServerOptions } from "fastify";
 
@@ -21,9 +21,9 @@ export function pathOnly(url: string): string {
   return redactPath((query === -1 ? url : url.slice(0, query)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, ""));
 }
 
-/** A path with the secret in it replaced: a reset or verification link's token (/reset/<token>, /verify-email/<token>). */
+/** A path with the secret in it replaced: a mailed link's token (/reset/<token>, /verify-email/<token>, /invite/<token>, /email-link/<token>). */
 export function redactPath(path: string): string {
-  return path.replace(/^(\/+(?:reset|verify-email)\/+)[^/?#]+/i, "$1[redacted]");
+  return path.replace(/^(\/+(?:reset|verify-email|invite|email-link)\/+)[^/?#]+/i, "$1[redacted]");
 }
 
 export function loggerOptions(level: string): FastifyServerOptions["logger"] {

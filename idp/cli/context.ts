@@ -21,6 +21,8 @@ import { createSealer } from "../mail/seal.ts";
 import { canSendMail } from "../mail/transports.ts";
 import { createMailOutboxStore } from "../store/mail-outbox.ts";
 import { createOneTimeTokenStore } from "../store/one-time-tokens.ts";
+import { createInvitations, type Invitations } from "../accounts/invitations.ts";
+import { createInvitationStore } from "../store/invitations.ts";
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
 export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
@@ -44,6 +46,12 @@ export interface CliContext {
    * sends nothing). Throws when the configuration cannot send mail or KEYS_DIR has no cookie keys.
    */
   emailVerification(): Promise<EmailVerification>;
+  /**
+   * Invitations: listed and revoked over the database alone; an invitation's mail is queued in the
+   * outbox for a server's worker, and sending one throws when SIGN_UP=off, when the configuration
+   * cannot send mail, or when KEYS_DIR has no cookie keys.
+   */
+  invitations(): Promise<Invitations>;
 }
 
 /** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
@@ -73,6 +81,15 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
   const connect = () => (opened ??= openDatabase(config));
   const database = () => (migrated ??= connect().then(async (db) => (await migrate(db), db)));
 
+  /** The cookie keys of KEYS_DIR sealing mail for the server's worker, which opens it with the same keys. */
+  const mailSealer = async () => {
+    const cookieKeys = await loadCookieKeys(config.keysDir);
+    if (!cookieKeys) {
+      throw new Error(`no cookie keys in ${config.keysDir}: run this with the server's KEYS_DIR (mail is sealed with its cookie keys), or \`idp keys generate\` first`);
+    }
+    return createSealer(cookieKeys);
+  };
+
   const ctx: CliContext = {
     config,
     out: (line = "") => void output.stdout.write(line + "\n"),
@@ -97,11 +114,7 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
       if (!canSendMail(config)) {
         throw new Error("this configuration cannot send mail (production without SMTP_URL): set SMTP_URL as the server has it, or use --verified");
       }
-      // The token is sealed for the server's worker, which opens it with the cookie keys of its KEYS_DIR.
-      const cookieKeys = await loadCookieKeys(config.keysDir);
-      if (!cookieKeys) {
-        throw new Error(`no cookie keys in ${config.keysDir}: run this with the server's KEYS_DIR (mail is sealed with its cookie keys), or \`idp keys generate\` first`);
-      }
+      const sealer = await mailSealer();
       return createEmailVerification({
         db: await database(),
         stores: (queryable) => ({
@@ -110,7 +123,26 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
           audit: createAuditStore(queryable, now),
           outbox: createMailOutboxStore(queryable, now),
         }),
-        sealer: createSealer(cookieKeys),
+        sealer,
+        now,
+      });
+    },
+    async invitations() {
+      return createInvitations({
+        db: await database(),
+        stores: (queryable) => ({
+          invitations: createInvitationStore(queryable, now),
+          users: createUserStore(queryable),
+          audit: createAuditStore(queryable, now),
+          outbox: createMailOutboxStore(queryable, now),
+        }),
+        hasher: createPasswordHasher(argon2Params(config)),
+        // Checked when an invitation is sent, not to list or revoke them.
+        async sealer() {
+          if (config.signUp === "off") throw new Error("SIGN_UP=off: add the user with `idp users add`, or set SIGN_UP=invite or open");
+          if (!canSendMail(config)) throw new Error("this configuration cannot send mail (production without SMTP_URL): set SMTP_URL as the server has it, or add the user with `idp users add`");
+          return mailSealer();
+        },
         now,
       });
     },

@@ -1,7 +1,7 @@
 // `idp users ...`: the people who sign in. Passwords come from stdin or a prompt, never from argv.
 import type { EmailVerification } from "../accounts/email-verification.ts";
 import { supportedLocales } from "../pages/i18n.ts";
-import { VERIFICATION_LINK_TTL_SECONDS } from "../mail/templates.ts";
+import { INVITATION_LINK_TTL_SECONDS, VERIFICATION_LINK_TTL_SECONDS } from "../mail/templates.ts";
 import { CliUsageError, parse, type CommandGroup } from "./command.ts";
 import { osUserName, type CliContext } from "./context.ts";
 import { readNewPassword } from "./prompt.ts";
@@ -21,6 +21,15 @@ function cliPhone(given: string): string {
 const PASSWORD_INPUT = "The password is read from a prompt that does not echo, or from stdin when it is piped.";
 const LINK_HOURS = VERIFICATION_LINK_TTL_SECONDS / 3600;
 const VERIFICATION_MAIL = `The mail goes through the outbox: a running server sends it (within MAIL_POLL_INTERVAL_MS), so run this\nwith the server's DATABASE_URL, KEYS_DIR and SMTP_URL. Its link works once, for ${LINK_HOURS} hours; a newer link replaces it.\n--locale (default DEFAULT_LOCALE) is the language of the mail and of the pages the link opens.`;
+
+const INVITATION_DAYS = INVITATION_LINK_TTL_SECONDS / 86_400;
+const INVITATION_MAIL = `Needs SIGN_UP=invite (or open) and a configuration that can send mail, as the server has them. The mail\ngoes through the outbox: a running server sends it (within MAIL_POLL_INTERVAL_MS), so run this with the\nserver's DATABASE_URL, KEYS_DIR and SMTP_URL. Its link works once, for ${INVITATION_DAYS} days; inviting the address again\nreplaces it. --locale (default DEFAULT_LOCALE) is the language of the mail and of the pages the link opens.`;
+
+/** Who runs the CLI, for the audit trail and an invitation's invited_by. */
+function cliActor(): { actor: string; details?: Record<string, string> } {
+  const osUser = osUserName();
+  return { actor: "cli", details: osUser ? { os_user: osUser } : undefined };
+}
 
 /** The language of a verification mail: --locale, else DEFAULT_LOCALE. */
 function mailLocale(locale: string | undefined, ctx: CliContext): string {
@@ -88,6 +97,44 @@ export const users: CommandGroup = {
       async run(args, ctx) {
         const { positionals, values } = parse(args, { locale: { type: "string" } }, 1);
         await sendVerification(ctx, await ctx.emailVerification(), positionals[0]!, mailLocale(values.locale, ctx));
+      },
+    },
+    {
+      name: "users invite",
+      usage: ["--email E [--name N] [--locale L]"],
+      summary: "mail E a link to create their account (SIGN_UP=invite)",
+      details: `The person chooses their password on the link's page; the account is created then, its address verified\n(the link came to it), with --name as its name. Refuses an address that has an account.\n${INVITATION_MAIL}`,
+      async run(args, ctx) {
+        const { values } = parse(args, { email: { type: "string" }, name: { type: "string" }, locale: { type: "string" } });
+        if (!values.email) throw new CliUsageError("--email is required");
+        const locale = mailLocale(values.locale, ctx);
+        const invitations = await ctx.invitations();
+        const invitation = await invitations.invite({ email: values.email, name: values.name, locale, ...cliActor() });
+        ctx.out(`invitation mail queued for ${invitation.email} (the link works until ${invitation.expiresAt.toISOString()}; a running server sends it)`);
+      },
+    },
+    {
+      name: "users invitations",
+      usage: [""],
+      summary: "pending invitations: email, invited at, expires, invited by",
+      details: "One a line, tab-separated, oldest first; times in ISO 8601, UTC. Used, revoked and expired ones are not listed.",
+      async run(args, ctx) {
+        parse(args, {});
+        const pending = await (await ctx.invitations()).pending();
+        if (pending.length === 0) return ctx.out("no pending invitations");
+        for (const invitation of pending) {
+          ctx.out(`${invitation.email}\t${invitation.createdAt.toISOString()}\t${invitation.expiresAt.toISOString()}\t${invitation.invitedBy}`);
+        }
+      },
+    },
+    {
+      name: "users uninvite",
+      usage: ["E"],
+      summary: "revoke E's pending invitation (its link stops working)",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        const revoked = await (await ctx.invitations()).revoke({ email: positionals[0]!, ...cliActor() });
+        ctx.out(`revoked the invitation of ${revoked.email}`);
       },
     },
     {

@@ -29,6 +29,8 @@ export function routeLabel(url: string, mount: string): string {
   if (path === "/reset") return path;
   if (path.startsWith("/reset/")) return "/reset/:token";
   if (path.startsWith("/verify-email/")) return "/verify-email/:token";
+  if (path.startsWith("/invite/")) return "/invite/:token";
+  if (path.startsWith("/email-link/")) return "/email-link/:token";
   return ["/healthz", "/readyz", "/metrics", "/assets/idp.css"].includes(path) ? path : "other";
 }
 

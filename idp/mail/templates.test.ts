@@ -26,6 +26,17 @@ describe("the mails", () => {
     expect(verification.text).toContain(translate(locale, "mail.emailVerification.expiry", { hours: 24 }));
     expect(verification.html).toContain(`href="${verifyLink}"`);
     expect(verification.links).toEqual([verifyLink]);
+    const invitation = renderMail("invitation", { token, name: "Ivy <Invited>" }, context(locale));
+    const inviteLink = `https://auth.acme.example/invite/${token}`;
+    expect(invitation.subject).toBe(translate(locale, "mail.invitation.subject", { brand: "Acme" }));
+    expect(invitation.text).toContain(translate(locale, "mail.invitation.greeting", { name: "Ivy <Invited>" }));
+    expect(invitation.text).toContain(inviteLink);
+    expect(invitation.text).toContain(translate(locale, "mail.invitation.expiry", { days: 7 }));
+    expect(invitation.html).toContain(`href="${inviteLink}"`);
+    expect(invitation.html).toContain("Ivy &lt;Invited&gt;");
+    expect(invitation.links).toEqual([inviteLink]);
+    // Without a name, no greeting.
+    expect(renderMail("invitation", { token }, context(locale)).text).not.toContain(translate(locale, "mail.invitation.greeting", { name: "" }).trim());
   });
 
   it("differ per language", () => {
@@ -46,6 +57,7 @@ describe("the mails", () => {
     expect(() => renderMail("password_reset", { token: "short" }, context("en"))).toThrow(/token/);
     expect(() => renderMail("password_reset", { token: `${token}"><script>` }, context("en"))).toThrow(/token/);
     expect(() => renderMail("email_verification", { token: "short" }, context("en"))).toThrow(/token/);
+    expect(() => renderMail("invitation", { token: "short" }, context("en"))).toThrow(/token/);
     expect(() => renderMail("nope", {}, context("en"))).toThrow(/no mail template/);
     expect(() => renderMail("password_changed", { changedAt: "yesterday" }, context("en"))).toThrow(/changedAt/);
   });

@@ -13,6 +13,8 @@ export const RESET_LINK_TTL_SECONDS = 15 * 60;
  * and may wait in an inbox overnight; it proves only that the address is read, no password.
  */
 export const VERIFICATION_LINK_TTL_SECONDS = 24 * 60 * 60;
+/** How long an invitation link works: a week, since it comes unasked and creating an account can wait for a free moment. */
+export const INVITATION_LINK_TTL_SECONDS = 7 * 24 * 60 * 60;
 
 /** Each template and the values it is queued with (sealed in the outbox). */
 export type MailTemplates = {
@@ -22,6 +24,7 @@ export type MailTemplates = {
   sign_up_code: { code: string; token: string };
   sign_up_existing: Record<string, never>;
   email_verification: { token: string };
+  invitation: { token: string; name?: string };
 };
 export type TemplateName = keyof MailTemplates;
 
@@ -50,6 +53,11 @@ export function resetLinkPath(token: string): string {
 /** The path an email verification link opens. */
 export function verifyEmailLinkPath(token: string): string {
   return `/verify-email/${token}`;
+}
+
+/** The path an invitation link opens. */
+export function invitationLinkPath(token: string): string {
+  return `/invite/${token}`;
 }
 
 type Body = {
@@ -134,6 +142,17 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
         before: [t("mail.emailVerification.intro", { brand })],
         action: { label: t("mail.emailVerification.action"), url: `${context.origin}${verifyEmailLinkPath(values.token)}` },
         after: [t("mail.emailVerification.expiry", { hours: VERIFICATION_LINK_TTL_SECONDS / 3600 }), t("mail.emailVerification.ignore", { brand })],
+      };
+    }
+    case "invitation": {
+      if (typeof values.token !== "string" || !TOKEN.test(values.token)) throw new MailTemplateError("invitation needs a token");
+      const name = typeof values.name === "string" && values.name !== "" ? values.name : undefined;
+      return {
+        subject: t("mail.invitation.subject", { brand }),
+        heading: t("mail.invitation.heading", { brand }),
+        before: [...(name ? [t("mail.invitation.greeting", { name })] : []), t("mail.invitation.intro", { brand })],
+        action: { label: t("mail.invitation.action"), url: `${context.origin}${invitationLinkPath(values.token)}` },
+        after: [t("mail.invitation.expiry", { days: INVITATION_LINK_TTL_SECONDS / 86_400 }), t("mail.invitation.ignore")],
       };
     }
     default:

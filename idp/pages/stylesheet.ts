@@ -49,6 +49,8 @@ input[type=email], input[type=password], input[type=text] {
   border: 1px solid var(--border); border-radius: 0.5rem;
 }
 input[aria-invalid=true] { border: 2px solid var(--danger); }
+/* The rules above set display: the hidden attribute must still hide (a form's username for password managers). */
+[hidden] { display: none !important; }
 .field-error { color: var(--danger); margin: 0.25rem 0 0; font-size: 0.95rem; }
 button { font: inherit; cursor: pointer; border-radius: 0.5rem; padding: 0.65rem 1rem; min-height: 2.75rem; }
 .button-primary { width: 100%; margin-top: 1.5rem; background: var(--accent); color: var(--on-accent); border: 1px solid var(--accent); font-weight: 600; }

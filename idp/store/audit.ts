@@ -18,6 +18,8 @@ export type AuditEventName =
   | "email.verification_sent"
   | "email.verified"
   | "user.created"
+  | "user.invited"
+  | "user.invitation_revoked"
   | "user.disabled"
   | "user.enabled"
   | "user.phone_changed"

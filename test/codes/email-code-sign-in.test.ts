@@ -11,6 +11,8 @@ import { Browser, findForm, type Page } from "../support/browser.ts";
 import { discover, exchange, startAuthorization, REDIRECT_URI, type AuthorizationStart } from "../support/oidc-flow.ts";
 import { TestMailServer } from "../support/smtp.ts";
 import type { ParsedMail } from "mailparser";
+import { captureLogs } from "../support/log-capture.ts";
+import { loggerOptions } from "../../idp/logging.ts";
 
 let smtp: TestMailServer;
 let idp: TestIdp;
@@ -263,5 +265,23 @@ describe("the magic link", () => {
     expect(atCallback(signedIn.url), signedIn.html.slice(0, 400)).toBe(true);
     expect((await exchange(web, attempt.start, signedIn.url)).claims()!.sub).toBe(person.id);
     expect((await codeRow(person.email))!.consumed_at).not.toBeNull();
+  });
+
+  it("keeps the link's token out of the request logs", async () => {
+    const person = await newUser();
+    await askForCode(await openSignIn(), person.email);
+    const link = linkOf((await smtp.waitFor(person.email))[0]!);
+    const token = link.slice(link.lastIndexOf("/") + 1);
+    // An IdP logging every request as it does in production (on another database: the token is unknown there).
+    const logs = captureLogs();
+    const logged = await startTestIdp({ env: { SMTP_URL: smtp.url() }, logger: { ...(loggerOptions("trace") as object), stream: logs.stream }, listen: false });
+    try {
+      expect((await logged.app.inject({ url: `/email-link/${token}`, headers: { accept: "text/html" } })).statusCode).toBe(400);
+      const log = logs.lines.join("");
+      expect(log).toContain('"url":"/email-link/[redacted]"');
+      expect(log).not.toContain(token);
+    } finally {
+      await logged.close();
+    }
   });
 });

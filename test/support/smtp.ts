@@ -124,6 +124,13 @@ export function verificationToken(mail: ParsedMail): string {
   return token;
 }
 
+/** The invitation link in a mail's text: its token. */
+export function invitationToken(mail: ParsedMail): string {
+  const token = /\/invite\/([A-Za-z0-9_-]{43})\b/.exec(mail.text ?? "")?.[1];
+  if (!token) throw new Error(`no invitation link in:\n${mail.text}`);
+  return token;
+}
+
 /** A server that accepts connections and says nothing, like an SMTP server that hangs. */
 export async function startHangingServer(port?: number): Promise<{ port: number; sockets: net.Socket[]; close(): Promise<void> }> {
   const sockets: net.Socket[] = [];
