@@ -262,6 +262,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ? createCodeSignIn({
           codes,
           audit: auditStore,
+          users,
           secrets: codeSecrets,
           sealer,
           lockout,

@@ -9,6 +9,7 @@ import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { AuditStore } from "../store/audit.ts";
 import type { CodeOwner, CodePurpose, OneTimeCodeStore } from "../store/one-time-codes.ts";
 import type { Sealer } from "../mail/seal.ts";
+import type { UserStore } from "../store/users.ts";
 import type { CodeSecrets } from "./code-secrets.ts";
 
 /** How long a sign-in code (and its link) works. */
@@ -26,6 +27,8 @@ export type RequestContext = { ip: string; userAgent?: string };
 export type CodeSignInDeps = {
   codes: OneTimeCodeStore;
   audit: AuditStore;
+  /** A code or link by mail proves the address: it is verified from then on. */
+  users: Pick<UserStore, "markEmailVerified">;
   secrets: CodeSecrets;
   sealer: Sealer;
   lockout: Lockout;
@@ -70,6 +73,9 @@ export function createCodeSignIn(deps: CodeSignInDeps) {
 
   async function succeeded(channel: CodeChannel, owner: CodeOwner, method: string, context: RequestContext): Promise<CodeCheckResult> {
     await lockout.recordSuccess(accountKey(owner.identifier));
+    if (channel === "email" && (await deps.users.markEmailVerified(owner.userId!))) {
+      await audit.record({ event: "email.verified", actor: `user:${owner.userId}`, userId: owner.userId, ...who(owner.identifier, context), details: { method, was_verified: false } });
+    }
     await audit.record({ event: "sign_in.succeeded", actor: `user:${owner.userId}`, userId: owner.userId, ...who(owner.identifier, context), details: { method } });
     return { ok: true, userId: owner.userId! };
   }

@@ -114,7 +114,8 @@ describe("sign-in with a code by mail", () => {
     const signedIn = await enterCode(attempt, wrong, `${code.slice(0, 3)} ${code.slice(3)}`);
     expect(atCallback(signedIn.url), signedIn.html.slice(0, 400)).toBe(true);
     const tokens = await exchange(web, attempt.start, signedIn.url);
-    expect(tokens.claims()!.sub).toBe(person.id);
+    // The code proved the address: it is verified from this sign-in on.
+    expect(tokens.claims()).toMatchObject({ sub: person.id, email_verified: true });
 
     const audit = await idp.database.db.query<{ event: string; details: { method?: string } }>(
       "SELECT event, details FROM audit_events WHERE email = $1 AND event LIKE 'sign_in.%' ORDER BY id",
@@ -122,6 +123,8 @@ describe("sign-in with a code by mail", () => {
     );
     expect(audit.rows.map((row) => row.event)).toEqual(["sign_in.code_requested", "sign_in.failed", "sign_in.succeeded"]);
     expect(audit.rows[2]!.details.method).toBe("email_code");
+    const verified = await idp.database.db.query("SELECT 1 FROM audit_events WHERE user_id = $1 AND event = 'email.verified'", [person.id]);
+    expect(verified.rows).toHaveLength(1);
   });
 
   it("refuses a used, an expired, a superseded code and one posted from another browser", async () => {
