@@ -1,6 +1,6 @@
 // buildApp(deps): the one composition root. It wires stores, accounts, the provider and the routes
 // into a Fastify instance and never listens, so tests can use app.inject() or listen themselves.
-import Fastify, { type FastifyInstance, type FastifyError, type FastifyServerOptions } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import middie from "@fastify/middie";
 import cookie from "@fastify/cookie";
 import formbody from "@fastify/formbody";
@@ -10,11 +10,9 @@ import type { View } from "./pages/layout.ts";
 import { configurationWarnings, keySchedulePolicy, mountPath, signInMethods, signUpEmailDomains, type Config } from "./config.ts";
 import { createKeyRing, type KeyRing } from "./keys/key-ring.ts";
 import type { KeySchedule } from "./keys/key-schedule.ts";
-import type { Database } from "./db/database.ts";
+import type { Database, Queryable } from "./db/database.ts";
 import type { KeyMaterial } from "./keys/key-material.ts";
-import { createUserStore } from "./store/users.ts";
-import { createClientStore } from "./store/clients.ts";
-import { createOidcPayloadStore } from "./store/oidc-payloads.ts";
+import { storesOver } from "./store/stores.ts";
 import { tokenWriteCommitter } from "./oidc/token-unit-of-work.ts";
 import { argon2Params, createPasswordHasher } from "./accounts/passwords.ts";
 import { createPasswordSignIn } from "./accounts/sign-in.ts";
@@ -27,7 +25,6 @@ import { createProvider } from "./oidc/provider.ts";
 import { recordRevocations } from "./oidc/revocation-audit.ts";
 import { recordSignOuts } from "./oidc/sign-out-audit.ts";
 import { auditInRequest } from "./oidc/audit-in-request.ts";
-import { createAuditStore } from "./store/audit.ts";
 import { interactionRoutes } from "./interactions/routes.ts";
 import { loggerOptions } from "./logging.ts";
 import { frameworkErrorHeaders, providerSecurityHeaders, securityHeaders } from "./http/security-headers.ts";
@@ -43,8 +40,6 @@ import { createSealer } from "./mail/seal.ts";
 import { mailTransport } from "./mail/transports.ts";
 import { createOutboxWorker } from "./mail/outbox-worker.ts";
 import { smsSender } from "./sms/senders.ts";
-import { createMailOutboxStore } from "./store/mail-outbox.ts";
-import { createOneTimeTokenStore } from "./store/one-time-tokens.ts";
 import { createCooldown } from "./abuse/cooldown.ts";
 import { createPasswordReset } from "./accounts/password-reset.ts";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./accounts/password-policy.ts";
@@ -52,7 +47,6 @@ import { forgotPasswordHref, passwordResetRoutes } from "./interactions/password
 import { hostValidation } from "./http/host-validation.ts";
 import { createCodeSecrets } from "./accounts/code-secrets.ts";
 import { createCodeSignIn } from "./accounts/code-sign-in.ts";
-import { createOneTimeCodeStore } from "./store/one-time-codes.ts";
 import { codeSignInRoutes, type PhoneNumberCheck } from "./interactions/code-sign-in-routes.ts";
 import { normalisePhone, parseCountryList, phoneCountryAllowed } from "./sms/phone-numbers.ts";
 import type { SignInOffer } from "./pages/sign-in.ts";
@@ -62,7 +56,6 @@ import { createSignUpProtection } from "./http/sign-up-protection.ts";
 import { createEmailVerification } from "./accounts/email-verification.ts";
 import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
 import { createInvitations } from "./accounts/invitations.ts";
-import { createInvitationStore } from "./store/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 
 export type AppDeps = {
@@ -88,10 +81,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, db, keys } = deps;
   const now = deps.now ?? (() => new Date());
 
-  // Stores are built here and in the CLI's root (cli/context.ts), nowhere else; what follows gets them.
-  const users = createUserStore(db);
-  const clients = createClientStore(db);
-  const payloads = createOidcPayloadStore(db, now);
+  // Stores are built here and in the CLI's root (cli/context.ts), nowhere else; what follows gets
+  // them, or this factory, to build them over a transaction's connection.
+  const storesOn = (queryable: Queryable) => storesOver(queryable, now);
+  const { users, clients, payloads, audit: auditStore, outbox, tokens, codes, invitations: invitationStore } = storesOn(db);
   const hasher = createPasswordHasher(argon2Params(config));
   // The provider and the sign-in pages look clients up on every request: from memory, briefly.
   const clientLookup = cachedClientLookup(clients, config.clientCacheTtlSeconds, now);
@@ -102,7 +95,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     now,
   });
   const commitTokenWrites = tokenWriteCommitter(payloads);
-  const auditStore = createAuditStore(db, now);
   const assets = await loadPageAssets(config);
   const errorResponses = createErrorResponses(assets.views);
 
@@ -206,7 +198,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Mail (idp/mail/): queued in the outbox together with what it reports, sent by a worker after
   // the answer. No transport in production without SMTP_URL: then nothing offers mail.
   const sealer = createSealer(keys.cookieKeys);
-  const outbox = createMailOutboxStore(db, now);
   const transport = mailTransport(config, app.log);
   // SMS (idp/sms/) go through the same outbox and worker (the channel column): Twilio or the
   // webhook when configured, files in development, none in production without either (then nothing
@@ -236,13 +227,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     config.passwordReset && transport && mailWorker
       ? createPasswordReset({
           db,
-          stores: (queryable) => ({
-            users: createUserStore(queryable),
-            tokens: createOneTimeTokenStore(queryable, now),
-            payloads: createOidcPayloadStore(queryable, now),
-            audit: createAuditStore(queryable, now),
-            outbox: createMailOutboxStore(queryable, now),
-          }),
+          stores: storesOn,
           hasher,
           sealer,
           lockout,
@@ -257,7 +242,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const methods = signInMethods(config);
   const cooldown = createCooldown(rateLimitStore);
   const codeSecrets = createCodeSecrets(keys.cookieKeys);
-  const codes = createOneTimeCodeStore(db, now);
   const codeSignIn = mailWorker
       ? createCodeSignIn({
           codes,
@@ -280,7 +264,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     config.signUp === "open" && transport && mailWorker
       ? createSignUp({
           db,
-          stores: (queryable) => ({ codes: createOneTimeCodeStore(queryable, now), users: createUserStore(queryable), audit: createAuditStore(queryable, now) }),
+          stores: storesOn,
           secrets: codeSecrets,
           sealer,
           hasher,
@@ -334,12 +318,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (mailWorker) {
     const emailVerification = createEmailVerification({
       db,
-      stores: (queryable) => ({
-        users: createUserStore(queryable),
-        tokens: createOneTimeTokenStore(queryable, now),
-        audit: createAuditStore(queryable, now),
-        outbox: createMailOutboxStore(queryable, now),
-      }),
+      stores: storesOn,
       sealer,
       onMailQueued: mailWorker.wake,
       now,
@@ -350,12 +329,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (mailWorker && config.signUp !== "off") {
     const invitations = createInvitations({
       db,
-      stores: (queryable) => ({
-        invitations: createInvitationStore(queryable, now),
-        users: createUserStore(queryable),
-        audit: createAuditStore(queryable, now),
-        outbox: createMailOutboxStore(queryable, now),
-      }),
+      stores: storesOn,
       hasher,
       sealer: async () => sealer,
       onMailQueued: mailWorker.wake,
@@ -366,8 +340,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
 
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
-  const tokens = createOneTimeTokenStore(db, now);
-  const invitationStore = createInvitationStore(db, now);
   scheduleCleanups(app, config, [
     { what: "expired oidc state", run: () => payloads.deleteExpired() },
     { what: "expired rate-limit counters", run: () => rateLimitStore.deleteExpired() },

@@ -62,7 +62,7 @@ const domainOf = (email: string) => email.slice(email.lastIndexOf("@") + 1).toLo
 export function createSignUp(deps: SignUpDeps) {
   const { db, secrets, sealer, hasher, lockout, cooldown, limits } = deps;
   const now = deps.now ?? (() => new Date());
-  const { codes, audit } = deps.stores(db);
+  const { codes } = deps.stores(db);
   const browserMacs = (browser: string) => secrets.macs("browser", browser);
 
   return {

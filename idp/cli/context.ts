@@ -11,18 +11,12 @@ import { openDatabase } from "../db/connect.ts";
 import type { Database, Queryable } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
 import type { RateLimitStore } from "../store/rate-limits.ts";
-import { createAuditStore } from "../store/audit.ts";
-import { createClientStore } from "../store/clients.ts";
-import { createOidcPayloadStore } from "../store/oidc-payloads.ts";
-import { createUserStore } from "../store/users.ts";
+import { storesOver } from "../store/stores.ts";
 import { createEmailVerification, type EmailVerification } from "../accounts/email-verification.ts";
 import { loadCookieKeys } from "../keys/cookie-keys.ts";
 import { createSealer } from "../mail/seal.ts";
 import { canSendMail } from "../mail/transports.ts";
-import { createMailOutboxStore } from "../store/mail-outbox.ts";
-import { createOneTimeTokenStore } from "../store/one-time-tokens.ts";
 import { createInvitations, type Invitations } from "../accounts/invitations.ts";
-import { createInvitationStore } from "../store/invitations.ts";
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
 export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
@@ -68,12 +62,7 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
   const now = () => new Date();
   // Stores over a queryable: the pool for reads, a transaction's connection for a change and its
   // audit event (the operator asks for them inside each transaction).
-  const storesOn = (queryable: Queryable): OperatorStores => ({
-    users: createUserStore(queryable),
-    clients: createClientStore(queryable),
-    payloads: createOidcPayloadStore(queryable, now),
-    audit: createAuditStore(queryable, now),
-  });
+  const storesOn = (queryable: Queryable) => storesOver(queryable, now);
 
   let opened: Promise<Database> | undefined;
   let migrated: Promise<Database> | undefined;
@@ -117,12 +106,7 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
       const sealer = await mailSealer();
       return createEmailVerification({
         db: await database(),
-        stores: (queryable) => ({
-          users: createUserStore(queryable),
-          tokens: createOneTimeTokenStore(queryable, now),
-          audit: createAuditStore(queryable, now),
-          outbox: createMailOutboxStore(queryable, now),
-        }),
+        stores: storesOn,
         sealer,
         now,
       });
@@ -130,12 +114,7 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
     async invitations() {
       return createInvitations({
         db: await database(),
-        stores: (queryable) => ({
-          invitations: createInvitationStore(queryable, now),
-          users: createUserStore(queryable),
-          audit: createAuditStore(queryable, now),
-          outbox: createMailOutboxStore(queryable, now),
-        }),
+        stores: storesOn,
         hasher: createPasswordHasher(argon2Params(config)),
         // Checked when an invitation is sent, not to list or revoke them.
         async sealer() {

@@ -11,7 +11,7 @@ import { codeSentPage, linkApprovedPage, linkOtherBrowserPage, linkSameBrowserPa
 import { signInPage, type SignInOffer } from "../pages/sign-in.ts";
 import { browserBinding, ensureBrowserBinding } from "./browser-binding.ts";
 import { interactionHelpers, type Details, type InteractionContext } from "./interaction-helpers.ts";
-import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
+import { EMAIL_FIELD, formBody, LOOKS_LIKE_EMAIL, UID_PARAMS } from "./schemas.ts";
 
 /** A typed phone number, normalised to E.164 and checked against SMS_ALLOWED_COUNTRIES. */
 export type PhoneNumberCheck = (input: string) => { ok: true; e164: string } | { ok: false; reason: "invalid" | "country" };
@@ -23,14 +23,11 @@ export type CodeSignInRouteDeps = InteractionContext & {
   phoneNumber?: PhoneNumberCheck;
 };
 
-const LOOKS_LIKE_EMAIL = /^[^\s@]+@[^\s@]+$/;
 const MINUTES = CODE_TTL_SECONDS / 60;
 /** The CSRF cookie of the link pages for another browser lives under /email-link. */
 const LINK_CSRF_COOKIE = { path: "/email-link" };
 
-const uidParams = { type: "object", required: ["uid"], properties: { uid: { type: "string", pattern: UID_PATTERN } } } as const;
 const tokenParams = { type: "object", required: ["token"], properties: { token: { type: "string", pattern: SECRET_PATTERN } } } as const;
-const body = (required: string[], properties: Record<string, object>) => ({ type: "object", required: [...required, "_csrf"], properties: { ...properties, _csrf: CSRF_FIELD } }) as const;
 const CHANNEL = { type: "string", enum: ["email", "sms"] } as const;
 const IDENTIFIER = { type: "string", minLength: 1, maxLength: 320 } as const;
 // Any short string: a malformed code is a wrong code (counted), answered on the page, not a 400.
@@ -119,7 +116,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
 
   app.post<EmailCodeRoute>(
     "/interaction/:uid/email-code",
-    { schema: { params: uidParams, body: body(["email"], { email: EMAIL_FIELD }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["email"], { email: EMAIL_FIELD }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signInStep(request, reply, "email");
       const email = request.body.email.trim();
@@ -131,14 +128,14 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
     },
   );
 
-  app.get<Uid>("/interaction/:uid/sms-code", { schema: { params: uidParams } }, async (request, reply) => {
+  app.get<Uid>("/interaction/:uid/sms-code", { schema: { params: UID_PARAMS } }, async (request, reply) => {
     const page = await signInStep(request, reply, "sms");
     return html(reply, 200, smsRequestPage(page.view, { uid: page.details.uid, csrfToken: reply.generateCsrf(), client: page.client }));
   });
 
   app.post<SmsCodeRoute>(
     "/interaction/:uid/sms-code",
-    { schema: { params: uidParams, body: body(["phone"], { phone: { type: "string", maxLength: 64 } }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["phone"], { phone: { type: "string", maxLength: 64 } }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signInStep(request, reply, "sms");
       const phone = request.body.phone.trim();
@@ -155,7 +152,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
 
   app.post<CodeRoute>(
     "/interaction/:uid/code",
-    { schema: { params: uidParams, body: body(["channel", "identifier", "code"], { channel: CHANNEL, identifier: IDENTIFIER, code: TYPED_CODE }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["channel", "identifier", "code"], { channel: CHANNEL, identifier: IDENTIFIER, code: TYPED_CODE }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const { channel, identifier } = request.body;
       const page = await signInStep(request, reply, channel);
@@ -173,7 +170,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
 
   app.post<ContinueRoute>(
     "/interaction/:uid/code/continue",
-    { schema: { params: uidParams, body: body(["channel", "identifier"], { channel: CHANNEL, identifier: IDENTIFIER }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["channel", "identifier"], { channel: CHANNEL, identifier: IDENTIFIER }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const { channel, identifier } = request.body;
       const page = await signInStep(request, reply, channel);
@@ -197,7 +194,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
 
   app.post<ApproveRoute>(
     "/email-link/:token",
-    { schema: { params: tokenParams, body: body(["confirmation"], { confirmation: TYPED_CODE }) }, preHandler: app.csrfProtection },
+    { schema: { params: tokenParams, body: formBody(["confirmation"], { confirmation: TYPED_CODE }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const { token } = request.params;
       const link = await codeSignIn.inspectLink(token, browserBinding(request));
@@ -215,7 +212,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
 
   app.post<LinkPostRoute>(
     "/interaction/:uid/link",
-    { schema: { params: uidParams, body: body(["token"], { token: { type: "string", pattern: SECRET_PATTERN } }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["token"], { token: { type: "string", pattern: SECRET_PATTERN } }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       await signInStep(request, reply, "email");
       const result = await codeSignIn.signInWithLink({ token: request.body.token, browser: browserBinding(request), ...context(request) });

@@ -10,7 +10,7 @@ import { formatMessage } from "../pages/i18n.ts";
 import type { View, Views } from "../pages/layout.ts";
 import { chooseNewPasswordPage, passwordChangedPage, PASSWORD_VIOLATION_MESSAGES, resetRequestedPage, resetRequestPage } from "../pages/password-reset.ts";
 import { RESET_LINK_TTL_SECONDS } from "../mail/templates.ts";
-import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
+import { CSRF_FIELD, EMAIL_FIELD, LOOKS_LIKE_EMAIL, UID_PATTERN } from "./schemas.ts";
 
 export type PasswordResetRouteDeps = {
   passwordReset: PasswordReset;
@@ -45,7 +45,6 @@ type CompleteBody = TokenRoute & { Body: { password: string; repeat: string; _cs
 /** The CSRF cookie of these pages lives under /reset (the sign-in pages' under /interaction). */
 const CSRF_COOKIE = { path: "/reset" };
 
-const LOOKS_LIKE_EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 /** The one answer for a link that cannot be used: unknown, used, superseded or expired alike. */
 function invalidLink(detail: string): IdpError {

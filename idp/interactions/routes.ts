@@ -8,7 +8,7 @@ import { formatMessage, type Message } from "../pages/i18n.ts";
 import type { View } from "../pages/layout.ts";
 import { consentPage, signInPage, type SignInOffer } from "../pages/sign-in.ts";
 import { interactionHelpers, type Details, type InteractionContext, type UidParams } from "./interaction-helpers.ts";
-import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
+import { EMAIL_FIELD, formBody, UID_PARAMS } from "./schemas.ts";
 
 export type InteractionDeps = InteractionContext & {
   signInWithPassword: (email: string, password: string, context?: SignInContext) => Promise<SignInResult>;
@@ -20,28 +20,9 @@ export type InteractionDeps = InteractionContext & {
 
 type LoginBody = { Params: { uid: string }; Body: { email: string; password: string; _csrf: string } };
 
-const paramsSchema = {
-  type: "object",
-  required: ["uid"],
-  properties: { uid: { type: "string", pattern: UID_PATTERN } },
-} as const;
-
-const csrfOnlyBody = {
-  type: "object",
-  required: ["_csrf"],
-  properties: { _csrf: CSRF_FIELD },
-} as const;
-
+const csrfOnlyBody = formBody([], {});
 // Long enough for any real password, short enough that hashing a hostile one stays cheap.
-const loginBody = {
-  type: "object",
-  required: ["email", "password", "_csrf"],
-  properties: {
-    email: EMAIL_FIELD,
-    password: { type: "string", maxLength: 1024 },
-    _csrf: CSRF_FIELD,
-  },
-} as const;
+const loginBody = formBody(["email", "password"], { email: EMAIL_FIELD, password: { type: "string", maxLength: 1024 } });
 
 type SignInFailure = Exclude<SignInResult, { ok: true }> | { ok: false; reason: "rate_limited"; retryAfterSeconds: number };
 
@@ -79,7 +60,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return { consent: { grantId: await grant.save() } };
   }
 
-  app.get<UidParams>("/interaction/:uid", { schema: { params: paramsSchema } }, async (request, reply) => {
+  app.get<UidParams>("/interaction/:uid", { schema: { params: UID_PARAMS } }, async (request, reply) => {
     const details = await loadDetails(request, reply);
     if (details.prompt.name !== "login") {
       const registered = await clients.find(details.params.client_id as string);
@@ -95,11 +76,11 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
     return reply.type("text/html").send(consentPage(view, { uid: details.uid, csrfToken, client, scopes }));
   });
 
-  const formRoute = { schema: { params: paramsSchema, body: csrfOnlyBody }, preHandler: app.csrfProtection };
+  const formRoute = { schema: { params: UID_PARAMS, body: csrfOnlyBody }, preHandler: app.csrfProtection };
 
   app.post<LoginBody>(
     "/interaction/:uid/login",
-    { schema: { params: paramsSchema, body: loginBody }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: loginBody }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const details = await loadDetails(request, reply);
       if (details.prompt.name !== "login") return reply.redirect(`/interaction/${details.uid}`, 303);
@@ -130,7 +111,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
   });
 
   app.post<UidParams>("/interaction/:uid/abort", formRoute, async (request, reply) => {
-    const details = await loadDetails(request, reply);
+    await loadDetails(request, reply); // only this browser's own interaction can be cancelled
     return finish(request, reply, { error: "access_denied", error_description: "The user cancelled the sign-in." });
   });
 }

@@ -16,7 +16,7 @@ import { signUpPage, signUpPasswordPage, signUpSentPage } from "../pages/sign-up
 import { browserBinding, ensureBrowserBinding } from "./browser-binding.ts";
 import { invalidEmailLink } from "./code-sign-in-routes.ts";
 import { interactionHelpers, type Details, type InteractionContext } from "./interaction-helpers.ts";
-import { CSRF_FIELD, EMAIL_FIELD, UID_PATTERN } from "./schemas.ts";
+import { EMAIL_FIELD, formBody, LOOKS_LIKE_EMAIL, UID_PARAMS } from "./schemas.ts";
 
 export type SignUpRouteDeps = InteractionContext & {
   signUp: SignUp;
@@ -27,11 +27,8 @@ export type SignUpRouteDeps = InteractionContext & {
   passwordLength: { min: number; max: number };
 };
 
-const LOOKS_LIKE_EMAIL = /^[^\s@]+@[^\s@]+$/;
 const MINUTES = CODE_TTL_SECONDS / 60;
 
-const uidParams = { type: "object", required: ["uid"], properties: { uid: { type: "string", pattern: UID_PATTERN } } } as const;
-const body = (required: string[], properties: Record<string, object>) => ({ type: "object", required: [...required, "_csrf"], properties: { ...properties, _csrf: CSRF_FIELD } }) as const;
 const PASSWORD = { type: "string", maxLength: 1024 } as const;
 
 type Uid = { Params: { uid: string } };
@@ -78,11 +75,11 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
   const passwordPage = (reply: FastifyReply, status: number, page: Page, email: string, fieldError?: FieldError) =>
     html(reply, status, signUpPasswordPage(page.view, { uid: page.details.uid, csrfToken: reply.generateCsrf(), client: page.client, email, minLength: deps.passwordLength.min, error: fieldError }));
 
-  app.get<Uid>("/interaction/:uid/sign-up", { schema: { params: uidParams } }, async (request, reply) => emailPage(reply, 200, await signUpStep(request, reply)));
+  app.get<Uid>("/interaction/:uid/sign-up", { schema: { params: UID_PARAMS } }, async (request, reply) => emailPage(reply, 200, await signUpStep(request, reply)));
 
   app.post<EmailRoute>(
     "/interaction/:uid/sign-up",
-    { schema: { params: uidParams, body: body(["email"], { email: EMAIL_FIELD, ...SIGN_UP_GUARD_BODY_PROPERTIES }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["email"], { email: EMAIL_FIELD, ...SIGN_UP_GUARD_BODY_PROPERTIES }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const email = request.body.email.trim();
@@ -107,7 +104,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
 
   app.post<CodeRoute>(
     "/interaction/:uid/sign-up/code",
-    { schema: { params: uidParams, body: body(["email", "code"], { email: EMAIL_FIELD, code: { type: "string", maxLength: 32 } }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["email", "code"], { email: EMAIL_FIELD, code: { type: "string", maxLength: 32 } }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const { email } = request.body;
@@ -125,7 +122,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
 
   app.post<CodeRoute>(
     "/interaction/:uid/sign-up/continue",
-    { schema: { params: uidParams, body: body(["email"], { email: EMAIL_FIELD }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["email"], { email: EMAIL_FIELD }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const { email } = request.body;
@@ -138,7 +135,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
 
   app.post<TokenRoute>(
     "/interaction/:uid/sign-up/link",
-    { schema: { params: uidParams, body: body(["token"], { token: { type: "string", pattern: SECRET_PATTERN } }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["token"], { token: { type: "string", pattern: SECRET_PATTERN } }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const result = await signUp.confirmWithLink({ token: request.body.token, browser: browserBinding(request) });
@@ -149,7 +146,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
 
   app.post<PasswordRoute>(
     "/interaction/:uid/sign-up/password",
-    { schema: { params: uidParams, body: body(["email", "password", "repeat"], { email: EMAIL_FIELD, password: PASSWORD, repeat: PASSWORD }) }, preHandler: app.csrfProtection },
+    { schema: { params: UID_PARAMS, body: formBody(["email", "password", "repeat"], { email: EMAIL_FIELD, password: PASSWORD, repeat: PASSWORD }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const { email, password, repeat } = request.body;

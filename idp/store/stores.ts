@@ -1,0 +1,27 @@
+// Every store over one queryable (the pool, or the connection of a transaction), on one clock:
+// what the composition roots (app.ts, cli/context.ts) hand to accounts/ as its `stores` factory, so
+// a change and its audit event can be written in one transaction.
+import type { Queryable } from "../db/database.ts";
+import { createAuditStore } from "./audit.ts";
+import { createClientStore } from "./clients.ts";
+import { createInvitationStore } from "./invitations.ts";
+import { createMailOutboxStore } from "./mail-outbox.ts";
+import { createOidcPayloadStore } from "./oidc-payloads.ts";
+import { createOneTimeCodeStore } from "./one-time-codes.ts";
+import { createOneTimeTokenStore } from "./one-time-tokens.ts";
+import { createUserStore } from "./users.ts";
+
+export function storesOver(queryable: Queryable, now: () => Date) {
+  return {
+    users: createUserStore(queryable),
+    clients: createClientStore(queryable),
+    payloads: createOidcPayloadStore(queryable, now),
+    audit: createAuditStore(queryable, now),
+    outbox: createMailOutboxStore(queryable, now),
+    tokens: createOneTimeTokenStore(queryable, now),
+    codes: createOneTimeCodeStore(queryable, now),
+    invitations: createInvitationStore(queryable, now),
+  };
+}
+
+export type Stores = ReturnType<typeof storesOver>;
