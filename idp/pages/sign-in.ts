@@ -25,13 +25,13 @@ export function signInPage(
     body: html`<h1>${t("login.title")}</h1>
 ${continueTo(view, input.client)}
 ${errorSummary(view, errors)}
-<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
+${offer.password || offer.emailCode ? html`<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
 ${csrfField(input.csrfToken)}
 ${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}
 ${offer.password ? field({ id: "password", label: t("login.password"), type: "password", autocomplete: "current-password", invalid: input.error?.field === "email", autofocus: focus === "password" }) : ""}
 ${offer.password ? primaryButton(t("login.submit")) : ""}
 ${offer.emailCode ? codeButton : ""}
-</form>
+</form>` : ""}
 ${offer.password && offer.forgotPasswordHref ? html`<p><a href="${offer.forgotPasswordHref}">${t("login.forgotPassword")}</a></p>` : ""}
 ${offer.smsCode ? html`<p><a href="/interaction/${uid}/sms-code">${t("login.smsCode")}</a></p>` : ""}
 ${offer.signUp ? html`<p>${t("login.noAccount")} <a href="/interaction/${uid}/sign-up">${t("login.createAccount")}</a></p>` : ""}
