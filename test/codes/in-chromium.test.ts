@@ -1,6 +1,6 @@
 // Passwordless sign-in and sign-up in a real Chromium, every step a click or keystroke, with a real
-// SMTP server receiving the mails and openid-client as the relying party: sign-up (email, code,
-// password) into the application with a verified address; sign-in by a mailed code; the mailed
+// SMTP server receiving the mails and openid-client as the relying party: sign-up (email, code or
+// link, password) into the application with a verified address; sign-in by a mailed code; the mailed
 // link opened in the browser that asked and in another one (which confirms with the code the
 // first shows, and gets no session); a mail scanner's GET and HEAD of the link use nothing. No
 // page on the way reports a Content-Security-Policy violation or a script error.
@@ -146,6 +146,31 @@ describe("passwordless in Chromium", () => {
     const tokens = await exchange(web, start, page.url());
     const { rows } = await idp.database.db.query<{ id: string }>("SELECT id FROM users WHERE email = $1", [email]);
     expect(tokens.claims()).toMatchObject({ sub: rows[0]!.id, email, email_verified: true });
+    expectClean(watched);
+  });
+
+  it("signs up with the link from the mail, opened in a new tab of the same browser", async () => {
+    const watched = await watchedContext();
+    const page = await watched.context.newPage();
+    const email = `chromium-newcomer${++people}@example.com`;
+    const start = await startAuthorization(web);
+    await page.goto(start.url.toString());
+    await page.getByRole("link", { name: "Create an account" }).click();
+    await page.getByLabel("Email").fill(email);
+    clockOffsetMs += 3_000;
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.getByRole("heading", { name: "Check your email" }).waitFor();
+
+    const tab = await watched.context.newPage();
+    await tab.goto(linkOf((await smtp.waitFor(email))[0]!));
+    await tab.getByRole("heading", { name: "Confirm your email address" }).waitFor();
+    await tab.getByRole("button", { name: "Continue" }).click();
+    await tab.getByRole("heading", { name: "Choose a password" }).waitFor();
+    await tab.getByLabel("New password", { exact: true }).fill(PASSWORD);
+    await tab.getByLabel("New password again").fill(PASSWORD);
+    await tab.getByRole("button", { name: "Create account" }).click();
+    await tab.waitForURL(atCallback);
+    expect((await exchange(web, start, tab.url())).claims()).toMatchObject({ email, email_verified: true });
     expectClean(watched);
   });
 
