@@ -72,7 +72,7 @@ function failure(result: Exclude<CodeCheckResult, { ok: true }>): { status: numb
 
 export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRouteDeps): Promise<void> {
   const { codeSignIn, views } = deps;
-  const { loadDetails, pageFor, finish } = interactionHelpers(deps);
+  const { loadDetails, pageFor, finish, continuingPagePolicy } = interactionHelpers(deps);
   const context = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers["user-agent"] });
   const html = (reply: FastifyReply, status: number, page: string) => reply.code(status).type("text/html").send(page);
 
@@ -189,6 +189,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
     if (!link.sameBrowser) return html(reply, 200, linkOtherBrowserPage(view, { token, csrfToken: reply.generateCsrf(LINK_CSRF_COOKIE) }));
     const signIn = link.purpose !== "sign_up";
     const action = `/interaction/${link.interactionUid}/${signIn ? "link" : "sign-up/link"}`;
+    await continuingPagePolicy(reply, link.interactionUid);
     return html(reply, 200, linkSameBrowserPage(view, { action, token, csrfToken: reply.generateCsrf(), identifier: link.identifier, purpose: signIn ? "sign_in" : "sign_up" }));
   });
 

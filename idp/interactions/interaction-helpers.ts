@@ -40,6 +40,16 @@ export function interactionHelpers(deps: InteractionContext) {
       return { view, client };
     },
 
+    /**
+     * The policy of a page outside the interaction's URL whose form carries it on (the mailed link's,
+     * found by the link's own uid): like pageFor's, its form ends in a redirect to the client, which
+     * Chromium checks against form-action. An interaction that has expired admits no client.
+     */
+    async continuingPagePolicy(reply: FastifyReply, uid: string): Promise<void> {
+      const interaction = await deps.provider().Interaction.find(uid);
+      setPagePolicy(reply, { formTargets: [interaction?.params.redirect_uri], imageSources: [views.brand.logoUrl] });
+    },
+
     /** Loads the interaction this browser is in; the expired page when there is none. */
     async loadDetails(request: FastifyRequest<UidParams>, reply: FastifyReply): Promise<Details> {
       try {

@@ -30,6 +30,8 @@ export function buildStylesheet(brandColor: string): Stylesheet {
   }
 }
 *, *::before, *::after { box-sizing: border-box; }
+/* The input rules below set display, which would otherwise show a hidden field (sign-up's username for password managers). */
+[hidden] { display: none !important; }
 body { margin: 0; min-height: 100vh; background: var(--page); color: var(--text); display: flex; flex-direction: column; align-items: center; padding: 1rem; }
 .skip-link { position: absolute; left: -10000px; }
 .skip-link:focus { position: static; margin-bottom: 0.5rem; }
@@ -44,7 +46,7 @@ a { color: var(--link); }
 .client { display: flex; align-items: center; gap: 0.5rem; color: var(--muted); margin: 0 0 1rem; }
 .client img { width: 1.5rem; height: 1.5rem; object-fit: contain; }
 label { display: block; margin: 1rem 0 0.25rem; font-weight: 600; }
-input[type=email], input[type=password], input[type=text] {
+input[type=email], input[type=password], input[type=text], input[type=tel] {
   display: block; width: 100%; padding: 0.65rem 0.75rem; font: inherit; color: var(--text); background: var(--card);
   border: 1px solid var(--border); border-radius: 0.5rem;
 }
@@ -56,6 +58,8 @@ button { font: inherit; cursor: pointer; border-radius: 0.5rem; padding: 0.65rem
 .button-primary { width: 100%; margin-top: 1.5rem; background: var(--accent); color: var(--on-accent); border: 1px solid var(--accent); font-weight: 600; }
 a.button-primary { display: block; text-align: center; text-decoration: none; padding: 0.65rem 1rem; border-radius: 0.5rem; }
 .button-secondary { background: transparent; color: var(--text); border: 1px solid var(--border); }
+/* A second way to send the same form ("Email me a sign-in code" under "Sign in"): as wide, and apart from it. */
+.button-primary + .button-secondary { width: 100%; margin-top: 0.75rem; }
 .button-link { background: none; border: 0; padding: 0.5rem 0; min-height: auto; color: var(--link); text-decoration: underline; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.75rem; margin-top: 1.5rem; }
 .actions form { flex: 1 1 8rem; }
