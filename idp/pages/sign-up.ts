@@ -40,7 +40,7 @@ ${errorSummary(view, input.error ? [input.error] : [])}
 <p>${t("signUp.sent.message", { identifier: input.email, minutes: input.minutes })}</p>
 <form method="post" action="/interaction/${input.uid}/sign-up/code" novalidate>
 ${hidden}
-${field({ id: "code", label: t("code.field"), type: "text", autocomplete: "one-time-code", inputmode: "numeric", invalid: input.error?.field === "code", autofocus: input.error?.field !== "continue" })}
+${field({ id: "code", label: t("signUp.code.field"), type: "text", autocomplete: "one-time-code", inputmode: "numeric", invalid: input.error?.field === "code", autofocus: input.error?.field !== "continue" })}
 ${primaryButton(t("signUp.code.submit"))}
 </form>
 <h2>${t("code.otherDevice.title")}</h2>

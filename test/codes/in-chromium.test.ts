@@ -135,7 +135,7 @@ describe("passwordless in Chromium", () => {
     await page.getByRole("heading", { name: "Check your email" }).waitFor();
 
     const code = codeOf((await smtp.waitFor(email))[0]!);
-    await page.getByLabel("Sign-in code").fill(code);
+    await page.getByLabel("Code from the email").fill(code);
     await page.getByRole("button", { name: "Confirm" }).click();
     await page.getByRole("heading", { name: "Choose a password" }).waitFor();
     await page.getByLabel("New password", { exact: true }).fill(PASSWORD);

@@ -106,7 +106,7 @@ async function openSignUp(page: Page, email: string): Promise<void> {
 async function chooseSignUpPassword(page: Page): Promise<void> {
   const email = `newcomer${++people}@example.com`;
   await openSignUp(page, email);
-  await page.getByLabel("Sign-in code").fill(codeOf((await smtp.waitFor(email))[0]!));
+  await page.getByLabel("Code from the email").fill(codeOf((await smtp.waitFor(email))[0]!));
   await button(page, "Confirm");
   await heading(page, "Choose a password");
 }
