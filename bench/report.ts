@@ -388,11 +388,15 @@ export function generatedSection(results: Results, checks: TargetCheck[]): strin
 const PREFACE = `# Benchmarks
 
 \`npm run bench\` measures our IdP against a bare oidc-provider in the same run and prints ratios
-(it is not part of \`npm test\`). It needs PostgreSQL at \`TEST_DATABASE_URL\` (default
+(it is not part of \`npm test\`). Each sign-in method has a scenario, compared with what bounds it in
+the same rounds: the password sign-in and the sign-up (each runs argon2id once: a verification, a
+hash) with argon2id alone; the sign-in by an emailed code (no argon2id) with the bare provider's
+sign-in and the same code exchange. Codes are read from the mails, which go to an SMTP server in the
+bench process. It needs PostgreSQL at \`TEST_DATABASE_URL\` (default
 \`postgres://postgres@127.0.0.1:5432/postgres\`), where it creates databases and drops them at the end,
 and uses Redis at \`--redis-url\` (default \`redis://127.0.0.1:6379\`) for one diagnostic variant when it is there.
-Options: \`npm run bench -- --connections 16 --duration 8 --warmup 2 --rounds 4 --no-variants --no-profile --output BENCHMARKS.md\`.
-It takes about nine minutes and cleans up after itself, also when it fails or is interrupted.
+Options: \`npm run bench -- --connections 16 --duration 8 --warmup 2 --rounds 4 --no-variants --no-profile --code-users 3000 --output BENCHMARKS.md\`.
+It took about nine minutes before the code sign-in and sign-up scenarios, which add about two more (estimated from a subset run), and cleans up after itself, also when it fails or is interrupted.
 
 `;
 
