@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// The tests that compare response times (sign-in, and requests for a reset link).
-const TIMING = ["test/abuse/timing.test.ts", "test/abuse/reset-timing.test.ts"];
+// The tests that compare response times (sign-in, and requests for a reset link, a sign-in code, a sign-up).
+const TIMING = ["test/abuse/timing.test.ts", "test/abuse/reset-timing.test.ts", "test/abuse/code-timing.test.ts", "test/abuse/sign-up-timing.test.ts"];
 
 export default defineConfig({
   test: {

@@ -25,3 +25,10 @@ export const benchUser = (index: number) => ({
   password: `bench password number ${index} for the load test`,
   name: `Bench User ${index}`,
 });
+
+/** Who signs in by an emailed code on ours: a person with no password (many, see bench/code-users.ts). */
+export const codeUserEmail = (index: number) => `bench-code-user-${index}@example.com`;
+
+/** A new address for each sign-up (`run` tells the benchmark processes apart). */
+export const signUpEmail = (run: string, index: number) => `bench-sign-up-${run}-${index}@example.com`;
+export const SIGN_UP_PASSWORD = "bench sign-up password for the load test";

@@ -5,7 +5,7 @@ import type { CpuShare } from "./cpu.ts";
 import type { LoadResult } from "./load.ts";
 import type { ProfileSummary } from "./profile.ts";
 
-export type ScenarioName = "discovery" | "jwks" | "client_credentials" | "refresh_token" | "sign-in";
+export type ScenarioName = "discovery" | "jwks" | "client_credentials" | "refresh_token" | "sign-in" | "code_sign_in" | "sign_up";
 /** ours: as configured for production (limits counted in PostgreSQL); redis, limitsOff: diagnostics. */
 export type Variant = "ours" | "redis" | "limitsOff" | "bare";
 
@@ -25,6 +25,8 @@ export type Results = {
   scenarios: Record<ScenarioName, Partial<Record<Variant | "sign", LoadResult>>>;
   sign: LoadResult & { syncRate: number };
   argon2: LoadResult & { params: { memoryCost: number; timeCost: number; parallelism: number } };
+  /** argon2id alone again, taking its turns in the sign-up rounds (a sign-up hashes one password). */
+  signUpArgon2: LoadResult;
   memory: {
     oursIdleAtStart: Memory;
     oursIdle: Memory;
@@ -156,6 +158,31 @@ export function resultsTable(results: Results): string {
     `${cpuCell(signIn)} / -`,
     `${signIn.errors} / -`,
   ]);
+  const codeSignIn = s.code_sign_in.ours!;
+  const bareSignIn = s.code_sign_in.bare!;
+  rows.push([
+    "code sign-in by mail (whole flow)",
+    rate(codeSignIn.rate),
+    `${ms(codeSignIn.p50Ms)} / ${ms(codeSignIn.p99Ms)}`,
+    `bare sign-in + exchange: ${rate(bareSignIn.rate)}`,
+    `${ms(bareSignIn.p50Ms)} / ${ms(bareSignIn.p99Ms)}`,
+    `${ratio(codeSignIn.rate / bareSignIn.rate)} of bare sign-in`,
+    "-",
+    `${cpuCell(codeSignIn)} / ${cpuCell(bareSignIn)}`,
+    `${codeSignIn.errors} / ${bareSignIn.errors}`,
+  ]);
+  const signUp = s.sign_up.ours!;
+  rows.push([
+    "sign-up with a code by mail (whole flow)",
+    rate(signUp.rate),
+    `${ms(signUp.p50Ms)} / ${ms(signUp.p99Ms)}`,
+    `argon2id alone: ${rate(results.signUpArgon2.rate)}`,
+    `${ms(results.signUpArgon2.p50Ms)} / ${ms(results.signUpArgon2.p99Ms)}`,
+    `${ratio(signUp.rate / results.signUpArgon2.rate)} of argon2`,
+    "-",
+    `${cpuCell(signUp)} / -`,
+    `${signUp.errors} / -`,
+  ]);
   for (const name of ["refresh_token", "client_credentials"] as const) {
     const sign = s[name].sign;
     if (sign) rows.push([`RS256 sign alone (the ceiling, in the ${name} rounds)`, "-", "-", rate(sign.rate), `${ms(sign.p50Ms)} / ${ms(sign.p99Ms)}`, "-", "1.00×", "-", `${sign.errors}`]);
@@ -182,6 +209,10 @@ export function variantsTable(results: Results): string {
   ]);
   const argon2 = { ...results.argon2 };
   rows.push(["password sign-in", cell(s["sign-in"].ours, argon2), cell(s["sign-in"].redis, argon2), cell(s["sign-in"].limitsOff, argon2), "(÷ argon2id alone)"]);
+  const code = s.code_sign_in;
+  rows.push(["code sign-in by mail", cell(code.ours, code.bare), cell(code.redis, code.bare), cell(code.limitsOff, code.bare), `${cell(code.bare, undefined)} (its sign-in + exchange)`]);
+  const signUpArgon2 = results.signUpArgon2;
+  rows.push(["sign-up", cell(s.sign_up.ours, signUpArgon2), cell(s.sign_up.redis, signUpArgon2), cell(s.sign_up.limitsOff, signUpArgon2), "(÷ argon2id alone)"]);
   return table(["scenario (req/s, ratio to bare)", "ours: counters in PostgreSQL", "ours: counters in Redis", "ours: limits off", "bare oidc-provider"], rows);
 }
 
@@ -253,7 +284,8 @@ export function generatedSection(results: Results, checks: TargetCheck[]): strin
       `${rate(results.sign.rate)}/s, and node:crypto's synchronous sign on one thread ${rate(results.sign.syncRate)}/s. ` +
       "A refresh signs one ID token, a client_credentials grant one JWT access token. " +
       `argon2id alone: ${rate(results.argon2.rate)} verifications/s (m=${argon2.memoryCost} KiB, t=${argon2.timeCost}, p=${argon2.parallelism}, ` +
-      `${settings.connections} at a time, libuv's default 4 threads), in a process of its own taking its turns in the sign-in rounds. ` +
+      `${settings.connections} at a time, libuv's default 4 threads), in a process of its own taking its turns in the sign-in rounds ` +
+      `(and again in the sign-up rounds: ${rate(results.signUpArgon2.rate)}/s). ` +
       "CPU per operation: the server process's CPU time (every thread: signing and argon2 run on libuv's pool) over its runs, divided by the operations it completed, " +
       "and for ours also the CPU time of the PostgreSQL backends serving its database. With the load generator, both servers and PostgreSQL on the same cores, " +
       "these costs, more than any waiting, decide the rates.",
@@ -300,7 +332,16 @@ export function generatedSection(results: Results, checks: TargetCheck[]): strin
       "clients, scopes, claims, PKCE rule, refresh-token rotation, service-token resource and lifetimes, served by node:http. " +
       "Refresh chains: one per client, each started by a real sign-in and code exchange; every request presents the live token and continues " +
       "with the rotated one. Sign-ins: a fresh cookie jar each time: authorization request, login page, form post with its CSRF token, " +
-      "redirects, until the redirect URI with a code.",
+      "redirects, until the redirect URI with a code. " +
+      "Mail: SMTP_URL points at an SMTP server in the bench process (smtp-server: STARTTLS offered, AUTH required), which parses each mail's text " +
+      "and hands its 6-digit code to the client waiting for that address; the codes are read from the mail, never from the database. " +
+      "Code sign-ins: a fresh cookie jar each time: authorization request, sign-in page, \"Email me a sign-in code\", the code from the mail " +
+      "posted on the code page, redirects, code exchange; each by a person without a password, none of them twice within the 60-second resend " +
+      "cooldown. Their baseline is the bare provider's sign-in with the same code exchange: the same protocol steps without our pages, " +
+      "accounts, codes or mail, so the ratio is what signing in by code costs on top of the protocol. " +
+      "Sign-ups: a new address each time: authorization request, sign-in page, \"Create an account\", the email, the code from the mail, " +
+      "a password, redirects (signed in), code exchange. A sign-up hashes one password, so, like the password sign-in, it is compared " +
+      "with argon2id alone taking its turns in the same rounds.",
   ];
   if (results.profiles.length) {
     parts.push(
@@ -347,11 +388,15 @@ export function generatedSection(results: Results, checks: TargetCheck[]): strin
 const PREFACE = `# Benchmarks
 
 \`npm run bench\` measures our IdP against a bare oidc-provider in the same run and prints ratios
-(it is not part of \`npm test\`). It needs PostgreSQL at \`TEST_DATABASE_URL\` (default
+(it is not part of \`npm test\`). Each sign-in method has a scenario, compared with what bounds it in
+the same rounds: the password sign-in and the sign-up (each runs argon2id once: a verification, a
+hash) with argon2id alone; the sign-in by an emailed code (no argon2id) with the bare provider's
+sign-in and the same code exchange. Codes are read from the mails, which go to an SMTP server in the
+bench process. It needs PostgreSQL at \`TEST_DATABASE_URL\` (default
 \`postgres://postgres@127.0.0.1:5432/postgres\`), where it creates databases and drops them at the end,
 and uses Redis at \`--redis-url\` (default \`redis://127.0.0.1:6379\`) for one diagnostic variant when it is there.
-Options: \`npm run bench -- --connections 16 --duration 8 --warmup 2 --rounds 4 --no-variants --no-profile --output BENCHMARKS.md\`.
-It takes about nine minutes and cleans up after itself, also when it fails or is interrupted.
+Options: \`npm run bench -- --connections 16 --duration 8 --warmup 2 --rounds 4 --no-variants --no-profile --code-users 3000 --output BENCHMARKS.md\`.
+It took about nine minutes before the code sign-in and sign-up scenarios, which add about two more (estimated from a subset run), and cleans up after itself, also when it fails or is interrupted.
 
 `;
 

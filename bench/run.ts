@@ -34,7 +34,9 @@ import {
 } from "./report.ts";
 import * as scenario from "./scenarios.ts";
 import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp as startIdpWith, track, type Child } from "./servers.ts";
-import { BENCH_CLIENTS, benchUser } from "./fixtures.ts";
+import { BENCH_CLIENTS, benchUser, SIGN_UP_PASSWORD, signUpEmail } from "./fixtures.ts";
+import { CodeUsers } from "./code-users.ts";
+import { startMailbox, type Mailbox } from "./mailbox.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +46,8 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "4" },
     "restart-runs": { type: "string", default: "5" },
     "first-start-runs": { type: "string", default: "3" },
+    // People made beforehand for code_sign_in (more are made during it if they run short).
+    "code-users": { type: "string", default: "3000" },
     "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
     "no-variants": { type: "boolean", default: false },
     "no-profile": { type: "boolean", default: false },
@@ -61,7 +65,7 @@ const rounds = Math.max(1, Number(args.rounds));
 const extraIdpNodeArgs = args["idp-node-args"]!.split(/\s+/).filter(Boolean);
 const startIdp = (env: Record<string, string>, nodeArgs: string[] = [], collect?: RegExp) => startIdpWith(env, [...extraIdpNodeArgs, ...nodeArgs], collect);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in"] as const;
+const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in", "code_sign_in", "sign_up"] as const;
 const chosen = args.scenarios?.split(",").map((name) => name.trim());
 const unknown = chosen?.filter((name) => !(ALL_SCENARIOS as readonly string[]).includes(name)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; choose from ${ALL_SCENARIOS.join(", ")}`);
@@ -95,6 +99,15 @@ const limitSettings = Object.values(settings)
   .filter((env) => /_LIMIT_PER_/.test(env));
 const limitsTo = (value: string) => Object.fromEntries(limitSettings.map((env) => [env, value]));
 const baseEnv = { NODE_ENV: "production", GENERATE_KEYS: "true", LOG_LEVEL: "warn" };
+// Mail goes to the bench's own SMTP server (bench/mailbox.ts); sign-in by code and open sign-up on,
+// the sign-up form's minimum age off (a machine posts it at once). SMTP_URL is added when it listens.
+const mailSettings = { SIGN_IN_METHODS: "password,email_code", SIGN_UP: "open", SIGN_UP_MIN_FORM_SECONDS: "0" };
+// Set in main(): the mail server and the people code_sign_in signs in.
+let mailbox: Mailbox;
+let codeUsers: CodeUsers | undefined;
+// Sign-ups need new addresses: numbered, with this run's own tag.
+const runTag = Date.now().toString(36);
+let signUps = 0;
 
 async function freshDatabase() {
   const database = await createEmptyPostgresDatabase();
@@ -169,6 +182,14 @@ async function measureOnce(server: Server, name: ScenarioName, warmup: number, d
           const user = benchUser(index);
           return async () => void (await scenario.signIn(http, target, { email: user.email, password: user.password }));
         }
+        case "code_sign_in": {
+          // The bare provider's baseline: its sign-in (no mail, no check) and the same code exchange.
+          if (target.kind === "bare") return () => scenario.signInAndExchange(http, target, { login: `bench-user-${index}` });
+          return async () => scenario.codeSignIn(http, target, mailbox, await codeUsers!.take());
+        }
+        case "sign_up":
+          if (target.kind === "bare") throw new Error("the bare provider has no sign-up");
+          return () => scenario.signUp(http, target, mailbox, signUpEmail(runTag, signUps++), SIGN_UP_PASSWORD);
       }
     };
     const serverCpu = cpuTime(() => [server.child.pid]);
@@ -355,6 +376,9 @@ async function main() {
   const cpus = os.cpus();
   const loadAtStart = os.loadavg()[0]! / cpus.length;
   if (loadAtStart > 0.5) log(`the machine is busy (load average ${os.loadavg()[0]!.toFixed(1)} on ${cpus.length} cores): expect noisy figures`);
+  const mail = await startMailbox();
+  mailbox = mail;
+  cleanups.push(() => mail.stop());
 
   // 1. Start-up: first starts on empty databases, then restarts of one database with its keys.
   const firstStartMs: number[] = [];
@@ -366,7 +390,7 @@ async function main() {
   }
   const database = await freshDatabase();
   const keysDir = await freshKeysDir();
-  const idpEnv = { ...baseEnv, ...limitsTo("1000000000"), DATABASE_URL: database.url, KEYS_DIR: keysDir };
+  const idpEnv = { ...baseEnv, ...mailSettings, SMTP_URL: mailbox.url, ...limitsTo("1000000000"), DATABASE_URL: database.url, KEYS_DIR: keysDir };
   await (await startIdp(idpEnv)).stop(); // migrates and creates the keys
   const restartMs: number[] = [];
   for (let run = 0; run < Number(args["restart-runs"]); run++) {
@@ -383,15 +407,15 @@ async function main() {
   const argon2Params = (await micro("argon2", keysDir, 0, 500)).params!;
 
   // 3. Users and clients, written the way `idp users add` and `idp clients add` write them.
-  const db = createDatabase(createPool(database.url, 2));
-  let serviceSecret: string;
-  try {
-    const seed = createTestOperator(db, { hasher: createPasswordHasher(argon2Params) });
-    for (let index = 0; index < connections; index++) await seed.addUser({ ...benchUser(index), emailVerified: true });
-    await seed.addClient({ ...BENCH_CLIENTS.web, public: true });
-    serviceSecret = (await seed.addClient({ ...BENCH_CLIENTS.service, public: false, service: true })).secret!;
-  } finally {
-    await db.close();
+  //    The people who sign in by code have no password; the pool stays open to make more if needed.
+  const db = createDatabase(createPool(database.url, 4));
+  cleanups.push(() => db.close());
+  const seed = createTestOperator(db, { hasher: createPasswordHasher(argon2Params) });
+  for (let index = 0; index < connections; index++) await seed.addUser({ ...benchUser(index), emailVerified: true });
+  await seed.addClient({ ...BENCH_CLIENTS.web, public: true });
+  const serviceSecret = (await seed.addClient({ ...BENCH_CLIENTS.service, public: false, service: true })).secret!;
+  if (scenarioNames.includes("code_sign_in")) {
+    codeUsers = await CodeUsers.make(Number(args["code-users"]), async (email) => void (await seed.users.create({ email, emailVerified: true, passwordHash: null })));
   }
 
   // 4. The servers: ours as configured for production (limits counted in the database), the bare
@@ -424,14 +448,17 @@ async function main() {
   const scenarios = {} as Results["scenarios"];
   const peaks = {} as Results["memory"]["peaks"];
   let argon2: LoadResult | undefined;
+  let signUpArgon2: LoadResult | undefined;
   for (const name of scenarioNames) {
     const oursRss = sampleRss(ours.child.pid);
     const bareRss = sampleRss(bare.child.pid);
-    if (name === "sign-in") {
-      // argon2id alone takes its turns with the sign-ins, so both see the same machine.
+    if (name === "sign-in" || name === "sign_up") {
+      // argon2id alone takes its turns with the sign-ins (one verification each) and the sign-ups
+      // (one hash each, as costly), so both see the same machine.
       const argon2Alone: Contender = { key: "argon2", label: "argon2id alone", run: (warmup, duration) => micro("argon2", keysDir, warmup, duration) };
       const measured = await measureAll([...servers.filter((server) => server.variant !== "bare").map((server) => contender(server, name)), argon2Alone], name);
-      argon2 = measured.argon2!;
+      if (name === "sign-in") argon2 = measured.argon2!;
+      else signUpArgon2 = measured.argon2!;
       delete measured.argon2;
       scenarios[name] = measured;
     } else {
@@ -442,9 +469,18 @@ async function main() {
         name,
       );
     }
-    peaks[name] = { ours: oursRss.stop(), bare: name === "sign-in" ? undefined : bareRss.stop() };
-    if (name === "sign-in") bareRss.stop();
+    const bareTakesPart = name !== "sign-in" && name !== "sign_up";
+    peaks[name] = { ours: oursRss.stop(), bare: bareTakesPart ? bareRss.stop() : undefined };
+    if (!bareTakesPart) bareRss.stop();
+    const baseline = name === "sign-in" ? argon2 : name === "sign_up" ? signUpArgon2 : scenarios[name].bare;
+    if (scenarios[name].ours && baseline) log(`${name}: ours / ${name === "sign-in" || name === "sign_up" ? "argon2id alone" : "bare"} = ${(scenarios[name].ours.rate / baseline.rate).toFixed(2)}×`);
   }
+  if (codeUsers) {
+    const { people, madeOnTheSpot } = codeUsers.counts();
+    log(`code_sign_in signed in ${people} people by code` + (madeOnTheSpot ? `, ${madeOnTheSpot} of them made during the operations: raise --code-users` : ""));
+  }
+  const { received, withoutCode } = mailbox.counts();
+  if (received) log(`the bench's SMTP server received ${received} mails` + (withoutCode ? `, ${withoutCode} without a code` : ""));
   const cpuShare = cpu.stop();
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const memory: Results["memory"] = {
@@ -481,11 +517,12 @@ async function main() {
       postgres,
       platform: `${os.type()} ${os.release()} ${os.arch()}`,
     },
-    settings: { connections, warmupSeconds: warmupMs / 1000, durationSeconds: durationMs / 1000, rounds, idpEnv: baseEnv, limitSettings },
+    settings: { connections, warmupSeconds: warmupMs / 1000, durationSeconds: durationMs / 1000, rounds, idpEnv: { ...baseEnv, ...mailSettings }, limitSettings },
     cpu: { ...cpuShare, loadAtStart },
     scenarios,
     sign,
     argon2: { ...argon2!, params: argon2Params },
+    signUpArgon2: signUpArgon2!,
     memory,
     ready: { firstStartMs, restartMs },
     profiles: [],

@@ -1,9 +1,12 @@
 // What the benchmark asks a server to do, one operation each: discovery and JWKS GETs, the
-// client_credentials grant, one step of a refresh-token chain, and a whole password sign-in through
-// the server's own pages. Each checks the answer and throws when it is not the expected one.
+// client_credentials grant, one step of a refresh-token chain, a whole password sign-in through
+// the server's own pages, and on ours a whole sign-in by an emailed code and a whole sign-up (each
+// to the token exchange), the codes read from the mail. Each checks the answer and throws when it
+// is not the expected one.
 import { createHash, randomBytes } from "node:crypto";
 import { CookieJar, findForm, form, FORM, type HttpClient, type Response } from "./http.ts";
 import { BENCH_CLIENTS, REDIRECT_URI } from "./fixtures.ts";
+import type { Mailbox } from "./mailbox.ts";
 
 export type Target = {
   /** "ours" or "bare": which pages the sign-in walks. */
@@ -59,12 +62,8 @@ export function refresh(http: HttpClient, target: Target, chain: Chain) {
 
 export type SignInResult = { code: string; verifier: string };
 
-/**
- * A person signing in from a fresh browser: the authorization request, the login page, the form post
- * (with its CSRF token on ours), every redirect, until the client's redirect URI with a code.
- */
-export async function signIn(http: HttpClient, target: Target, credentials: Credentials): Promise<SignInResult> {
-  const jar = new CookieJar();
+/** An authorization code request by the web client with PKCE, as a browser is sent to it. */
+function authorizationRequest(target: Target): { url: URL; verifier: string; state: string } {
   const verifier = randomBytes(32).toString("base64url");
   const state = randomBytes(16).toString("base64url");
   const query = new URLSearchParams({
@@ -77,7 +76,17 @@ export async function signIn(http: HttpClient, target: Target, credentials: Cred
     code_challenge: createHash("sha256").update(verifier).digest("base64url"),
     code_challenge_method: "S256",
   });
-  let url = new URL(`${target.issuer}/auth?${query}`);
+  return { url: new URL(`${target.issuer}/auth?${query}`), verifier, state };
+}
+
+/**
+ * A person signing in from a fresh browser: the authorization request, the login page, the form post
+ * (with its CSRF token on ours), every redirect, until the client's redirect URI with a code.
+ */
+export async function signIn(http: HttpClient, target: Target, credentials: Credentials): Promise<SignInResult> {
+  const jar = new CookieJar();
+  const { verifier, state, url: start } = authorizationRequest(target);
+  let url = start;
   let init: { method?: string; body?: string } = {};
   for (let step = 0; step < 12; step++) {
     const headers: Record<string, string> = { accept: "text/html" };
@@ -112,13 +121,138 @@ export async function signIn(http: HttpClient, target: Target, credentials: Cred
   throw new Error("sign-in: too many steps");
 }
 
-/** Signs in and exchanges the code: the start of a refresh-token chain. */
-export async function newChain(http: HttpClient, target: Target, credentials: Credentials): Promise<Chain> {
-  const { code, verifier } = await signIn(http, target, credentials);
+/** The code exchanged at the token endpoint, as the client does: the tokens, checked. */
+async function exchange(http: HttpClient, target: Target, { code, verifier }: SignInResult): Promise<{ refresh_token?: string }> {
   const body = form({ grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, client_id: BENCH_CLIENTS.web.id, code_verifier: verifier });
   const response = await http.request(`${target.issuer}/token`, { method: "POST", headers: { "content-type": FORM }, body });
   expectStatus(response, 200, "authorization_code");
-  const tokens = JSON.parse(response.body) as { refresh_token?: string };
+  const tokens = JSON.parse(response.body) as { access_token?: string; id_token?: string; refresh_token?: string };
+  if (!tokens.access_token || !tokens.id_token) throw new Error("authorization_code: no access token or ID token");
+  return tokens;
+}
+
+/** Signs in and exchanges the code: the start of a refresh-token chain. */
+export async function newChain(http: HttpClient, target: Target, credentials: Credentials): Promise<Chain> {
+  const tokens = await exchange(http, target, await signIn(http, target, credentials));
   if (!tokens.refresh_token) throw new Error("authorization_code: no refresh token");
   return { refreshToken: tokens.refresh_token };
+}
+
+/** A sign-in through the server's pages and the code exchange after it: the bare provider's share of code_sign_in. */
+export async function signInAndExchange(http: HttpClient, target: Target, credentials: Credentials): Promise<void> {
+  await exchange(http, target, await signIn(http, target, credentials));
+}
+
+/** A page as a browser holds it: where it was loaded from and its HTML. */
+type Page = { url: URL; html: string };
+
+/**
+ * One fresh browser on our IdP's pages: a cookie jar; each step loads or posts and follows the
+ * redirects to the next page, or to the client's redirect URI with a code.
+ */
+class Browser {
+  private readonly jar = new CookieJar();
+  private readonly http: HttpClient;
+  private readonly started: { url: URL; verifier: string; state: string };
+  constructor(http: HttpClient, target: Target) {
+    this.http = http;
+    this.started = authorizationRequest(target);
+  }
+
+  /** The authorization request: the sign-in page it leads to. */
+  async start(): Promise<Page> {
+    return this.page(await this.go(this.started.url), "the authorization request");
+  }
+
+  /**
+   * A page's form (the one whose action ends with `action`) posted with these fields: to its
+   * action, or to `formAction` (a button's formaction, which posts the same form elsewhere).
+   */
+  async submit(page: Page, action: string, fields: Record<string, string>, formAction?: string): Promise<Page | SignInResult> {
+    const found = findForm(page.html, (candidate) => candidate.endsWith(action));
+    if (!found) throw new Error(`no form for ${action} at ${page.url.pathname}`);
+    return this.go(new URL(formAction ?? found.action, page.url), { ...found.hidden, ...fields });
+  }
+
+  async get(page: Page, path: string): Promise<Page> {
+    return this.page(await this.go(new URL(path, page.url)), path);
+  }
+
+  /** Expects a page (not yet the redirect URI). */
+  page(result: Page | SignInResult, what: string): Page {
+    if ("html" in result) return result;
+    throw new Error(`${what} ended at the redirect URI already`);
+  }
+
+  /** Expects the redirect URI's code. */
+  done(result: Page | SignInResult, what: string): SignInResult {
+    if ("code" in result) return result;
+    throw new Error(`${what} ended at ${result.url.pathname}, not the redirect URI: ${result.html.slice(0, 300)}`);
+  }
+
+  private async go(first: URL, fields?: Record<string, string>): Promise<Page | SignInResult> {
+    let url = first;
+    let body = fields && form(fields);
+    for (let hop = 0; hop < 8; hop++) {
+      const headers: Record<string, string> = { accept: "text/html" };
+      const cookie = this.jar.header(url);
+      if (cookie) headers.cookie = cookie;
+      if (body !== undefined) headers["content-type"] = FORM;
+      const response = await this.http.request(url.toString(), body === undefined ? { headers } : { method: "POST", headers, body });
+      this.jar.store(response.headers["set-cookie"]);
+      const location = response.headers.location;
+      if (!location || response.status < 300 || response.status >= 400) {
+        expectStatus(response, 200, `${body === undefined ? "GET" : "POST"} ${url.pathname}`);
+        return { url, html: response.body };
+      }
+      const next = new URL(location, url);
+      if (next.toString().startsWith(REDIRECT_URI)) {
+        const code = next.searchParams.get("code");
+        if (!code || next.searchParams.get("state") !== this.started.state) throw new Error(`sign-in ended without a code: ${next}`);
+        return { code, verifier: this.started.verifier };
+      }
+      url = next;
+      body = undefined;
+    }
+    throw new Error(`${first.pathname}: too many redirects`);
+  }
+}
+
+/** The interaction of a sign-in page (its form posts to /interaction/<uid>/login). */
+function interactionOf(page: Page): string {
+  const uid = /action="\/interaction\/([A-Za-z0-9_-]+)\/login"/.exec(page.html)?.[1];
+  if (!uid) throw new Error(`no sign-in form at ${page.url.pathname}`);
+  return uid;
+}
+
+/**
+ * A person signing in with a code by mail from a fresh browser: the authorization request, the
+ * sign-in page, "Email me a sign-in code" (the sign-in form posted to its button's formaction), the
+ * code read from the mail and typed on the code page, the redirects to the client, the code exchange.
+ */
+export async function codeSignIn(http: HttpClient, target: Target, mailbox: Mailbox, email: string): Promise<void> {
+  const browser = new Browser(http, target);
+  const signInPage = await browser.start();
+  const uid = interactionOf(signInPage);
+  const mailed = mailbox.expectCode(email);
+  const codePage = browser.page(await browser.submit(signInPage, `/interaction/${uid}/login`, { email, password: "" }, `/interaction/${uid}/email-code`), "the code request");
+  const signedIn = await browser.submit(codePage, `/interaction/${uid}/code`, { code: await mailed });
+  await exchange(http, target, browser.done(signedIn, "the code"));
+}
+
+/**
+ * A person signing up from a fresh browser: the authorization request, the sign-in page, "Create an
+ * account", the email, the code read from the mail, a password, the redirects to the client (signed
+ * in), the code exchange. The address must be new.
+ */
+export async function signUp(http: HttpClient, target: Target, mailbox: Mailbox, email: string, password: string): Promise<void> {
+  const browser = new Browser(http, target);
+  const signInPage = await browser.start();
+  const uid = interactionOf(signInPage);
+  const emailPage = await browser.get(signInPage, `/interaction/${uid}/sign-up`);
+  const mailed = mailbox.expectCode(email);
+  const codePage = browser.page(await browser.submit(emailPage, `/interaction/${uid}/sign-up`, { email }), "the sign-up request");
+  const passwordPage = browser.page(await browser.submit(codePage, `/interaction/${uid}/sign-up/code`, { code: await mailed }), "the sign-up code");
+  const signedIn = await browser.submit(passwordPage, `/interaction/${uid}/sign-up/password`, { password, repeat: password });
+  await exchange(http, target, browser.done(signedIn, "the sign-up password"));
 }

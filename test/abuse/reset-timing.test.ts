@@ -8,6 +8,7 @@ import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { findForm } from "../support/browser.ts";
 import { TestMailServer } from "../support/smtp.ts";
 import { FormClient } from "./helpers.ts";
+import { median, trimmedMean } from "./timing-stats.ts";
 
 const TRIALS = 200;
 const WARM_UP = 4;
@@ -25,24 +26,6 @@ afterAll(async () => {
   await idp?.close();
   await smtp?.stop();
 });
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return sorted.length % 2 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
-
-/**
- * The mean without the fastest and slowest tenth. The two requests of a trial share one event loop
- * (client and IdP run in this process), so whichever is handled second waits for the first: the
- * times fall in two groups, where a median is unstable and a trimmed mean is not.
- */
-const trimmedMean = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const cut = Math.floor(sorted.length / 10);
-  const kept = sorted.slice(cut, sorted.length - cut);
-  return kept.reduce((sum, value) => sum + value, 0) / kept.length;
-};
 
 /** A browser on the request page, ready to post it once. */
 async function requestForm(): Promise<(email: string) => Promise<{ status: number; ms: number }>> {
