@@ -47,6 +47,10 @@ export function smtpTransport(config: Pick<Config, "smtpUrl" | "production" | "m
   const timeout = config.mailSendTimeoutSeconds * 1000;
   const transporter = nodemailer.createTransport({
     ...smtpConnection(config),
+    // A few connections kept open and reused: a sign-in code should not pay a TLS handshake and a
+    // login each (an idle one closes after the socket timeout; a broken one is replaced).
+    pool: true,
+    maxConnections: 3,
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
