@@ -1,6 +1,6 @@
 # The IdP as a container: Node 24 LTS, production dependencies only, running as the unprivileged
 # `node` user. Keys and the embedded database live in volumes at /app/keys and /app/data.
-FROM node:24-slim
+FROM node:24.22.3-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 COPY package.json package-lock.json .npmrc ./

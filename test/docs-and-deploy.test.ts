@@ -38,6 +38,19 @@ describe("docker-compose.yml", () => {
     expect(idp.environment.DATABASE_URL).toMatch(/@postgres:5432\//);
   });
 
+  it("pins every image to a version: no :latest, no bare major", async () => {
+    const { services } = parse(await read("docker-compose.yml"));
+    const images = Object.values(services as Record<string, { image?: string }>).flatMap((service) => (service.image ? [service.image] : []));
+    expect(images.length).toBeGreaterThan(4);
+    for (const image of [...images, /^FROM (\S+)/m.exec(await read("Dockerfile"))![1]!]) {
+      const tag = image.slice(image.lastIndexOf(":") + 1);
+      expect(image, image).toContain(":");
+      expect(tag, image).not.toBe("latest");
+      // A version with at least a minor part (17.6, 24.22.3), or a commit hash as Convex tags its builds.
+      expect(tag, image).toMatch(/^(\d+\.\d+[\w.-]*|[0-9a-f]{40})$/);
+    }
+  });
+
   it("wires a self-hosted Convex backend and dashboard to the IdP", async () => {
     const { services } = parse(await read("docker-compose.yml"));
     expect(services.backend.image).toMatch(/^ghcr\.io\/get-convex\/convex-backend(:|$)/);
