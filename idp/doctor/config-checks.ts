@@ -205,7 +205,10 @@ export const typeCheck: FieldCheck = (provider, index) => {
 /** Every line for one auth.config.ts: each provider's type, issuer, jwks, applicationID and algorithm. */
 export function authConfigChecks(providers: ParsedProvider[], expected: ExpectedProvider, env: Readonly<Record<string, string>>): RuleResult[] {
   if (providers.length === 0) return [fail("providers", "auth.config.ts has no providers: Convex accepts no token", "copy convex/auth.config.ts (`idp convex config --client ID` prints it)")];
-  return providers.flatMap((provider, index) =>
-    [typeCheck, issuerCheck, jwksCheck, applicationIdCheck, algorithmCheck].map((check) => check(provider, index, expected, env)),
-  );
+  return providers.flatMap((provider, index) => {
+    const type = typeCheck(provider, index, expected, env);
+    // Of a provider Convex cannot read, the fields mean nothing.
+    if (!type.ok) return [type];
+    return [type, ...[issuerCheck, jwksCheck, applicationIdCheck, algorithmCheck].map((check) => check(provider, index, expected, env))];
+  });
 }
