@@ -6,6 +6,7 @@ import { clients } from "./clients.ts";
 import { CliUsageError, type Command, type CommandGroup } from "./command.ts";
 import { withCliContext, type CliOutput } from "./context.ts";
 import { convex } from "./convex.ts";
+import { doctor } from "./doctor.ts";
 import { keys } from "./keys.ts";
 import { server } from "./server.ts";
 import { users } from "./users.ts";
@@ -13,7 +14,7 @@ import { users } from "./users.ts";
 export { CliUsageError };
 
 /** Every command, by noun, in the order `idp help` lists them. */
-export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex, doctor];
 
 const HELP_FLAGS = ["--help", "-h"];
 

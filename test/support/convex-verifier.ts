@@ -1,6 +1,20 @@
 // Test-only, strict re-implementation of the checks the Convex backend runs on a JWT (as the steering repository's shared/convex-auth-rules.md sets them out).
 import { compactVerify, decodeJwt, decodeProtectedHeader, errors, importJWK } from "jose";
 import type { JWK, ProtectedHeaderParameters } from "jose";
+import {
+  CLOCK_LEEWAY_SECONDS as CLOCK_LEEWAY_S,
+  NO_PROVIDER_MESSAGE,
+  audiences,
+  isObject,
+  lenientContentType,
+  normalizeConfigIssuer,
+  normalizeTokenIssuer,
+  oidcClaimTypeProblem,
+  present,
+  registeredClaimTypeProblem,
+  strictJsonContentType,
+  unsupportedJwkProblem,
+} from "../../idp/doctor/convex-rules.ts";
 
 export type CustomJwtProvider = {
   type: "customJwt";
@@ -29,19 +43,8 @@ export class ConvexAuthError extends Error {
 type Options = { fetch?: typeof fetch; now?: () => number };
 type Claims = Record<string, unknown>;
 
-const CLOCK_LEEWAY_S = 5; // customJwt only (biscuit's epsilon); the OIDC form has none
-
 function fail(code: string, message: string): never {
   throw new ConvexAuthError(code, message);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-// serde maps JSON null onto an absent Option, so null counts as "not there".
-function present(v: unknown): boolean {
-  return v !== undefined && v !== null;
 }
 
 export async function verifyConvexToken(
@@ -81,38 +84,8 @@ function decodeUnverified(token: string): Claims {
 // Routing parses the payload into biscuit's typed RegisteredClaims, so a wrong type fails
 // every token, whichever form it is routed to: integers for times (i64), strings elsewhere.
 function checkRegisteredClaimTypes(claims: Claims): void {
-  for (const name of ["iss", "sub", "jti"]) {
-    if (present(claims[name]) && typeof claims[name] !== "string") {
-      fail("bad_claim_type", `'${name}' must be a string`);
-    }
-  }
-  for (const name of ["exp", "nbf", "iat"]) {
-    if (present(claims[name]) && !Number.isInteger(claims[name])) {
-      fail("bad_claim_type", `'${name}' must be an integer number of seconds`);
-    }
-  }
-  const aud = claims.aud;
-  if (present(aud) && typeof aud !== "string") {
-    if (!Array.isArray(aud) || !aud.every((a) => typeof a === "string")) {
-      fail("bad_claim_type", "'aud' must be a string or an array of strings");
-    }
-  }
-}
-
-function audiences(claims: Claims): string[] {
-  const aud = claims.aud;
-  if (typeof aud === "string") return [aud];
-  return Array.isArray(aud) ? (aud as string[]) : [];
-}
-
-// auth.config.ts values get https:// when they have no scheme at all.
-function normalizeConfigIssuer(s: string): string {
-  return (/^\w+:\/\//.test(s) ? s : `https://${s}`).replace(/\/+$/, "");
-}
-
-// The token's iss gets https:// unless it is already http(s).
-function normalizeTokenIssuer(s: string): string {
-  return (s.startsWith("https://") || s.startsWith("http://") ? s : `https://${s}`).replace(/\/+$/, "");
+  const problem = registeredClaimTypeProblem(claims);
+  if (problem) fail("bad_claim_type", problem);
 }
 
 function route(claims: Claims, providers: AuthProvider[]): AuthProvider {
@@ -124,7 +97,7 @@ function route(claims: Claims, providers: AuthProvider[]): AuthProvider {
     if (p.applicationID !== undefined && !auds.includes(p.applicationID)) return false;
     return normalizeConfigIssuer(isCustomJwt(p) ? p.issuer : p.domain) === iss;
   });
-  return match ?? fail("no_provider", "No auth provider found matching the given token");
+  return match ?? fail("no_provider", NO_PROVIDER_MESSAGE);
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -135,28 +108,6 @@ async function httpGet(fetchFn: typeof fetch, url: string, code: string): Promis
   } catch (e) {
     fail(code, `Could not fetch '${url}': ${(e as Error).message}`);
   }
-}
-
-// customJwt: exact media type (case-insensitive), charset absent or utf-8; no header fails.
-function strictJsonContentType(header: string | null): boolean {
-  if (header === null) return false;
-  const [essence = "", ...params] = header.split(";");
-  if (!["application/json", "application/jwk-set+json"].includes(essence.trim().toLowerCase())) return false;
-  for (const param of params) {
-    const eq = param.indexOf("=");
-    if (eq < 0) return false;
-    if (param.slice(0, eq).trim().toLowerCase() !== "charset") continue;
-    const value = param.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
-    if (value.toLowerCase() !== "utf-8") return false;
-  }
-  return true;
-}
-
-// OIDC form (openidconnect-rs): a missing Content-Type passes, otherwise a prefix match.
-function lenientContentType(header: string | null, expected: string[]): boolean {
-  if (header === null) return true;
-  const lower = header.toLowerCase();
-  return expected.some((t) => lower.startsWith(t));
 }
 
 async function readJson(res: Response, code: string, what: string): Promise<unknown> {
@@ -192,22 +143,11 @@ async function parseStrictJwks(json: unknown): Promise<KeyEntry[]> {
   if (!isObject(json) || !Array.isArray(json.keys)) fail("jwks_unparseable", "JWKS has no 'keys' array");
   const entries: KeyEntry[] = [];
   for (const [i, key] of json.keys.entries()) {
-    if (!isObject(key)) fail("jwks_unparseable", `JWKS key ${i} is not an object`);
-    for (const name of ["kid", "alg", "use"]) {
-      if (present(key[name]) && typeof key[name] !== "string") {
-        fail("jwks_unparseable", `JWKS key ${i}: '${name}' must be a string`);
-      }
-    }
-    if (key.kty === "RSA") {
-      await probeImport(key, "RS256", i);
-    } else if (key.kty === "EC") {
-      if (key.crv !== "P-256") fail("jwks_unparseable", `JWKS key ${i}: EC curve ${String(key.crv)} is not supported`);
-      await probeImport(key, "ES256", i);
-    } else if (key.kty === "oct") {
-      if (typeof key.k !== "string") fail("jwks_unparseable", `JWKS key ${i}: oct key without 'k'`);
-    } else {
-      fail("jwks_unparseable", `JWKS key ${i}: key type ${String(key.kty)} is not supported`);
-    }
+    const problem = unsupportedJwkProblem(key);
+    if (problem) fail("jwks_unparseable", `JWKS key ${i}: ${problem}`);
+    if (!isObject(key)) continue;
+    if (key.kty === "RSA") await probeImport(key, "RS256", i);
+    else if (key.kty === "EC") await probeImport(key, "ES256", i);
     entries.push(toEntry(key));
   }
   return entries;
@@ -437,36 +377,14 @@ function compatible(k: KeyEntry, alg: string): boolean {
   return ktyOk && (k.use === undefined || k.use === "sig") && (k.alg === undefined || k.alg === alg);
 }
 
-const STRING_CLAIMS = [
-  "nonce", "acr", "azp", "at_hash", "c_hash",
-  "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
-  "profile", "picture", "website", "email", "gender", "birthdate", "zoneinfo", "locale", "phone_number",
-];
-const ADDRESS_FIELDS = ["formatted", "street_address", "locality", "region", "postal_code", "country"];
-
 // openidconnect-rs deserializes the ID token into typed claims: a wrong type rejects the token.
 // Returns updated_at as chrono's to_rfc3339() string, which is what Convex exposes.
 function checkOidcClaimTypes(claims: Claims): string | undefined {
   function bad(name: string, want: string): never {
     fail("bad_claim_type", `'${name}' must be ${want}`);
   }
-  for (const name of STRING_CLAIMS) {
-    if (present(claims[name]) && typeof claims[name] !== "string") bad(name, "a string");
-  }
-  for (const name of ["email_verified", "phone_number_verified"]) {
-    if (present(claims[name]) && typeof claims[name] !== "boolean") bad(name, "a boolean");
-  }
-  if (present(claims.auth_time) && typeof claims.auth_time !== "number") bad("auth_time", "a number");
-  if (present(claims.amr) && !(Array.isArray(claims.amr) && claims.amr.every((a) => typeof a === "string"))) {
-    bad("amr", "an array of strings");
-  }
-  if (present(claims.address)) {
-    const address = claims.address;
-    if (!isObject(address)) bad("address", "an object");
-    for (const f of ADDRESS_FIELDS) {
-      if (present(address[f]) && typeof address[f] !== "string") bad(`address.${f}`, "a string");
-    }
-  }
+  const problem = oidcClaimTypeProblem(claims);
+  if (problem) fail("bad_claim_type", problem);
   const u = claims.updated_at;
   if (!present(u)) return undefined;
   if (typeof u === "number" && Number.isFinite(u)) {
