@@ -20,10 +20,12 @@ class Receiver {
   /** Answer this many requests with 503 before taking any. */
   failNext = 0;
   private server: http.Server | undefined;
-  constructor(
-    readonly port: number,
-    private readonly secrets: Map<string, string>,
-  ) {}
+  readonly port: number;
+  private readonly secrets: Map<string, string>;
+  constructor(port: number, secrets: Map<string, string>) {
+    this.port = port;
+    this.secrets = secrets;
+  }
 
   static async start(secrets: Map<string, string>): Promise<Receiver> {
     const receiver = new Receiver(await freePort(), secrets);
@@ -148,8 +150,8 @@ describe("webhooks", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.received.filter((entry) => entry.path === "/all")).toHaveLength(5);
     expect(await metric(idp.baseUrl, "delivered")).toBe(before + 6);
-    const { rows } = await idp.database.db.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE body IS NOT NULL OR delivered_at IS NULL");
-    expect(rows[0].n).toBe(0);
+    const { rows } = await idp.database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_deliveries WHERE body IS NOT NULL OR delivered_at IS NULL");
+    expect(rows[0]!.n).toBe(0);
     expect(await idp.admin.users.findByEmail("alice@example.com")).toBeUndefined();
   });
 
@@ -224,8 +226,8 @@ describe("webhooks", () => {
       expect(result.status, args.join(" ")).toBe(1);
       expect(result.stderr).toContain(message);
     }
-    const { rows } = await idp.database.db.query("SELECT count(*)::int AS n FROM webhook_endpoints");
-    expect(rows[0].n).toBe(2);
+    const { rows } = await idp.database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_endpoints");
+    expect(rows[0]!.n).toBe(2);
 
     // A secret at rest is sealed, never the whsec_ value.
     const stored = await idp.database.db.query<{ secret: Buffer }>("SELECT secret FROM webhook_endpoints");
