@@ -11,7 +11,19 @@ export default defineSchema({
     emailVerified: v.optional(v.boolean()),
     name: v.optional(v.string()),
     pictureUrl: v.optional(v.string()),
+    // Set by the IdP's webhooks (idpWebhooks.ts): whether the operator disabled the account, and
+    // when (ms) the person was last signed out everywhere (a password reset).
+    disabled: v.optional(v.boolean()),
+    sessionsRevokedAt: v.optional(v.number()),
   }).index("by_token", ["tokenIdentifier"]),
+
+  // The webhook-ids of the IdP's messages already applied: a message delivered twice (at least
+  // once, by design) changes nothing the second time.
+  idpWebhooks: defineTable({
+    webhookId: v.string(),
+    type: v.string(),
+    receivedAt: v.number(),
+  }).index("by_webhook_id", ["webhookId"]),
 
   // The service example: people add tasks, a backend worker (with a service token) completes them.
   tasks: defineTable({

@@ -57,6 +57,8 @@ import { createEmailVerification } from "./accounts/email-verification.ts";
 import { emailVerificationRoutes } from "./interactions/email-verification-routes.ts";
 import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
+import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
+import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
 
 export type AppDeps = {
   config: Config;
@@ -339,6 +341,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
   }
 
+  // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
+  // CLI), delivered by a worker in every instance; polling an empty outbox is one indexed query.
+  const webhookStore = storesOn(db).webhooks;
+  const webhookWorker = createDeliveryWorker({
+    webhooks: webhookStore,
+    sealer: createSealer(keys.cookieKeys, WEBHOOK_SECRET_INFO),
+    now,
+    log: app.log,
+    timeoutSeconds: config.webhookTimeoutSeconds,
+    maxBackoffSeconds: config.webhookMaxBackoffSeconds,
+    maxAgeSeconds: config.webhookMaxAgeSeconds,
+    pollIntervalMs: config.webhookPollIntervalMs,
+    onOutcome: metrics.recordWebhook,
+  });
+  app.addHook("onReady", async () => webhookWorker.start());
+  app.addHook("onClose", async () => webhookWorker.stop());
+
   const daysAgo = (days: number) => new Date(now().getTime() - days * 86_400_000);
   scheduleCleanups(app, config, [
     { what: "expired oidc state", run: () => payloads.deleteExpired() },
@@ -348,6 +367,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
     { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
+    { what: "webhooks delivered or given up a week ago", run: () => webhookStore.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),
   ]);
 

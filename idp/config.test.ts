@@ -152,6 +152,10 @@ describe("loadConfig explicit values", () => {
       SMS_ALLOWED_COUNTRIES: "de, at,ch",
       SMS_CODE_LIMIT_PER_IP: "6",
       SMS_CODE_LIMIT_PER_NUMBER: "3",
+      WEBHOOK_TIMEOUT: "4",
+      WEBHOOK_MAX_BACKOFF: "60",
+      WEBHOOK_MAX_AGE: "3600",
+      WEBHOOK_POLL_INTERVAL_MS: "250",
     });
     expect(config).toEqual({
       production: false,
@@ -236,7 +240,18 @@ describe("loadConfig explicit values", () => {
       smsAllowedCountries: "DE,AT,CH",
       smsCodeLimitPerIp: 6,
       smsCodeLimitPerNumber: 3,
+      webhookTimeoutSeconds: 4,
+      webhookMaxBackoffSeconds: 60,
+      webhookMaxAgeSeconds: 3600,
+      webhookPollIntervalMs: 250,
     });
+  });
+
+  it("refuses webhook settings that would never deliver", () => {
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT: "0" })).toThrow("WEBHOOK_TIMEOUT must be at least 1");
+    expect(() => loadConfig({ WEBHOOK_MAX_BACKOFF: "0" })).toThrow("WEBHOOK_MAX_BACKOFF must be at least 1");
+    expect(() => loadConfig({ WEBHOOK_MAX_AGE: "0" })).toThrow("WEBHOOK_MAX_AGE must be at least 1");
+    expect(() => loadConfig({ WEBHOOK_POLL_INTERVAL_MS: "5" })).toThrow("WEBHOOK_POLL_INTERVAL_MS must be at least 10");
   });
 
   it("accepts the documented spellings of booleans, whatever their case", () => {

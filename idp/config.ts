@@ -97,6 +97,11 @@ export type Config = {
   smsAllowedCountries: string | undefined;
   smsCodeLimitPerIp: number;
   smsCodeLimitPerNumber: number;
+  // Webhooks (idp/webhooks/, README "Webhooks"): delivery of user events to `idp webhooks` endpoints.
+  webhookTimeoutSeconds: number;
+  webhookMaxBackoffSeconds: number;
+  webhookMaxAgeSeconds: number;
+  webhookPollIntervalMs: number;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -585,6 +590,31 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("5"),
     doc: "Requests for an SMS code per RATE_LIMIT_WINDOW for one phone number, registered or not, from all addresses together; 0 turns it off.",
   },
+  // Webhooks (idp/webhooks/, README "Webhooks").
+  webhookTimeoutSeconds: {
+    env: "WEBHOOK_TIMEOUT",
+    kind: "integer",
+    fallback: constant("10"),
+    doc: "Seconds a webhook endpoint may take to answer a delivery; past it the attempt fails and is retried. Nobody waits for it: events go out from the outbox after the change is saved.",
+  },
+  webhookMaxBackoffSeconds: {
+    env: "WEBHOOK_MAX_BACKOFF",
+    kind: "integer",
+    fallback: constant("300"),
+    doc: "The longest wait, seconds, between two attempts to deliver one webhook: the wait starts at 5 seconds and doubles up to this. An endpoint that is back gets its events within about this long.",
+  },
+  webhookMaxAgeSeconds: {
+    env: "WEBHOOK_MAX_AGE",
+    kind: "integer",
+    fallback: constant("259200"),
+    doc: "Seconds an event is retried before it is given up (counted as failed in /metrics); default 3 days. Until then an endpoint that is down loses nothing, across restarts of the IdP too, and later events of the same user wait behind it.",
+  },
+  webhookPollIntervalMs: {
+    env: "WEBHOOK_POLL_INTERVAL_MS",
+    kind: "integer",
+    fallback: constant("1000"),
+    doc: "How often, milliseconds, each instance looks for webhook deliveries that are due: new events (also those the CLI queued), retries, and deliveries left by an instance that stopped.",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -692,6 +722,14 @@ function validate(config: Config): void {
   validateMail(config);
   validateSignUp(config);
   validateSms(config);
+  validateWebhooks(config);
+}
+
+function validateWebhooks(config: Config): void {
+  if (config.webhookTimeoutSeconds < 1) throw new ConfigError("WEBHOOK_TIMEOUT must be at least 1");
+  if (config.webhookMaxBackoffSeconds < 1) throw new ConfigError("WEBHOOK_MAX_BACKOFF must be at least 1");
+  if (config.webhookMaxAgeSeconds < 1) throw new ConfigError("WEBHOOK_MAX_AGE must be at least 1");
+  if (config.webhookPollIntervalMs < 10) throw new ConfigError("WEBHOOK_POLL_INTERVAL_MS must be at least 10");
 }
 
 function validateSignUp(config: Config): void {

@@ -9,6 +9,8 @@
  */
 
 import type * as auth from "../auth.js";
+import type * as http from "../http.js";
+import type * as idpWebhooks from "../idpWebhooks.js";
 import type * as tasks from "../tasks.js";
 import type * as users from "../users.js";
 
@@ -20,6 +22,8 @@ import type {
 
 declare const fullApi: ApiFromModules<{
   auth: typeof auth;
+  http: typeof http;
+  idpWebhooks: typeof idpWebhooks;
   tasks: typeof tasks;
   users: typeof users;
 }>;

@@ -2,6 +2,8 @@
 // --send-verification`, `idp users send-verification`), looking at the link uses nothing, and
 // confirming it uses it once and marks the address verified, which is what email_verified in
 // tokens then says.
+import type { WebhookStore } from "../store/webhooks.ts";
+import { reportUser } from "../webhooks/events.ts";
 import { randomBytes } from "node:crypto";
 import type { Database, Queryable } from "../db/database.ts";
 import type { AuditStore } from "../store/audit.ts";
@@ -17,10 +19,11 @@ const PURPOSE = "email_verification";
 
 /** The stores a verification writes, over the pool or inside its transaction (built by a composition root). */
 export type EmailVerificationStores = {
-  users: Pick<UserStore, "findByEmail" | "markEmailVerified">;
+  users: Pick<UserStore, "findByEmail" | "findById" | "markEmailVerified">;
   tokens: OneTimeTokenStore;
   audit: AuditStore;
   outbox: Pick<MailOutboxStore, "enqueue">;
+  webhooks: Pick<WebhookStore, "enqueue">;
 };
 
 export type EmailVerificationDeps = {
@@ -115,6 +118,8 @@ export function createEmailVerification(deps: EmailVerificationDeps) {
           userAgent: input.userAgent ?? null,
           details: { method: "verification_link", was_verified: !newly },
         });
+        const user = newly ? await stores.users.findById(userId) : undefined;
+        if (user) await reportUser(stores.webhooks, { type: "user.updated", user });
         return true;
       });
       return confirmed ? { ok: true, locale: found.locale } : { ok: false, reason: "invalid_link" };

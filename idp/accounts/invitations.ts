@@ -12,6 +12,8 @@ import type { User, UserStore } from "../store/users.ts";
 import type { Sealer } from "../mail/seal.ts";
 import { INVITATION_LINK_TTL_SECONDS } from "../mail/templates.ts";
 import { hashToken } from "./password-reset.ts";
+import type { WebhookStore } from "../store/webhooks.ts";
+import { reportUser } from "../webhooks/events.ts";
 import { InvalidInputError, validateEmail } from "./operator.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { passwordViolation, type PasswordViolation } from "./password-policy.ts";
@@ -22,6 +24,7 @@ export type InvitationStores = {
   users: Pick<UserStore, "findByEmail" | "create">;
   audit: AuditStore;
   outbox: Pick<MailOutboxStore, "enqueue">;
+  webhooks: Pick<WebhookStore, "enqueue">;
 };
 
 export type InvitationDeps = {
@@ -168,6 +171,7 @@ export function createInvitations(deps: InvitationDeps) {
             userAgent: input.userAgent ?? null,
             details: { method: "invitation", invited_by: invitation.invitedBy },
           });
+          await reportUser(stores.webhooks, { type: "user.created", user });
           return { ok: true, user, locale: invitation.locale } as const;
         });
       } catch (error) {

@@ -1,6 +1,7 @@
 // Operator actions (what `idp users`, `idp clients` and `idp keys` change): input is validated here, so
-// nothing invalid reaches the store, and each change is written together with its audit event in one
-// transaction. The lockout mechanics stay in abuse/; unlock calls them.
+// nothing invalid reaches the store, and each change is written together with its audit event, and
+// the webhooks that report it (idp/webhooks/), in one transaction. The lockout mechanics stay in
+// abuse/; unlock calls them.
 import type { Database, Queryable } from "../db/database.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { AuditEvent, AuditStore } from "../store/audit.ts";
@@ -12,6 +13,8 @@ import type { PasswordHasher } from "./passwords.ts";
 import { LOOPBACK_NAMES } from "../http/authority.ts";
 import { passwordProblem, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-policy.ts";
 import { normalisePhone } from "../sms/phone-numbers.ts";
+import type { WebhookStore } from "../store/webhooks.ts";
+import { reportUser } from "../webhooks/events.ts";
 
 export class InvalidInputError extends Error {
   override name = "InvalidInputError";
@@ -106,7 +109,7 @@ export type NewClientInput = {
 };
 
 /** The stores an operator action writes, over one queryable. */
-export type OperatorStores = { users: UserStore; clients: ClientStore; payloads: OidcPayloadStore; audit: AuditStore };
+export type OperatorStores = { users: UserStore; clients: ClientStore; payloads: OidcPayloadStore; audit: AuditStore; webhooks: WebhookStore };
 
 export type OperatorDeps = {
   /** Opens the transaction each change runs in. */
@@ -140,6 +143,12 @@ export interface Operator {
   setPhone(email: string, phone: string | null, verified: boolean): Promise<User>;
   /** Disables or enables a user's sign-in; their existing tokens stop working at the next refresh. */
   setDisabled(email: string, disabled: boolean): Promise<User>;
+  /**
+   * Deletes a user for a data-protection request: the account, its one-time tokens and codes, and
+   * its sessions and grants (so its refresh tokens stop working), with a user.deleted webhook that
+   * carries only the id. The audit event keeps the id, not the address.
+   */
+  deleteUser(email: string): Promise<User>;
   /**
    * Ends a sign-in lock now and forgets the email's failures and lock history. Returns whether it
    * was locked. Works for unknown emails too: they lock like real ones.
@@ -178,6 +187,7 @@ export function createOperator(deps: OperatorDeps): Operator {
           phoneVerified: input.phoneVerified ?? false,
         });
         await audited(audit, { event: "user.created", userId: user.id, email: user.email });
+        await reportUser(stores(tx).webhooks, { type: "user.created", user });
         return user;
       });
     },
@@ -201,15 +211,29 @@ export function createOperator(deps: OperatorDeps): Operator {
         const { users, audit } = stores(tx);
         const user = await users.setPhone({ email }, e164, verified);
         await audited(audit, { event: "user.phone_changed", userId: user.id, email: user.email, details: { phone: user.phone, verified: user.phoneVerified } });
+        await reportUser(stores(tx).webhooks, { type: "user.updated", user });
         return user;
       });
     },
 
     async setDisabled(email, disabled) {
       return db.transaction(async (tx) => {
-        const { users, audit } = stores(tx);
+        const { users, audit, webhooks } = stores(tx);
         const user = await users.setDisabled(email, disabled);
         await audited(audit, { event: disabled ? "user.disabled" : "user.enabled", userId: user.id, email: user.email });
+        await reportUser(webhooks, { type: disabled ? "user.disabled" : "user.enabled", user });
+        return user;
+      });
+    },
+
+    async deleteUser(email) {
+      return db.transaction(async (tx) => {
+        const { users, payloads, audit, webhooks } = stores(tx);
+        const user = await users.remove(email.trim());
+        if (!user) throw new InvalidInputError(`no user with email ${email}`);
+        const revoked = await payloads.revokeByAccountId(user.id);
+        await audited(audit, { event: "user.deleted", userId: user.id, details: { revoked } });
+        await reportUser(webhooks, { type: "user.deleted", userId: user.id });
         return user;
       });
     },

@@ -2,6 +2,8 @@
 // the email is registered), looking at a link without using it, and choosing the new password,
 // which uses the link once, signs the person out everywhere, marks their address verified (the link
 // came to it), and tells them by mail.
+import type { WebhookStore } from "../store/webhooks.ts";
+import { reportUser } from "../webhooks/events.ts";
 import { createHash, randomBytes } from "node:crypto";
 import type { Database, Queryable } from "../db/database.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
@@ -23,11 +25,12 @@ export const RESET_TOKEN_PATTERN = "^[A-Za-z0-9_-]{43}$";
 
 /** The stores a reset writes, over the pool or inside its transaction (built by the composition root). */
 export type PasswordResetStores = {
-  users: Pick<UserStore, "setPasswordHash" | "markEmailVerified">;
+  users: Pick<UserStore, "setPasswordHash" | "markEmailVerified" | "findById">;
   tokens: OneTimeTokenStore;
   payloads: Pick<OidcPayloadStore, "revokeByAccountId">;
   audit: AuditStore;
   outbox: Pick<MailOutboxStore, "enqueue">;
+  webhooks: Pick<WebhookStore, "enqueue">;
 };
 
 export type PasswordResetDeps = {
@@ -167,6 +170,9 @@ export function createPasswordReset(deps: PasswordResetDeps) {
           userAgent: input.userAgent ?? null,
           details: { method: "reset_link", revoked: signedOut, email_verified_now: verifiedNow },
         });
+        const user = verifiedNow ? await stores.users.findById(userId) : undefined;
+        if (user) await reportUser(stores.webhooks, { type: "user.updated", user });
+        await reportUser(stores.webhooks, { type: "session.revoked", userId, details: { reason: "password_reset" } });
         await stores.outbox.enqueue({
           template: "password_changed",
           recipient: found.email,

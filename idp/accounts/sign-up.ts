@@ -10,6 +10,8 @@ import type { AuditStore } from "../store/audit.ts";
 import { ConflictError } from "../store/errors.ts";
 import type { OneTimeCodeStore } from "../store/one-time-codes.ts";
 import type { User, UserStore } from "../store/users.ts";
+import type { WebhookStore } from "../store/webhooks.ts";
+import { reportUser } from "../webhooks/events.ts";
 import type { Sealer } from "../mail/seal.ts";
 import type { CodeSecrets } from "./code-secrets.ts";
 import { CODE_TTL_SECONDS, type RequestContext } from "./code-sign-in.ts";
@@ -20,7 +22,7 @@ const PURPOSE = "sign_up";
 /** How long a confirmed address waits for its password. */
 export const CONFIRMED_TTL_SECONDS = 30 * 60;
 
-export type SignUpStores = { codes: OneTimeCodeStore; users: Pick<UserStore, "create">; audit: AuditStore };
+export type SignUpStores = { codes: OneTimeCodeStore; users: Pick<UserStore, "create">; audit: AuditStore; webhooks: Pick<WebhookStore, "enqueue"> };
 
 export type SignUpDeps = {
   db: Database;
@@ -161,6 +163,7 @@ export function createSignUp(deps: SignUpDeps) {
           const who = { userId: user.id, email: user.email, ip: input.ip, userAgent: input.userAgent ?? null };
           await stores.audit.record({ event: "user.created", actor: `user:${user.id}`, ...who, details: { method: "sign_up" } });
           await stores.audit.record({ event: "sign_in.succeeded", actor: `user:${user.id}`, ...who, details: { method: "sign_up" } });
+          await reportUser(stores.webhooks, { type: "user.created", user });
           return { ok: true, user } as const;
         });
       } catch (error) {

@@ -10,11 +10,12 @@ import { doctor } from "./doctor.ts";
 import { keys } from "./keys.ts";
 import { server } from "./server.ts";
 import { users } from "./users.ts";
+import { webhooks } from "./webhooks.ts";
 
 export { CliUsageError };
 
 /** Every command, by noun, in the order `idp help` lists them. */
-export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex, doctor];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex, webhooks, doctor];
 
 const HELP_FLAGS = ["--help", "-h"];
 

@@ -17,6 +17,7 @@ import { loadCookieKeys } from "../keys/cookie-keys.ts";
 import { createSealer } from "../mail/seal.ts";
 import { canSendMail } from "../mail/transports.ts";
 import { createInvitations, type Invitations } from "../accounts/invitations.ts";
+import { createWebhookEndpoints, WEBHOOK_SECRET_INFO, type WebhookEndpoints } from "../webhooks/endpoints.ts";
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
 export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
@@ -46,6 +47,11 @@ export interface CliContext {
    * cannot send mail, or when KEYS_DIR has no cookie keys.
    */
   invitations(): Promise<Invitations>;
+  /**
+   * Webhook endpoints, audited as the CLI run by this OS user. Adding one and testing one need the
+   * server's cookie keys (KEYS_DIR): the secret is sealed with them, and the server opens it to sign.
+   */
+  webhooks(): Promise<WebhookEndpoints>;
 }
 
 /** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
@@ -109,6 +115,22 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         stores: storesOn,
         sealer,
         now,
+      });
+    },
+    async webhooks() {
+      const osUser = osUserName();
+      return createWebhookEndpoints({
+        db: await database(),
+        stores: storesOn,
+        async sealer() {
+          const cookieKeys = await loadCookieKeys(config.keysDir);
+          if (!cookieKeys) throw new Error(`no cookie keys in ${config.keysDir}: run this with the server's KEYS_DIR (webhook secrets are sealed with its cookie keys), or \`idp keys generate\` first`);
+          return createSealer(cookieKeys, WEBHOOK_SECRET_INFO);
+        },
+        now,
+        timeoutSeconds: config.webhookTimeoutSeconds,
+        actor: "cli",
+        actorDetails: osUser ? { os_user: osUser } : undefined,
       });
     },
     async invitations() {

@@ -194,6 +194,18 @@ export const users: CommandGroup = {
       },
     },
     {
+      name: "users delete",
+      usage: ["E"],
+      summary: "delete E's account for good (a data-protection request)",
+      details:
+        "Deletes the account, its one-time tokens and codes, and its sessions and grants (its refresh tokens stop\nworking; access tokens end within ACCESS_TOKEN_TTL). Webhook endpoints get user.deleted with the sub only.\nThe audit trail records the deletion by sub; older audit events keep the address until AUDIT_RETENTION_DAYS.",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        const user = await (await ctx.operator()).deleteUser(positionals[0]!);
+        ctx.out(`deleted ${user.email} (sub ${user.id})`);
+      },
+    },
+    {
       name: "users set-password",
       usage: ["E"],
       summary: "replace E's password (from stdin or a prompt)",

@@ -45,6 +45,8 @@ export function createMetrics(deps: { pool: pg.Pool; keyRing: KeyRing; now: () =
   // Every channel of the outbox, told apart by label; idp_mails_total stays as it was, for mail alone.
   const messages = new Counter({ name: "idp_messages_total", help: "Outbox delivery attempts by channel (email, sms) and outcome: sent, retried, failed", labelNames: ["channel", "outcome"], registers: [registry] });
   for (const channel of ["email", "sms"]) for (const outcome of ["sent", "retried", "failed"]) messages.inc({ channel, outcome }, 0);
+  const webhooks = new Counter({ name: "idp_webhooks_total", help: "Webhook delivery attempts by outcome: delivered, retried (failed, will retry), failed (given up)", labelNames: ["outcome"], registers: [registry] });
+  for (const outcome of ["delivered", "retried", "failed"]) webhooks.inc({ outcome }, 0);
   const rateLimited = new Counter({ name: "idp_rate_limited_total", help: "Requests refused with 429", labelNames: ["route"], registers: [registry] });
   const duration = new Histogram({
     name: "idp_http_request_duration_seconds",
@@ -86,6 +88,9 @@ export function createMetrics(deps: { pool: pg.Pool; keyRing: KeyRing; now: () =
     recordMail(outcome: "sent" | "retried" | "failed", channel: "email" | "sms" = "email") {
       if (channel === "email") mails.inc({ outcome });
       messages.inc({ channel, outcome });
+    },
+    recordWebhook(outcome: "delivered" | "retried" | "failed") {
+      webhooks.inc({ outcome });
     },
     /** Counts the provider's token endpoint outcomes; attach to every provider instance. */
     observeProvider(provider: Provider) {

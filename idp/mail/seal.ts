@@ -1,9 +1,10 @@
 // Seals what a queued mail carries (a reset link's token) so that the database alone does not give
 // it away: AES-256-GCM under a key derived (HKDF-SHA-256) from a cookie key. The first cookie key
-// seals; every one opens, so a mail queued before a cookie key rotation still goes out.
+// seals; every one opens, so a mail queued before a cookie key rotation still goes out. Another use
+// (webhook secrets) passes its own `info`, so its key differs from the mail's.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 
-const INFO = "convex-idp mail outbox v1";
+const MAIL_INFO = "convex-idp mail outbox v1";
 const VERSION = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -14,9 +15,9 @@ export type Sealer = {
   open(sealed: Buffer): Record<string, unknown> | undefined;
 };
 
-export function createSealer(cookieKeys: string[]): Sealer {
+export function createSealer(cookieKeys: string[], info: string = MAIL_INFO): Sealer {
   if (cookieKeys.length === 0) throw new Error("sealing needs at least one cookie key");
-  const keys = cookieKeys.map((key) => Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), INFO, 32)));
+  const keys = cookieKeys.map((key) => Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), info, 32)));
   return {
     seal(values) {
       const iv = randomBytes(IV_BYTES);

@@ -10,6 +10,7 @@ import { createOidcPayloadStore } from "./oidc-payloads.ts";
 import { createOneTimeCodeStore } from "./one-time-codes.ts";
 import { createOneTimeTokenStore } from "./one-time-tokens.ts";
 import { createUserStore } from "./users.ts";
+import { createWebhookStore } from "./webhooks.ts";
 
 export function storesOver(queryable: Queryable, now: () => Date) {
   return {
@@ -21,6 +22,7 @@ export function storesOver(queryable: Queryable, now: () => Date) {
     tokens: createOneTimeTokenStore(queryable, now),
     codes: createOneTimeCodeStore(queryable, now),
     invitations: createInvitationStore(queryable, now),
+    webhooks: createWebhookStore(queryable, now),
   };
 }
 

@@ -90,6 +90,11 @@ export interface UserStore {
    * whether it was unverified until now. Throws NotFoundError for an unknown id.
    */
   markEmailVerified(id: string): Promise<boolean>;
+  /**
+   * Deletes the user (a data-protection request); their one-time tokens and codes go with them.
+   * The deleted user, or undefined for an unknown email.
+   */
+  remove(email: string): Promise<User | undefined>;
 }
 
 // The unique index on phone (migration 010), told apart from the one on email.
@@ -190,6 +195,11 @@ export function createUserStore(db: Queryable): UserStore {
       );
       if (!rows[0]) throw new NotFoundError(`no user with id ${id}`);
       return !rows[0].was_verified;
+    },
+
+    async remove(email: string): Promise<User | undefined> {
+      const { rows } = await db.query<UserRow>(`DELETE FROM users WHERE lower(email) = lower($1) RETURNING ${USER_COLUMNS}`, [email]);
+      return rows[0] && toUser(rows[0]);
     },
   };
 }

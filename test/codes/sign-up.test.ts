@@ -9,6 +9,7 @@ import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { Browser, type Page } from "../support/browser.ts";
 import { discover, exchange, startAuthorization, REDIRECT_URI, type AuthorizationStart } from "../support/oidc-flow.ts";
 import { TestMailServer } from "../support/smtp.ts";
+import { createWebhookStore } from "../../idp/store/webhooks.ts";
 
 let smtp: TestMailServer;
 let idp: TestIdp;
@@ -34,6 +35,8 @@ beforeAll(async () => {
   idp = await startTestIdp({ env: env(smtp.url()) });
   await idp.admin.addClient({ id: "web", name: "Web App", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
   web = await discover(idp.issuer, "web");
+  // An endpoint for user.created (never reachable: what matters is what is queued, see test/webhooks/).
+  await createWebhookStore(idp.database.db).addEndpoint({ id: "ep_signup", url: "http://127.0.0.1:9/hook", events: ["user.created"], secret: Buffer.from("unused") });
 });
 afterAll(async () => {
   await idp?.close();
@@ -94,6 +97,12 @@ describe("sign-up", () => {
     const user = await userRow(email);
     expect(user).toMatchObject({ email_verified: true });
     expect(tokens.claims()).toMatchObject({ sub: user!.id, email, email_verified: true });
+    // The account's user.created webhook was queued with it.
+    const queued = await idp.database.db.query<{ event_type: string; data: { id: string; email: string; email_verified: boolean } }>(
+      "SELECT event_type, (body::jsonb)->'data' AS data FROM webhook_deliveries WHERE user_id = $1",
+      [user!.id],
+    );
+    expect(queued.rows).toEqual([{ event_type: "user.created", data: expect.objectContaining({ id: user!.id, email, email_verified: true }) }]);
 
     // The confirmation is used: posting the password again makes nothing.
     const again = await attempt.browser.submit(choose, "/sign-up/password", { password: PASSWORD, repeat: PASSWORD }, atCallback);

@@ -12,6 +12,7 @@ import { createAuditStore } from "../../idp/store/audit.ts";
 import { createClientStore, type ClientStore } from "../../idp/store/clients.ts";
 import { createOidcPayloadStore } from "../../idp/store/oidc-payloads.ts";
 import { createUserStore, type UserStore } from "../../idp/store/users.ts";
+import { createWebhookStore } from "../../idp/store/webhooks.ts";
 
 /** The operator, plus the user and client stores over the pool for what a test checks or arranges unaudited. */
 export type TestOperator = Operator & {
@@ -37,6 +38,7 @@ export function testStores(now: () => Date = () => new Date()): (queryable: Quer
     clients: createClientStore(queryable),
     payloads: createOidcPayloadStore(queryable, now),
     audit: createAuditStore(queryable, now),
+    webhooks: createWebhookStore(queryable, now),
   });
 }
 
