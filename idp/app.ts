@@ -211,7 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         transport,
         sms,
         sealer,
-        context: (locale) => ({ locale, brand: assets.views.brand, origin: new URL(config.issuer).origin }),
+        context: (locale) => ({ locale, brand: assets.views.brand, origin: new URL(config.issuer).origin, passwordReset: config.passwordReset && transport !== undefined }),
         now,
         log: app.log,
         maxAttempts: config.mailMaxAttempts,
@@ -246,9 +246,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const codeSecrets = createCodeSecrets(keys.cookieKeys);
   const codeSignIn = mailWorker
       ? createCodeSignIn({
-          codes,
-          audit: auditStore,
-          users,
+          db,
+          stores: storesOn,
           secrets: codeSecrets,
           sealer,
           lockout,
@@ -297,8 +296,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!parsed.ok) return { ok: false, reason: "invalid" };
     return phoneCountryAllowed(parsed.e164, allowedCountries) ? { ok: true, e164: parsed.e164 } : { ok: false, reason: "country" };
   };
-  if (codeSignIn) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer, phoneNumber }));
-  if (signUp && codeSignIn) {
+  // The code pages and /email-link/<token> exist only while a sign-in method or sign-up uses them.
+  const codesOffered = (transport !== undefined && methods.has("email_code")) || (sms !== undefined && methods.has("sms_code")) || signUp !== undefined;
+  if (codeSignIn && codesOffered) await app.register(async (scope) => codeSignInRoutes(scope, { ...interactionContext, codeSignIn, offer, phoneNumber }));
+  if (signUp && codeSignIn && codesOffered) {
     const protection = await createSignUpProtection({ config, cookieKeys: keys.cookieKeys, store: rateLimitStore, now });
     protection.routes(app);
     await app.register(async (scope) =>
@@ -317,7 +318,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => passwordResetRoutes(scope, { passwordReset, views: assets.views, passwordLength }));
   }
   // Email verification links (sent by `idp users add --send-verification`): offered wherever mail can go out.
-  if (mailWorker) {
+  if (transport && mailWorker) {
     const emailVerification = createEmailVerification({
       db,
       stores: storesOn,
@@ -328,7 +329,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
   // Invitation links (sent by `idp users invite`): with SIGN_UP=invite or open, wherever mail can go out.
-  if (mailWorker && config.signUp !== "off") {
+  if (transport && mailWorker && config.signUp !== "off") {
     const invitations = createInvitations({
       db,
       stores: storesOn,

@@ -3,7 +3,7 @@
 // keys derived (HKDF-SHA-256) from the cookie keys reach the database, so a copy of it cannot be
 // searched for a code offline. The first cookie key makes new HMACs; every key's are accepted, so
 // codes in flight survive a cookie key rotation.
-import { createHmac, hkdfSync, randomBytes, randomInt } from "node:crypto";
+import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from "node:crypto";
 
 const INFO = "convex-idp one-time codes v1";
 
@@ -28,6 +28,8 @@ export type CodeSecrets = {
    * asking browser computes it from its cookie, a link opened elsewhere checks it from the row.
    */
   confirmationCode(browserMac: Buffer): string;
+  /** Whether a typed confirmation is the one for this binding, compared in constant time. */
+  confirmationMatches(browserMac: Buffer, typed: string): boolean;
 };
 
 export function createCodeSecrets(cookieKeys: string[]): CodeSecrets {
@@ -43,6 +45,11 @@ export function createCodeSecrets(cookieKeys: string[]): CodeSecrets {
       // 48 bits reduced to 6 digits: the bias (2^48 mod 10^6) is far below a guess's 1 in 10^6.
       const number = hmac(keys[0]!, "confirmation", browserMac).readUIntBE(0, 6) % 1_000_000;
       return String(number).padStart(6, "0");
+    },
+    confirmationMatches(browserMac, typed) {
+      const expected = Buffer.from(this.confirmationCode(browserMac));
+      const given = Buffer.from(typed);
+      return given.length === expected.length && timingSafeEqual(given, expected);
     },
   };
 }

@@ -8,7 +8,7 @@ import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { Database, Queryable } from "../db/database.ts";
 import type { AuditStore } from "../store/audit.ts";
 import { ConflictError } from "../store/errors.ts";
-import type { OneTimeCodeStore } from "../store/one-time-codes.ts";
+import type { Binding, OneTimeCodeStore } from "../store/one-time-codes.ts";
 import type { User, UserStore } from "../store/users.ts";
 import type { WebhookStore } from "../store/webhooks.ts";
 import { reportUser } from "../webhooks/events.ts";
@@ -41,6 +41,8 @@ export type SignUpDeps = {
   /** SIGN_UP_EMAIL_DOMAINS: only these domains may sign up (undefined: any). */
   allowedDomains?: Set<string>;
   onMailQueued?: () => void;
+  /** Waits out the lockout's progressive delay; tests record it instead. */
+  sleep?: (ms: number) => Promise<void>;
   now?: () => Date;
 };
 
@@ -64,8 +66,9 @@ const domainOf = (email: string) => email.slice(email.lastIndexOf("@") + 1).toLo
 export function createSignUp(deps: SignUpDeps) {
   const { db, secrets, sealer, hasher, lockout, cooldown, limits } = deps;
   const now = deps.now ?? (() => new Date());
-  const { codes } = deps.stores(db);
-  const browserMacs = (browser: string) => secrets.macs("browser", browser);
+  const { codes, audit } = deps.stores(db);
+  const binding = (browser: string, interactionUid: string): Binding => ({ browserMacs: secrets.macs("browser", browser), interactionUid });
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
   return {
     /** Whether SIGN_UP_EMAIL_DOMAINS lets this address sign up. */
@@ -81,7 +84,11 @@ export function createSignUp(deps: SignUpDeps) {
       if (!this.domainAllowed(email)) return { ok: false, reason: "domain" };
       const wait = await limits.signUpRequest(input.ip, identifier, input.limitWeight);
       if (wait !== undefined) return { ok: false, reason: "rate_limited", retryAfterSeconds: wait };
-      const issue = await cooldown.begin(PURPOSE, identifier);
+      const browserMac = secrets.mac("browser", input.browser);
+      // One mail a minute per address and browser: someone else signing up with this address
+      // neither holds this browser up nor cancels its code (the per-address limits cap the mails).
+      const cooldownSubject = `${identifier}:${browserMac.subarray(0, 12).toString("base64url")}`;
+      const issue = await cooldown.begin(PURPOSE, cooldownSubject);
       const code = secrets.newCode();
       const token = secrets.newSecret();
       await codes
@@ -92,7 +99,7 @@ export function createSignUp(deps: SignUpDeps) {
           issue,
           codeMac: secrets.mac("code", code),
           linkMac: secrets.mac("link", token),
-          browserMac: secrets.mac("browser", input.browser),
+          browserMac,
           expiresAt: new Date(now().getTime() + CODE_TTL_SECONDS * 1000),
           locale: input.locale,
           interactionUid: input.interactionUid,
@@ -104,49 +111,58 @@ export function createSignUp(deps: SignUpDeps) {
           audit: { event: "sign_up.requested", ip: input.ip, userAgent: input.userAgent ?? null, details: { cooldown: !issue } },
         })
         .catch(async (error: unknown) => {
-          if (issue) await cooldown.cancel(PURPOSE, identifier).catch(() => {});
+          if (issue) await cooldown.cancel(PURPOSE, cooldownSubject).catch(() => {});
           throw error;
         });
       if (issue) deps.onMailQueued?.();
       return { ok: true };
     },
 
-    /** The code from the mail, typed in the browser that asked: confirms the address for it. */
-    async confirm(input: { email: string; code: string; browser: string | undefined } & RequestContext): Promise<SignUpConfirmation> {
+    /** The code from the mail, typed in the browser and sign-up that asked: confirms the address for them. */
+    async confirm(input: { email: string; code: string; browser: string | undefined; interactionUid: string } & RequestContext): Promise<SignUpConfirmation> {
       const identifier = emailIdentifier(input.email);
       const wait = await limits.codeAttempt(input.ip, identifier);
       if (wait !== undefined) return { ok: false, reason: "rate_limited", retryAfterSeconds: wait };
       const lockedFor = await lockout.lockedFor(accountKey(identifier));
       if (lockedFor !== undefined) return { ok: false, reason: "locked", retryAfterSeconds: lockedFor };
       const attempt = input.browser
-        ? await codes.attempt({ purpose: PURPOSE, identifier, browserMacs: browserMacs(input.browser), codeMacs: secrets.macs("code", input.code), onMatch: "approve" })
+        ? await codes.attempt({ purpose: PURPOSE, identifier, binding: binding(input.browser, input.interactionUid), codeMacs: secrets.macs("code", input.code), onMatch: "approve" })
         : { found: false as const };
       if (attempt.found && attempt.matched) return { ok: true };
       const outcome = await lockout.recordFailure(accountKey(identifier));
+      await audit.record({
+        event: "sign_up.failed",
+        actor: "anonymous",
+        email: identifier,
+        ip: input.ip,
+        userAgent: input.userAgent ?? null,
+        details: { reason: attempt.found ? "wrong_code" : "no_code" },
+      });
       if (outcome.locked) return { ok: false, reason: "locked", retryAfterSeconds: outcome.lockedForSeconds };
+      if (outcome.delayMs) await sleep(outcome.delayMs);
       return { ok: false, reason: "invalid" };
     },
 
-    /** The mail's link, posted in the browser that asked: confirms the address for it. */
-    async confirmWithLink(input: { token: string; browser: string | undefined }): Promise<{ ok: true; email: string } | { ok: false }> {
+    /** The mail's link, posted in the browser and sign-up that asked: confirms the address for them. */
+    async confirmWithLink(input: { token: string; browser: string | undefined; interactionUid: string }): Promise<{ ok: true; email: string } | { ok: false }> {
       if (!input.browser) return { ok: false };
-      const owner = await codes.useLink({ linkMacs: secrets.macs("link", input.token), browserMacs: browserMacs(input.browser), onMatch: "approve" });
+      const owner = await codes.useLink({ purpose: PURPOSE, linkMacs: secrets.macs("link", input.token), binding: binding(input.browser, input.interactionUid), onMatch: "approve" });
       return owner ? { ok: true, email: owner.identifier } : { ok: false };
     },
 
     /** Whether this browser confirmed the address (by code, link, or a link approved on another device). */
-    async confirmed(email: string, browser: string | undefined): Promise<boolean> {
+    async confirmed(email: string, browser: string | undefined, interactionUid: string): Promise<boolean> {
       if (!browser) return false;
-      return codes.isApproved({ purpose: PURPOSE, identifier: emailIdentifier(email), browserMacs: browserMacs(browser), withinSeconds: CONFIRMED_TTL_SECONDS });
+      return codes.isApproved({ purpose: PURPOSE, identifier: emailIdentifier(email), binding: binding(browser, interactionUid), withinSeconds: CONFIRMED_TTL_SECONDS });
     },
 
     /** Makes the account with a confirmed address and a password that follows the policy. */
-    async complete(input: { email: string; password: string; repeat: string; browser: string | undefined } & RequestContext): Promise<SignUpCompletion> {
+    async complete(input: { email: string; password: string; repeat: string; browser: string | undefined; interactionUid: string } & RequestContext): Promise<SignUpCompletion> {
       const email = input.email.trim();
       const violation = passwordViolation(input.password, { email });
       if (violation) return { ok: false, reason: "policy", violation };
       if (input.password !== input.repeat) return { ok: false, reason: "mismatch" };
-      if (!input.browser || !(await this.confirmed(email, input.browser))) return { ok: false, reason: "not_confirmed" };
+      if (!input.browser || !(await this.confirmed(email, input.browser, input.interactionUid))) return { ok: false, reason: "not_confirmed" };
       // Hashed before the transaction: argon2 takes a while and should hold no connection.
       const passwordHash = await hasher.hash(input.password);
       try {
@@ -155,7 +171,7 @@ export function createSignUp(deps: SignUpDeps) {
           const approval = await stores.codes.consumeApproved({
             purpose: PURPOSE,
             identifier: emailIdentifier(email),
-            browserMacs: browserMacs(input.browser!),
+            binding: binding(input.browser!, input.interactionUid),
             withinSeconds: CONFIRMED_TTL_SECONDS,
           });
           if (!approval) return { ok: false, reason: "not_confirmed" } as const;

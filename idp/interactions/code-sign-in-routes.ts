@@ -29,7 +29,9 @@ const LINK_CSRF_COOKIE = { path: "/email-link" };
 
 const tokenParams = { type: "object", required: ["token"], properties: { token: { type: "string", pattern: SECRET_PATTERN } } } as const;
 const CHANNEL = { type: "string", enum: ["email", "sms"] } as const;
-const IDENTIFIER = { type: "string", minLength: 1, maxLength: 320 } as const;
+// As the code page posts it back: a lower-cased email or an E.164 number; no control characters
+// (PostgreSQL text cannot hold NUL, and an audit row or rate-limit key with one would fail).
+const IDENTIFIER = { type: "string", minLength: 1, maxLength: 320, pattern: "^[^\\u0000-\\u001f\\u007f\\s]+$" } as const;
 // Any short string: a malformed code is a wrong code (counted), answered on the page, not a 400.
 const TYPED_CODE = { type: "string", maxLength: 32 } as const;
 
@@ -160,7 +162,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
       if (!new RegExp(CODE_PATTERN).test(code)) {
         return codePage(reply, 400, page, channel, identifier, browserBinding(request), { field: "code", message: formatMessage(page.view.t, { id: "code.error.format" }) });
       }
-      const result = await codeSignIn.verify({ channel, identifier, code, browser: browserBinding(request), ...context(request) });
+      const result = await codeSignIn.verify({ channel, identifier, code, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
       if (result.ok) return finish(request, reply, { login: { accountId: result.userId } });
       const { status, message, retryAfter } = failure(result);
       if (retryAfter !== undefined) reply.header("Retry-After", String(retryAfter));
@@ -174,7 +176,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
     async (request, reply) => {
       const { channel, identifier } = request.body;
       const page = await signInStep(request, reply, channel);
-      const result = await codeSignIn.continueApproved({ channel, identifier, browser: browserBinding(request), ...context(request) });
+      const result = await codeSignIn.continueApproved({ channel, identifier, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
       if (result.ok) return finish(request, reply, { login: { accountId: result.userId } });
       return codePage(reply, 400, page, channel, identifier, browserBinding(request), { field: "continue", message: formatMessage(page.view.t, failure(result).message) });
     },
@@ -215,8 +217,8 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
     "/interaction/:uid/link",
     { schema: { params: UID_PARAMS, body: formBody(["token"], { token: { type: "string", pattern: SECRET_PATTERN } }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
-      await signInStep(request, reply, "email");
-      const result = await codeSignIn.signInWithLink({ token: request.body.token, browser: browserBinding(request), ...context(request) });
+      const page = await signInStep(request, reply, "email");
+      const result = await codeSignIn.signInWithLink({ token: request.body.token, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
       if (!result.ok) throw invalidEmailLink("POST of a sign-in link that cannot be used");
       return finish(request, reply, { login: { accountId: result.userId } });
     },

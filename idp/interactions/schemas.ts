@@ -13,5 +13,5 @@ export const UID_PARAMS = { type: "object", required: ["uid"], properties: { uid
 export const formBody = (required: string[], properties: Record<string, object>) =>
   ({ type: "object", required: [...required, "_csrf"], properties: { ...properties, _csrf: CSRF_FIELD } }) as const;
 
-/** Enough of an address to be worth a lookup or a mail: something@something, no spaces. */
-export const LOOKS_LIKE_EMAIL = /^[^\s@]+@[^\s@]+$/;
+/** Enough of an address to be worth a lookup or a mail, as the operator's check has it: name@domain.tld, no spaces. */
+export const LOOKS_LIKE_EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;

@@ -112,7 +112,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
       const code = request.body.code.replace(/\s/g, "");
       const again = (status: number, message: Message) => (browser ? sentPage(reply, status, page, email, browser, error(page.view, "code", message)) : emailPage(reply, status, page, email, error(page.view, "email", { id: "signUp.error.expired" })));
       if (!new RegExp(CODE_PATTERN).test(code)) return again(400, { id: "code.error.format" });
-      const result = await signUp.confirm({ email, code, browser, ...context(request) });
+      const result = await signUp.confirm({ email, code, browser, interactionUid: page.details.uid, ...context(request) });
       if (result.ok) return passwordPage(reply, 200, page, email);
       if (result.reason === "invalid") return again(400, { id: "code.error.invalid" });
       reply.header("Retry-After", String(result.retryAfterSeconds));
@@ -127,7 +127,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
       const page = await signUpStep(request, reply);
       const { email } = request.body;
       const browser = browserBinding(request);
-      if (await signUp.confirmed(email, browser)) return passwordPage(reply, 200, page, email);
+      if (await signUp.confirmed(email, browser, page.details.uid)) return passwordPage(reply, 200, page, email);
       if (!browser) return emailPage(reply, 400, page, email, error(page.view, "email", { id: "signUp.error.expired" }));
       return sentPage(reply, 400, page, email, browser, error(page.view, "continue", { id: "code.error.notConfirmed" }));
     },
@@ -138,7 +138,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
     { schema: { params: UID_PARAMS, body: formBody(["token"], { token: { type: "string", pattern: SECRET_PATTERN } }) }, preHandler: app.csrfProtection },
     async (request, reply) => {
       const page = await signUpStep(request, reply);
-      const result = await signUp.confirmWithLink({ token: request.body.token, browser: browserBinding(request) });
+      const result = await signUp.confirmWithLink({ token: request.body.token, browser: browserBinding(request), interactionUid: page.details.uid });
       if (!result.ok) throw invalidEmailLink("POST of a sign-up link that cannot be used");
       return passwordPage(reply, 200, page, result.email);
     },
@@ -150,7 +150,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
     async (request, reply) => {
       const page = await signUpStep(request, reply);
       const { email, password, repeat } = request.body;
-      const result = await signUp.complete({ email, password, repeat, browser: browserBinding(request), ...context(request) });
+      const result = await signUp.complete({ email, password, repeat, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
       if (result.ok) return finish(request, reply, { login: { accountId: result.user.id } });
       switch (result.reason) {
         case "policy":

@@ -31,14 +31,21 @@ export type TemplateName = keyof MailTemplates;
 export type RenderedMail = { subject: string; text: string; html: string; links: string[] };
 
 /** What every mail needs besides its values: language, brand, and the public origin for links. */
-export type MailContext = { locale: Locale; brand: Brand; origin: string };
+export type MailContext = {
+  locale: Locale;
+  brand: Brand;
+  origin: string;
+  /** Whether /reset exists (PASSWORD_RESET): mails link to it only then. */
+  passwordReset?: boolean;
+};
 
 export class MailTemplateError extends Error {
   override name = "MailTemplateError";
 }
 
-/** How long a mailed code and its link work (the same as idp/accounts/code-sign-in.ts CODE_TTL_SECONDS). */
-export const CODE_TTL_MINUTES = 10;
+/** How long a one-time code (by mail, with its link, or by SMS) works: the flows and the messages read it here. */
+export const CODE_TTL_SECONDS = 10 * 60;
+const CODE_TTL_MINUTES = CODE_TTL_SECONDS / 60;
 
 /** The path a code mail's link opens (sign-in and sign-up alike: the link's code says which). */
 export function emailLinkPath(token: string): string {
@@ -131,7 +138,8 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
         subject: t("mail.signUpExisting.subject", { brand }),
         heading: t("mail.signUpExisting.subject", { brand }),
         before: [t("mail.signUpExisting.body", { brand })],
-        action: { label: t("mail.signUpExisting.action"), url: `${context.origin}/reset` },
+        // "Choose a new password" only where /reset exists (PASSWORD_RESET); else the body's "sign in" stands alone.
+        action: context.passwordReset === false ? undefined : { label: t("mail.signUpExisting.action"), url: `${context.origin}/reset` },
         after: [t("mail.signUpExisting.ignore")],
       };
     case "email_verification": {

@@ -3,9 +3,7 @@
 // format Safari and Chrome read to offer the code in the right site's field, and no other's).
 import { translator, type Locale } from "../pages/i18n.ts";
 import type { Brand } from "../pages/brand.ts";
-
-/** How long an SMS code works, as the messages say; the flow that issues codes expires them after it. */
-export const SMS_CODE_TTL_SECONDS = 10 * 60;
+import { CODE_TTL_SECONDS } from "../mail/templates.ts";
 
 /** Each SMS template and the values it is queued with (sealed in the outbox). */
 export type SmsTemplates = {
@@ -38,6 +36,6 @@ export function renderSms(name: string, values: Record<string, unknown>, context
   if (typeof code !== "string" || !CODE.test(code)) throw new SmsTemplateError(`${name} needs a code of 4-12 letters or digits`);
   const t = translator(context.locale);
   const message = name === "sms_sign_in_code" ? "sms.signInCode" : "sms.verificationCode";
-  const text = t(message, { code, brand: context.brand.name, minutes: SMS_CODE_TTL_SECONDS / 60 });
+  const text = t(message, { code, brand: context.brand.name, minutes: CODE_TTL_SECONDS / 60 });
   return `${text}\n\n@${new URL(context.origin).host} #${code}`;
 }

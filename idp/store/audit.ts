@@ -15,6 +15,7 @@ export type AuditEventName =
   | "sign_in.code_requested"
   | "sign_in.link_approved"
   | "sign_up.requested"
+  | "sign_up.failed"
   | "email.verification_sent"
   | "email.verified"
   | "user.created"

@@ -37,7 +37,7 @@ export type CodeRequest = {
 export type CodeOwner = { userId: string | null; identifier: string; interactionUid: string | null; locale: string };
 
 /** A code as a link finds it, without changing it. */
-export type LinkedCode = CodeOwner & { purpose: CodePurpose; browserMac: Buffer; usable: boolean; approved: boolean };
+export type LinkedCode = CodeOwner & { purpose: CodePurpose; browserMac: Buffer; usable: boolean };
 
 type OwnerRow = { user_id: string | null; identifier: string; interaction_uid: string | null; locale: string };
 const toOwner = (row: OwnerRow): CodeOwner => ({ userId: row.user_id, identifier: row.identifier, interactionUid: row.interaction_uid, locale: row.locale });
@@ -50,10 +50,12 @@ const TARGETS: Record<Exclude<CodePurpose, "sign_up">, string> = {
 };
 const CHANNEL: Record<CodePurpose, "email" | "sms"> = { sign_in_email: "email", sign_in_sms: "sms", sign_up: "email" };
 
-// Revokes the identifier's open codes of the purpose (a new code replaces them) when one is issued.
+// Revokes this browser's open codes of the purpose and identifier (a new code replaces them) when
+// one is issued. Only this browser's: someone else asking for the same address must not be able
+// to cancel a person's code (the per-address limit caps how many codes an address gets).
 const REVOKE_OPEN = `revoked AS (
     UPDATE one_time_codes SET revoked_at = $1
-     WHERE purpose = $4 AND identifier = $2 AND consumed_at IS NULL AND revoked_at IS NULL AND $3::boolean
+     WHERE purpose = $4 AND identifier = $2 AND browser_hmac = $7 AND consumed_at IS NULL AND revoked_at IS NULL AND $3::boolean
   )`;
 const AUDIT_REQUEST = `INSERT INTO audit_events (occurred_at, event, actor, user_id, email, ip, user_agent, details)
   SELECT $1, $13, 'anonymous', (SELECT id FROM target), $14, $15, $16,
@@ -94,35 +96,51 @@ const SIGN_UP_REQUEST = `
   )
   ${AUDIT_REQUEST}`;
 
-// The open code of this purpose and identifier that this browser asked for, if any.
-const OPEN_CODE = `SELECT id FROM one_time_codes
-   WHERE purpose = $1 AND identifier = $2 AND browser_hmac = ANY($3::bytea[])
-     AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $5 AND attempts < $6
-   ORDER BY id DESC LIMIT 1`;
+// A code works only for the sign-in (or sign-up) it was asked in, in the browser that asked, and
+// only while its person may still sign in that way: not disabled since, and for SMS still holding
+// the number, verified. `bound` names the parameters that hold the browser's HMACs and the uid.
+const bound = (browserMacs: string, uid: string) => `c.browser_hmac = ANY(${browserMacs}::bytea[]) AND c.interaction_uid = ${uid}`;
+const OWNER_STILL_VALID = `(c.user_id IS NULL OR EXISTS (
+    SELECT 1 FROM users u WHERE u.id = c.user_id AND NOT u.disabled
+       AND (c.purpose <> 'sign_in_email' OR lower(u.email) = c.identifier)
+       AND (c.purpose <> 'sign_in_sms' OR (u.phone = c.identifier AND u.phone_verified))))`;
+
+// The newest open code of this purpose and identifier that this browser asked for in this interaction.
+const OPEN_CODE = `SELECT c.id FROM one_time_codes c
+   WHERE c.purpose = $1 AND c.identifier = $2 AND ${bound("$3", "$7")}
+     AND c.consumed_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $5 AND c.attempts < $6
+   ORDER BY c.id DESC LIMIT 1`;
 // Still usable when the row is locked: re-checked by PostgreSQL after a concurrent update.
 const STILL_OPEN = "c.consumed_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $5 AND c.attempts < $6";
 
 /** The outcome of trying a code: no open code for this browser, a wrong one (attempts so far), or a match. */
 export type Attempt = { found: false } | { found: true; matched: false; attempts: number } | ({ found: true; matched: true; attempts: number } & CodeOwner);
 
+/** Where a code must be used: the browser that asked (its HMACs, one per cookie key), and the interaction it asked in. */
+export type Binding = { browserMacs: Macs; interactionUid: string };
+
 export interface OneTimeCodeStore {
   /** Issues a code (see signInRequest and SIGN_UP_REQUEST); whether one was issued. */
   request(request: CodeRequest): Promise<boolean>;
   /**
-   * Tries a code against the newest open one this browser asked for: counts the attempt and, on a
-   * match, consumes it (sign-in) or approves it (sign-up: consumed when the account is made).
+   * Tries a code against the newest open one this browser asked for in this interaction: counts
+   * the attempt and, on a match, consumes it (sign-in) or approves it (sign-up: consumed when the
+   * account is made).
    */
-  attempt(input: { purpose: CodePurpose; identifier: string; browserMacs: Macs; codeMacs: Macs; onMatch: "consume" | "approve" }): Promise<Attempt>;
+  attempt(input: { purpose: CodePurpose; identifier: string; binding: Binding; codeMacs: Macs; onMatch: "consume" | "approve" }): Promise<Attempt>;
   /** The code a link belongs to, in whatever state, unchanged (a GET, a mail scanner's too). */
   findByLink(linkMacs: Macs): Promise<LinkedCode | undefined>;
-  /** Uses a link in the browser that asked: consumes (sign-in) or approves (sign-up) it. */
-  useLink(input: { linkMacs: Macs; browserMacs: Macs; onMatch: "consume" | "approve" }): Promise<CodeOwner | undefined>;
+  /** Uses a link of this purpose where it was asked for: consumes (sign-in) or approves (sign-up) it. */
+  useLink(input: { purpose: CodePurpose; linkMacs: Macs; binding: Binding; onMatch: "consume" | "approve" }): Promise<CodeOwner | undefined>;
   /** A link opened in another browser, with the confirmation code the asking browser shows: counts the attempt, approves on a match. */
   approveByLink(input: { linkMacs: Macs; confirmed: boolean }): Promise<"approved" | "wrong" | "unusable">;
-  /** Consumes an approved code this browser asked for (approved at most `withinSeconds` ago). */
-  consumeApproved(input: { purpose: CodePurpose; identifier: string; browserMacs: Macs; withinSeconds: number }): Promise<CodeOwner | undefined>;
-  /** Whether this browser has an approved, unused code (approved at most `withinSeconds` ago). */
-  isApproved(input: { purpose: CodePurpose; identifier: string; browserMacs: Macs; withinSeconds: number }): Promise<boolean>;
+  /**
+   * Consumes an approved code asked for here. A sign-in's approval lasts as long as its code; a
+   * sign-up's `withinSeconds` from the approval (the person is choosing a password).
+   */
+  consumeApproved(input: { purpose: CodePurpose; identifier: string; binding: Binding; withinSeconds?: number }): Promise<CodeOwner | undefined>;
+  /** Whether a code asked for here was approved at most `withinSeconds` ago and is unused. */
+  isApproved(input: { purpose: CodePurpose; identifier: string; binding: Binding; withinSeconds: number }): Promise<boolean>;
   /** Deletes codes that expired before the cutoff; how many. */
   deleteExpiredBefore(cutoff: Date): Promise<number>;
 }
@@ -160,13 +178,13 @@ export function createOneTimeCodeStore(db: Queryable, now: () => Date = () => ne
       return rows[0]!.issued > 0;
     },
 
-    async attempt({ purpose, identifier, browserMacs, codeMacs, onMatch }): Promise<Attempt> {
+    async attempt({ purpose, identifier, binding, codeMacs, onMatch }): Promise<Attempt> {
       const use = onMatch === "consume" ? "consumed_at" : "approved_at";
       const { rows } = await db.query<OwnerRow & { matched: boolean; attempts: number }>(
         `UPDATE one_time_codes c SET attempts = c.attempts + 1, ${use} = CASE WHEN c.code_hmac = ANY($4::bytea[]) THEN $5 END
-          WHERE c.id = (${OPEN_CODE}) AND ${STILL_OPEN} AND c.approved_at IS NULL
+          WHERE c.id = (${OPEN_CODE}) AND ${STILL_OPEN} AND c.approved_at IS NULL AND ${OWNER_STILL_VALID}
           RETURNING c.user_id, c.identifier, c.interaction_uid, c.locale, c.${use} IS NOT NULL AS matched, c.attempts`,
-        [purpose, identifier, browserMacs, codeMacs, now(), MAX_CODE_ATTEMPTS],
+        [purpose, identifier, binding.browserMacs, codeMacs, now(), MAX_CODE_ATTEMPTS, binding.interactionUid],
       );
       const row = rows[0];
       if (!row) return { found: false };
@@ -174,25 +192,25 @@ export function createOneTimeCodeStore(db: Queryable, now: () => Date = () => ne
     },
 
     async findByLink(linkMacs: Macs): Promise<LinkedCode | undefined> {
-      const { rows } = await db.query<OwnerRow & { purpose: CodePurpose; browser_hmac: Buffer; usable: boolean; approved: boolean }>(
-        `SELECT purpose, user_id, identifier, interaction_uid, locale, browser_hmac, approved_at IS NOT NULL AS approved,
-                (consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $2 AND attempts < $3) AS usable
-           FROM one_time_codes WHERE link_hmac = ANY($1::bytea[])`,
+      const { rows } = await db.query<OwnerRow & { purpose: CodePurpose; browser_hmac: Buffer; usable: boolean }>(
+        `SELECT c.purpose, c.user_id, c.identifier, c.interaction_uid, c.locale, c.browser_hmac,
+                (c.consumed_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $2 AND c.attempts < $3 AND ${OWNER_STILL_VALID}) AS usable
+           FROM one_time_codes c WHERE c.link_hmac = ANY($1::bytea[])`,
         [linkMacs, now(), MAX_CODE_ATTEMPTS],
       );
       const row = rows[0];
-      return row && { ...toOwner(row), purpose: row.purpose, browserMac: row.browser_hmac, usable: row.usable, approved: row.approved };
+      return row && { ...toOwner(row), purpose: row.purpose, browserMac: row.browser_hmac, usable: row.usable };
     },
 
-    async useLink({ linkMacs, browserMacs, onMatch }): Promise<CodeOwner | undefined> {
+    async useLink({ purpose, linkMacs, binding, onMatch }): Promise<CodeOwner | undefined> {
       const use = onMatch === "consume" ? "consumed_at" : "approved_at";
       const { rows } = await db.query<OwnerRow>(
-        `UPDATE one_time_codes c SET ${use} = $3
-          WHERE c.link_hmac = ANY($1::bytea[]) AND c.browser_hmac = ANY($2::bytea[])
-            AND c.consumed_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $3 AND c.attempts < $4
-            ${onMatch === "approve" ? "AND c.approved_at IS NULL" : ""}
+        `UPDATE one_time_codes c SET ${use} = $5
+          WHERE c.purpose = $1 AND c.link_hmac = ANY($2::bytea[]) AND ${bound("$3", "$4")}
+            AND c.consumed_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > $5 AND c.attempts < $6 AND c.approved_at IS NULL
+            AND ${OWNER_STILL_VALID}
           RETURNING c.user_id, c.identifier, c.interaction_uid, c.locale`,
-        [linkMacs, browserMacs, now(), MAX_CODE_ATTEMPTS],
+        [purpose, linkMacs, binding.browserMacs, binding.interactionUid, now(), MAX_CODE_ATTEMPTS],
       );
       return rows[0] && toOwner(rows[0]);
     },
@@ -201,7 +219,7 @@ export function createOneTimeCodeStore(db: Queryable, now: () => Date = () => ne
       const { rows } = await db.query<{ approved: boolean }>(
         `UPDATE one_time_codes c SET attempts = c.attempts + 1, approved_at = CASE WHEN $2::boolean THEN $3 END
           WHERE c.link_hmac = ANY($1::bytea[]) AND c.consumed_at IS NULL AND c.revoked_at IS NULL AND c.approved_at IS NULL
-            AND c.expires_at > $3 AND c.attempts < $4
+            AND c.expires_at > $3 AND c.attempts < $4 AND ${OWNER_STILL_VALID}
           RETURNING c.approved_at IS NOT NULL AS approved`,
         [linkMacs, confirmed, now(), MAX_CODE_ATTEMPTS],
       );
@@ -209,27 +227,30 @@ export function createOneTimeCodeStore(db: Queryable, now: () => Date = () => ne
       return rows[0].approved ? "approved" : "wrong";
     },
 
-    async consumeApproved({ purpose, identifier, browserMacs, withinSeconds }): Promise<CodeOwner | undefined> {
+    async consumeApproved({ purpose, identifier, binding, withinSeconds }): Promise<CodeOwner | undefined> {
       const at = now();
+      // A sign-in's approval ends with its code; a sign-up's lasts withinSeconds from the approval.
+      const approvedSince = withinSeconds === undefined ? new Date(0) : new Date(at.getTime() - withinSeconds * 1000);
       const { rows } = await db.query<OwnerRow>(
         `UPDATE one_time_codes c SET consumed_at = $4
-          WHERE c.id = (SELECT id FROM one_time_codes
-                         WHERE purpose = $1 AND identifier = $2 AND browser_hmac = ANY($3::bytea[])
-                           AND approved_at > $5 AND consumed_at IS NULL AND revoked_at IS NULL
-                         ORDER BY id DESC LIMIT 1)
-            AND c.consumed_at IS NULL AND c.revoked_at IS NULL
+          WHERE c.id = (SELECT c.id FROM one_time_codes c
+                         WHERE c.purpose = $1 AND c.identifier = $2 AND ${bound("$3", "$7")}
+                           AND c.approved_at > $5 AND c.consumed_at IS NULL AND c.revoked_at IS NULL
+                           AND ($6::boolean OR c.expires_at > $4)
+                         ORDER BY c.id DESC LIMIT 1)
+            AND c.consumed_at IS NULL AND c.revoked_at IS NULL AND ${OWNER_STILL_VALID}
           RETURNING c.user_id, c.identifier, c.interaction_uid, c.locale`,
-        [purpose, identifier, browserMacs, at, new Date(at.getTime() - withinSeconds * 1000)],
+        [purpose, identifier, binding.browserMacs, at, approvedSince, withinSeconds !== undefined, binding.interactionUid],
       );
       return rows[0] && toOwner(rows[0]);
     },
 
-    async isApproved({ purpose, identifier, browserMacs, withinSeconds }): Promise<boolean> {
+    async isApproved({ purpose, identifier, binding, withinSeconds }): Promise<boolean> {
       const at = now();
       const { rows } = await db.query(
-        `SELECT 1 FROM one_time_codes
-          WHERE purpose = $1 AND identifier = $2 AND browser_hmac = ANY($3::bytea[]) AND approved_at > $4 AND consumed_at IS NULL AND revoked_at IS NULL`,
-        [purpose, identifier, browserMacs, new Date(at.getTime() - withinSeconds * 1000)],
+        `SELECT 1 FROM one_time_codes c
+          WHERE c.purpose = $1 AND c.identifier = $2 AND ${bound("$3", "$5")} AND c.approved_at > $4 AND c.consumed_at IS NULL AND c.revoked_at IS NULL`,
+        [purpose, identifier, binding.browserMacs, new Date(at.getTime() - withinSeconds * 1000), binding.interactionUid],
       );
       return rows.length > 0;
     },

@@ -149,19 +149,63 @@ describe("sign-in with a code by mail", () => {
     const ok = await enterCode(attempt, sent, code);
     expect(atCallback(ok.url)).toBe(true);
     const again = await openSignIn(new Browser());
-    const againPage = await askForCode(again, person.email); // within the cooldown: nothing new is sent
+    const againPage = await askForCode(again, person.email); // another browser: its own, new code
     expect((await enterCode(again, againPage, code)).status).toBe(400);
 
     // Superseded: a newer code (after the cooldown) revokes the older one.
     const third = await openSignIn();
+    const mailsSoFar = (await smtp.waitFor(person.email, 2)).length;
     clockOffsetMs = 61_000;
     const first = await askForCode(third, person.email);
-    const older = codeOf((await smtp.waitFor(person.email, 2))[1]!);
+    const older = codeOf((await smtp.waitFor(person.email, mailsSoFar + 1))[mailsSoFar]!);
     clockOffsetMs = 122_000;
     const second = await askForCode(third, person.email);
-    const newer = codeOf((await smtp.waitFor(person.email, 3))[2]!);
+    const newer = codeOf((await smtp.waitFor(person.email, mailsSoFar + 2))[mailsSoFar + 1]!);
     if (older !== newer) expect((await enterCode(third, first, older)).status).toBe(400);
     expect(atCallback((await enterCode(third, second, newer)).url)).toBe(true);
+  });
+
+  it("works only in the sign-in that asked, and not for a person disabled since", async () => {
+    const person = await newUser();
+    const browser = new Browser();
+    const first = await openSignIn(browser);
+    await askForCode(first, person.email);
+    const code = codeOf((await smtp.waitFor(person.email))[0]!);
+    // The same browser, another sign-in: the code is not this sign-in's.
+    const second = await openSignIn(browser);
+    const secondPage = await askForCode(second, person.email); // within the cooldown: nothing new is sent
+    expect((await enterCode(second, secondPage, code)).status).toBe(400);
+    expect((await codeRow(person.email))!.consumed_at).toBeNull();
+
+    const other = await newUser();
+    const attempt = await openSignIn();
+    const page = await askForCode(attempt, other.email);
+    const otherCode = codeOf((await smtp.waitFor(other.email))[0]!);
+    await idp.admin.users.setDisabled(other.email, true);
+    const refused = await enterCode(attempt, page, otherCode);
+    expect(refused.status).toBe(400);
+    expect((await codeRow(other.email))!.consumed_at).toBeNull();
+  });
+
+  it("lets nobody else cancel or hold up a person's code by asking for the same address", async () => {
+    const person = await newUser();
+    const mine = await openSignIn();
+    const myPage = await askForCode(mine, person.email);
+    const [myMail] = await smtp.waitFor(person.email);
+    // Someone else asks for the same address at once, from their own browser: their own code.
+    const theirs = await openSignIn();
+    await askForCode(theirs, person.email);
+    const mails = await smtp.waitFor(person.email, 2);
+    expect(mails).toHaveLength(2);
+    const signedIn = await enterCode(mine, myPage, codeOf(myMail!));
+    expect(atCallback(signedIn.url), signedIn.html.slice(0, 300)).toBe(true);
+  });
+
+  it("refuses a malformed identifier with a 400, changing nothing", async () => {
+    const attempt = await openSignIn();
+    const page = await askForCode(attempt, "someone@example.com");
+    const reply = await attempt.browser.submit(page, "/code", { code: "123456", identifier: "a\u0000b@example.com" });
+    expect(reply.status).toBe(400);
   });
 
   it("allows five tries per code: the right code after five wrong ones is refused", async () => {

@@ -90,4 +90,18 @@ describe("sign-in with a code by SMS", () => {
     expect(await queued("+33612345678")).toBe(0);
     expect(twilio.messages.some((message) => message.to !== "+4915123456789")).toBe(false);
   });
+
+  it("counts wrong SMS codes toward the account's own lockout, which then stops password sign-in too", async () => {
+    await idp.admin.addUser({ email: "guessed@example.com", password: "correct horse battery", phone: "+4915123456700", phoneVerified: true });
+    const attempt = await smsPage();
+    let page = await attempt.browser.submit(attempt.form, "/sms-code", { phone: "+4915123456700" });
+    await twilio.waitFor("+4915123456700");
+    for (let i = 0; i < 5; i++) page = await attempt.browser.submit(page, "/code", { code: "000000" }, atCallback);
+    expect(page.status).toBe(429);
+    const browser = new Browser();
+    const start = await startAuthorization(web);
+    const login = await browser.follow(start.url.toString());
+    const locked = await browser.submit(login, "/login", { email: "guessed@example.com", password: "correct horse battery" }, atCallback);
+    expect(locked.status).toBe(429);
+  });
 });
