@@ -77,6 +77,8 @@ const containsNul = (value: unknown): boolean =>
     ? hasNul(value)
     : typeof value === "object" && value !== null && Object.entries(value).some(([key, inner]) => hasNul(key) || containsNul(inner));
 
+const EXPIRED_DEVICE_CODE_KEPT_SECONDS = 600;
+
 // oidc-provider's token endpoint finds one of these first, then its grant and (for a token that
 // ends with the session) the session: one query reads all three (see findStored).
 const GRANT_SOURCES = new Set(["AuthorizationCode", "RefreshToken"]);
@@ -112,8 +114,8 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
       if (this.model === "Client") throw new Error("clients are managed with `idp clients`, not through the provider");
       if (hasNul(id) || containsNul(payload)) throw new errors.InvalidRequest("parameters must not contain NUL characters");
       // An expired device code must still be found, so that the device polling it hears
-      // expired_token (RFC 8628 3.5) rather than invalid_grant: kept as long again past its expiry.
-      const expiresIn = this.model === "DeviceCode" && lifetime ? lifetime * 2 : lifetime;
+      // expired_token (RFC 8628 3.5) rather than invalid_grant: kept ten minutes past its expiry.
+      const expiresIn = this.model === "DeviceCode" && lifetime ? lifetime + EXPIRED_DEVICE_CODE_KEPT_SECONDS : lifetime;
       const unit = currentUnitOfWork();
       if (unit) unit.collect({ kind: "upsert", model: this.model, id, payload, expiresIn });
       else await payloads.upsert(this.model, id, payload, expiresIn);

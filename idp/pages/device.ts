@@ -29,7 +29,7 @@ export function deviceCodePage(view: View, input: { action: string; xsrf: string
 ${errorSummary(view, errors)}
 ${problem === "aborted" ? html`<p role="status">${t("device.aborted")}</p>` : ""}
 <p>${t("device.intro")}</p>
-<form method="post" action="${input.action}" novalidate>
+<form id="op.deviceInputForm" method="post" action="${input.action}" novalidate>
 ${xsrfField(input.xsrf)}
 ${field({ id: "user_code", label: t("device.code"), type: "text", autocomplete: "off", value: input.userCode ?? "", invalid: errors.length > 0, autofocus: true })}
 ${primaryButton(t("device.submit"))}
