@@ -236,6 +236,8 @@ describe("loadConfig explicit values", () => {
       smsAllowedCountries: "DE,AT,CH",
       smsCodeLimitPerIp: 6,
       smsCodeLimitPerNumber: 3,
+      deviceCodeTtlSeconds: 600,
+      deviceCodeLimitPerIp: 20,
     });
   });
 

@@ -116,7 +116,7 @@ describe("a device signs in with a code typed in a browser", () => {
   });
 
   it("answers a wrong code on the page, in the person's language, and connects nothing", async () => {
-    const context = await chromium!.newContext({});
+    const context = await chromium!.newContext();
     try {
       const page = await context.newPage();
       await page.setExtraHTTPHeaders({ "accept-language": "de" });
