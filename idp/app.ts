@@ -114,6 +114,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       views: assets.views,
       errorResponses,
       now,
+      // Bound late: the limits are built below, and the first poll comes long after.
+      devicePollTooSoon: (subject, intervalSeconds) => rateLimits.devicePollTooSoon(subject, intervalSeconds),
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).

@@ -244,6 +244,8 @@ describe("loadConfig explicit values", () => {
       webhookMaxBackoffSeconds: 60,
       webhookMaxAgeSeconds: 3600,
       webhookPollIntervalMs: 250,
+      deviceCodeTtlSeconds: 600,
+      deviceCodeLimitPerIp: 20,
     });
   });
 

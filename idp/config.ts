@@ -102,6 +102,9 @@ export type Config = {
   webhookMaxBackoffSeconds: number;
   webhookMaxAgeSeconds: number;
   webhookPollIntervalMs: number;
+  // The device authorization grant (RFC 8628; idp/oidc/device-flow.ts, README "Command-line tools and devices").
+  deviceCodeTtlSeconds: number;
+  deviceCodeLimitPerIp: number;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -614,6 +617,18 @@ export const settings: { [K in keyof Config]: Setting } = {
     kind: "integer",
     fallback: constant("1000"),
     doc: "How often, milliseconds, each instance looks for webhook deliveries that are due: new events (also those the CLI queued), retries, and deliveries left by an instance that stopped.",
+  },
+  deviceCodeTtlSeconds: {
+    env: "DEVICE_CODE_TTL",
+    kind: "integer",
+    fallback: constant("600"),
+    doc: "How long a device's code (RFC 8628) may be entered at `<issuer>/device`, seconds; after that the device's polling gets `expired_token`.",
+  },
+  deviceCodeLimitPerIp: {
+    env: "DEVICE_CODE_LIMIT_PER_IP",
+    kind: "integer",
+    fallback: constant("20"),
+    doc: "Codes entered at `<issuer>/device` per RATE_LIMIT_WINDOW from one client address, right or wrong; 0 turns it off. Guessing a code takes billions of tries.",
   },
   logLevel: {
     env: "LOG_LEVEL",

@@ -246,6 +246,27 @@ describe("idp CLI on PostgreSQL", () => {
     expect(insecure.stderr).toContain("must use https");
   });
 
+  it("clients add --native and --device make public clients of those kinds; a native app's bad redirect is refused", async () => {
+    const native = await cli("ok", ["clients", "add", "--id", "desktop", "--native", "--redirect-uri", "com.example.desktop:/cb", "--redirect-uri", "http://127.0.0.1/cb"]);
+    expect(native.stdout).toBe("added public native client desktop\n");
+    const device = await cli("ok", ["clients", "add", "--id", "tv", "--device", "--first-party"]);
+    expect(device.stdout).toBe("added public device client tv\n");
+    const { rows } = await sql.query("SELECT id, kind, secret_hash, redirect_uris FROM clients WHERE id IN ('desktop', 'tv') ORDER BY id");
+    expect(rows).toEqual([
+      { id: "desktop", kind: "native", secret_hash: null, redirect_uris: ["com.example.desktop:/cb", "http://127.0.0.1/cb"] },
+      { id: "tv", kind: "device", secret_hash: null, redirect_uris: [] },
+    ]);
+    const listed = lines((await cli("ok", ["clients", "list"])).stdout);
+    expect(listed).toContain("desktop\tpublic, native, third-party\tcom.example.desktop:/cb http://127.0.0.1/cb");
+    expect(listed).toContain("tv\tpublic, device, first-party\t");
+    const refused = await cli("fails", ["clients", "add", "--id", "bad", "--native", "--redirect-uri", "http://localhost/cb"]);
+    expect(refused.stderr).toContain("RFC 8252 §8.3");
+    const both = await cli("fails", ["clients", "add", "--id", "bad", "--native", "--device"]);
+    expect(both.stderr).toContain("exclude each other");
+    await cli("ok", ["clients", "remove", "desktop"]);
+    await cli("ok", ["clients", "remove", "tv"]);
+  });
+
   it("clients list shows every client", async () => {
     const result = await cli("ok", ["clients", "list"]);
     expect(lines(result.stdout).sort()).toEqual([

@@ -2,7 +2,8 @@
 // a Fastify onRequest hook for every request to the OIDC endpoints and the sign-in pages (added
 // before the provider's middleware, so a limited request never reaches it), and a check for the
 // sign-in form post, which needs the parsed body for its per-email limit, the password reset
-// posts, the sign-up posts (per email domain) and the requests for SMS codes (per number). The per-request limits
+// posts, the sign-up posts (per email domain), the requests for SMS codes (per number), the user codes
+// typed for a device and the device's polling. The per-request limits
 // count in memory and sync with the store every RATE_LIMIT_SYNC_INTERVAL_MS (synced-counters.ts):
 // no round trip per request. The sign-in limits go to the store on every post: few, and exact.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
@@ -39,6 +40,7 @@ export function rateLimitRules(config: Config) {
     signUpPerDomain: rule("signup:domain", config.signUpLimitPerDomain),
     smsCodePerIp: rule("sms:ip", config.smsCodeLimitPerIp),
     smsCodePerNumber: rule("sms:number", config.smsCodeLimitPerNumber),
+    deviceCodePerIp: rule("device-code:ip", config.deviceCodeLimitPerIp),
   };
 }
 
@@ -100,6 +102,8 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
   const rules = rateLimitRules(config);
   const mount = new URL(config.issuer).pathname.replace(/\/$/, "").toLowerCase();
   const tokenPath = `${mount}/token`;
+  // Where a person types a device's user code (RFC 8628): each post is a guess, counted exactly.
+  const deviceCodePath = `${mount}/device`;
   // Discovery and the JWKS are static, public and made to be fetched often (Convex fetches both on
   // every authentication, through its cache): they touch no database, and counting them would
   // cost more than serving them.
@@ -163,6 +167,9 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
         // The client id is the caller's choice: counted only once the address is within its limits,
         // so one address cannot fill the counters with made-up ids faster than its own limit.
         if (wait === undefined && clientId) wait = await countRequest([{ rule: rules.tokenPerClient, subject: clientId }]);
+        if (wait === undefined && request.method === "POST" && path === deviceCodePath) {
+          wait = await countInStore([{ rule: rules.deviceCodePerIp, subject: address }]);
+        }
       } catch (error) {
         // The counters are unreachable (database or Redis down): let the request through rather
         // than fail every endpoint; it meets the outage itself and answers 503. Sign-in, whose
@@ -226,6 +233,15 @@ export function createRateLimits(store: RateLimitStore, config: Config, options:
         { rule: rules.smsCodePerIp, subject: addressKey(ip) },
         { rule: rules.smsCodePerNumber, subject: e164 },
       ]);
+    },
+
+    /**
+     * A device polling the token endpoint (RFC 8628 3.5): at most once per `intervalSeconds` for one
+     * device code (`subject`, a digest of it). True when this poll came too soon (answer slow_down).
+     */
+    async devicePollTooSoon(subject: string, intervalSeconds: number): Promise<boolean> {
+      const wait = await countInStore([{ rule: { name: "device-poll", limit: 1, windowSeconds: intervalSeconds }, subject }]);
+      return wait !== undefined;
     },
 
     /** A new password posted with a reset link: per address (the link names no email). */

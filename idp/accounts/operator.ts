@@ -5,7 +5,7 @@
 import type { Database, Queryable } from "../db/database.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { AuditEvent, AuditStore } from "../store/audit.ts";
-import type { Client, ClientStore } from "../store/clients.ts";
+import type { Client, ClientKind, ClientStore } from "../store/clients.ts";
 import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
 import type { User, UserStore } from "../store/users.ts";
 import { generateClientSecret, hashClientSecret } from "./client-secrets.ts";
@@ -15,6 +15,7 @@ import { passwordProblem, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./pas
 import { normalisePhone } from "../sms/phone-numbers.ts";
 import type { WebhookStore } from "../store/webhooks.ts";
 import { reportUser } from "../webhooks/events.ts";
+import { nativeRedirectUriProblem } from "../oidc/native-redirects.ts";
 
 export class InvalidInputError extends Error {
   override name = "InvalidInputError";
@@ -58,6 +59,13 @@ export function validateRedirectUri(uri: string): string {
   if (!["http:", "https:"].includes(url.protocol) && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
     throw new InvalidInputError(`"${uri}" must be https, local http, or a reverse-domain app scheme`);
   }
+  return uri;
+}
+
+/** A mobile or desktop app's redirect URI (RFC 8252; oidc/native-redirects.ts). */
+export function validateNativeRedirectUri(uri: string): string {
+  const problem = nativeRedirectUriProblem(uri);
+  if (problem) throw new InvalidInputError(problem);
   return uri;
 }
 
@@ -106,6 +114,8 @@ export type NewClientInput = {
   firstParty: boolean;
   /** A server using client_credentials: confidential, no redirect URIs. */
   service?: boolean;
+  /** native: a mobile or desktop app (RFC 8252); device: the device authorization grant (RFC 8628). Both public. Default web. */
+  kind?: ClientKind;
 };
 
 /** The stores an operator action writes, over one queryable. */
@@ -255,12 +265,19 @@ export function createOperator(deps: OperatorDeps): Operator {
       if (service && (input.redirectUris.length > 0 || (input.postLogoutRedirectUris ?? []).length > 0)) {
         throw new InvalidInputError("a service client signs nobody in: it takes no redirect URIs");
       }
-      if (!service && input.redirectUris.length === 0) throw new InvalidInputError("at least one --redirect-uri is required");
+      const kind = input.kind ?? "web";
+      if (service && kind !== "web") throw new InvalidInputError(`a service client cannot also be a ${kind} client`);
+      if (kind === "device" && (input.redirectUris.length > 0 || (input.postLogoutRedirectUris ?? []).length > 0)) {
+        throw new InvalidInputError("a device client signs in with a code typed elsewhere: it takes no redirect URIs");
+      }
+      if (!service && kind !== "device" && input.redirectUris.length === 0) throw new InvalidInputError("at least one --redirect-uri is required");
       const name = validateClientName(input.name);
       const logoUri = input.logoUri === undefined ? null : validateLogoUri(input.logoUri);
-      const redirectUris = input.redirectUris.map(validateRedirectUri);
-      const postLogoutRedirectUris = (input.postLogoutRedirectUris ?? []).map(validateRedirectUri);
-      const secret = input.public ? undefined : generateClientSecret();
+      const validateUri = kind === "native" ? validateNativeRedirectUri : validateRedirectUri;
+      const redirectUris = input.redirectUris.map(validateUri);
+      const postLogoutRedirectUris = (input.postLogoutRedirectUris ?? []).map(validateUri);
+      // An app on someone's device or a command-line tool cannot keep a secret (RFC 8252 §8.5).
+      const secret = input.public || kind !== "web" ? undefined : generateClientSecret();
       const client = await db.transaction(async (tx) => {
         const { clients, audit } = stores(tx);
         const created = await clients.create({
@@ -272,9 +289,14 @@ export function createOperator(deps: OperatorDeps): Operator {
           postLogoutRedirectUris,
           firstParty: service ? false : input.firstParty,
           service,
+          kind,
         });
-        const kind = service ? "service" : secret ? "confidential" : "public";
-        await audited(audit, { event: "client.created", clientId: created.id, details: { kind, first_party: created.firstParty } });
+        const type = service ? "service" : secret ? "confidential" : "public";
+        await audited(audit, {
+          event: "client.created",
+          clientId: created.id,
+          details: { kind: type, first_party: created.firstParty, ...(kind !== "web" ? { application_type: kind } : {}) },
+        });
         return created;
       });
       return { client, secret };

@@ -9,6 +9,8 @@ export const clients: CommandGroup = {
       name: "clients add",
       usage: [
         "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL]",
+        "--id ID --native --redirect-uri URI [--redirect-uri URI ...] [--first-party] [--name N]",
+        "--id ID --device [--first-party] [--name N]",
         "--id ID --service [--name N]",
       ],
       summary: "add an app people sign in to; with --service, a server\nthat gets service tokens (client_credentials)",
@@ -21,6 +23,12 @@ export const clients: CommandGroup = {
         "--name            the name the sign-in pages show (\"to continue to <name>\"); default the id",
         "--logo-uri        the logo the sign-in pages show beside it: an https URL (http for localhost",
         "                  only), without a user name or password, of at most 2048 characters",
+        "--native          a mobile or desktop app (RFC 8252): public, PKCE required; redirect URIs",
+        "                  with a reverse-domain scheme (com.example.app:/callback), claimed https",
+        "                  links, or http://127.0.0.1/... or http://[::1]/...; registered without a",
+        "                  port, a loopback URI accepts any port (not localhost: RFC 8252 §8.3)",
+        "--device          a command-line tool or TV (RFC 8628 device authorization grant): public,",
+        "                  no redirect URIs; people type its code at <issuer>/device",
         "--service         a server using client_credentials: confidential, no redirect URIs",
       ].join("\n"),
       async run(args, ctx) {
@@ -33,8 +41,11 @@ export const clients: CommandGroup = {
           public: { type: "boolean" },
           "first-party": { type: "boolean" },
           service: { type: "boolean" },
+          native: { type: "boolean" },
+          device: { type: "boolean" },
         });
         if (!values.id) throw new CliUsageError("--id is required");
+        if ([values.native, values.device, values.service].filter(Boolean).length > 1) throw new CliUsageError("--native, --device and --service exclude each other");
         const { client, secret } = await (await ctx.operator()).addClient({
           id: values.id,
           name: values.name,
@@ -44,8 +55,10 @@ export const clients: CommandGroup = {
           public: values.public ?? false,
           firstParty: values["first-party"] ?? false,
           service: values.service ?? false,
+          kind: values.native ? "native" : values.device ? "device" : "web",
         });
-        ctx.out(`added ${client.service ? "service" : secret ? "confidential" : "public"} client ${client.id}`);
+        const kind = client.service ? "service" : secret ? "confidential" : client.kind === "web" ? "public" : `public ${client.kind}`;
+        ctx.out(`added ${kind} client ${client.id}`);
         if (secret) ctx.out(`client secret (shown once, store it now): ${secret}`);
       },
     },
@@ -61,7 +74,7 @@ export const clients: CommandGroup = {
         for (const client of list) {
           const kind = client.service
             ? "service"
-            : [client.secretHash ? "confidential" : "public", client.firstParty ? "first-party" : "third-party"].join(", ");
+            : [client.secretHash ? "confidential" : "public", ...(client.kind === "web" ? [] : [client.kind]), client.firstParty ? "first-party" : "third-party"].join(", ");
           const shown = client.name !== null || client.logoUri !== null ? [client.name ?? "-", client.logoUri ?? "-"] : [];
           ctx.out([client.id, kind, client.redirectUris.join(" "), ...shown].join("\t"));
         }

@@ -26,9 +26,26 @@ export function clientMetadata(client: Client): AdapterPayload {
       service: true,
     };
   }
+  if (client.kind === "device") {
+    // RFC 8628: a public client that never sees a browser redirect; oidc-provider's kind for it is native.
+    return {
+      client_id: client.id,
+      ...(client.name ? { client_name: client.name } : {}),
+      application_type: "native",
+      token_endpoint_auth_method: "none",
+      redirect_uris: [],
+      grant_types: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+      response_types: [],
+      require_auth_time: true,
+      first_party: client.firstParty,
+      service: false,
+    };
+  }
   return {
     client_id: client.id,
     ...(client.name ? { client_name: client.name } : {}),
+    // native (RFC 8252): oidc-provider then admits private-use schemes and loopback ports (provider.ts narrows the latter).
+    application_type: client.kind === "native" ? "native" : "web",
     // The stored value is a hash; the provider's secret comparison is replaced to match (see provider.ts).
     ...(client.secretHash ? { client_secret: client.secretHash } : {}),
     token_endpoint_auth_method: client.secretHash ? "client_secret_basic" : "none",
@@ -59,6 +76,8 @@ const containsNul = (value: unknown): boolean =>
   typeof value === "string"
     ? hasNul(value)
     : typeof value === "object" && value !== null && Object.entries(value).some(([key, inner]) => hasNul(key) || containsNul(inner));
+
+const EXPIRED_DEVICE_CODE_KEPT_SECONDS = 600;
 
 // oidc-provider's token endpoint finds one of these first, then its grant and (for a token that
 // ends with the session) the session: one query reads all three (see findStored).
@@ -91,9 +110,12 @@ export function createAdapterClass(options: AdapterOptions): new (model: string)
       this.model = model;
     }
 
-    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    async upsert(id: string, payload: AdapterPayload, lifetime: number): Promise<void> {
       if (this.model === "Client") throw new Error("clients are managed with `idp clients`, not through the provider");
       if (hasNul(id) || containsNul(payload)) throw new errors.InvalidRequest("parameters must not contain NUL characters");
+      // An expired device code must still be found, so that the device polling it hears
+      // expired_token (RFC 8628 3.5) rather than invalid_grant: kept ten minutes past its expiry.
+      const expiresIn = this.model === "DeviceCode" && lifetime ? lifetime + EXPIRED_DEVICE_CODE_KEPT_SECONDS : lifetime;
       const unit = currentUnitOfWork();
       if (unit) unit.collect({ kind: "upsert", model: this.model, id, payload, expiresIn });
       else await payloads.upsert(this.model, id, payload, expiresIn);

@@ -18,6 +18,8 @@ import { isDatabaseUnavailable } from "../db/availability.ts";
 import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-without-prompt.ts";
 import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
+import { installNativeRedirectMatching } from "./native-redirects.ts";
+import { deviceFlowFeature, enforceDevicePollInterval, prefillCodeFromLink } from "./device-flow.ts";
 
 export type ProviderDeps = {
   config: Config;
@@ -32,6 +34,8 @@ export type ProviderDeps = {
   errorResponses: ErrorResponses;
   /** The clock (an id_token_hint's expiry is judged by it); defaults to the system's. */
   now?: () => Date;
+  /** Counts a device's poll of the token endpoint; true when it came sooner than the interval (slow_down). None: never. */
+  devicePollTooSoon?: (subject: string, intervalSeconds: number) => Promise<boolean>;
 };
 
 /** The view of a provider request: end_session and authorization take `ui_locales`. */
@@ -121,11 +125,12 @@ export function baseConfiguration(input: {
       Session: config.sessionTtlSeconds,
       Interaction: config.interactionTtlSeconds,
       Grant: config.grantTtlSeconds,
+      DeviceCode: config.deviceCodeTtlSeconds,
     },
   };
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date() }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon }: ProviderDeps): Provider {
   const base = baseConfiguration({ config, keys, findAccount: createFindAccount(users) });
   const endSessionWithoutPrompt = createLogoutWithoutPrompt(now);
   const configuration: Configuration = {
@@ -133,6 +138,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     adapter,
     features: {
       ...base.features,
+      // Command-line tools and devices (RFC 8628): `idp clients add --device`; the pages are ours.
+      deviceFlow: deviceFlowFeature((ctx) => viewOf(views, ctx)),
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -175,6 +182,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     return clientSecretMatches(actual, this.clientSecret);
   };
   nameSessionsInIdTokens(provider);
+  // A native app's loopback redirect registered without a port accepts any port; with one, only it.
+  installNativeRedirectMatching(provider);
 
   // Outermost: every error leaves through the one renderer. While storage is unreachable every
   // endpoint answers 503 with Retry-After, never 500; an error escaping the provider's own handling
@@ -201,6 +210,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     }
   });
   provider.use(tokenUnitOfWorkMiddleware(commitTokenWrites));
+  prefillCodeFromLink(provider);
+  if (devicePollTooSoon) enforceDevicePollInterval(provider, devicePollTooSoon);
 
   // Convex fetches the JWKS through an HTTP cache: give it a short, explicit lifetime and plain JSON.
   provider.use(async (ctx: KoaContextWithOIDC, next) => {

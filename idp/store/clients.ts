@@ -15,8 +15,13 @@ export type Client = {
   firstParty: boolean;
   /** A server that gets service tokens with client_credentials; never signs people in. */
   service: boolean;
+  /** web, native (RFC 8252) or device (RFC 8628); service clients are web. */
+  kind: ClientKind;
   createdAt: Date;
 };
+
+/** What kind of application signs people in (migrations/013_client_kinds.sql). */
+export type ClientKind = "web" | "native" | "device";
 
 type ClientRow = {
   id: string;
@@ -27,11 +32,12 @@ type ClientRow = {
   post_logout_redirect_uris: string[];
   first_party: boolean;
   service: boolean;
+  kind: ClientKind;
   created_at: Date;
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, created_at";
+const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, created_at";
 
 const toClient = (row: ClientRow): Client => ({
   id: row.id,
@@ -42,10 +48,11 @@ const toClient = (row: ClientRow): Client => ({
   postLogoutRedirectUris: row.post_logout_redirect_uris,
   firstParty: row.first_party,
   service: row.service,
+  kind: row.kind,
   createdAt: row.created_at,
 });
 
-export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri"> & { service?: boolean; logoUri?: string | null };
+export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind"> & { service?: boolean; logoUri?: string | null; kind?: ClientKind };
 
 /** The clients table's contract. Values arrive validated (accounts/operator.ts); the store only keeps them. */
 export interface ClientStore {
@@ -63,8 +70,8 @@ export function createClientStore(db: Queryable): ClientStore {
     async create(client) {
       try {
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${CLIENT_COLUMNS}`,
+          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${CLIENT_COLUMNS}`,
           [
             client.id,
             client.name,
@@ -74,6 +81,7 @@ export function createClientStore(db: Queryable): ClientStore {
             client.postLogoutRedirectUris,
             client.firstParty,
             client.service ?? false,
+            client.kind ?? "web",
           ],
         );
         return toClient(rows[0]!);

@@ -54,8 +54,8 @@ export async function markupProblems(page: Page) {
     formsWithoutToken: [...document.forms]
       .filter((form) => {
         const hidden = (field: string) => form.querySelector(`input[type="hidden"][name="${field}"]`)?.getAttribute("value");
-        // oidc-provider's logout form carries its own anti-CSRF token, xsrf.
-        return !hidden("_csrf") && !(form.id === "op.logoutForm" && hidden("xsrf"));
+        // oidc-provider's forms (sign-out, a device's code) carry its own anti-CSRF token, xsrf.
+        return !hidden("_csrf") && !(["op.logoutForm", "op.deviceInputForm", "op.deviceConfirmForm"].includes(form.id) && hidden("xsrf"));
       })
       .map((form) => form.outerHTML.slice(0, 120)),
     inputsWithoutAutocomplete: [...document.querySelectorAll("input, select, textarea")]
