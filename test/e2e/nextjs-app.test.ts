@@ -201,6 +201,8 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 describe("the Next.js example in Chromium", () => {
   it("signs alice in on the server and renders what users:viewer read with her identity", async () => {
     const page = await openApp();
+    const pageErrors: string[] = []; // uncaught errors, hydration mismatches among them
+    page.on("pageerror", (error) => pageErrors.push(error.message));
     await page.getByText("You are signed out.").waitFor();
     const before = convex.calls.length;
 
@@ -210,6 +212,8 @@ describe("the Next.js example in Chromium", () => {
     expect(await page.locator('[data-field="tokenIdentifier"]').textContent()).toBe(`${idp.issuer}|${aliceId}`);
     // The browser's Convex client got the preloaded answer.
     expect(await page.getByTestId("live-viewer").textContent()).toBe(`Convex client: ${alice.email}`);
+    await page.waitForLoadState("load");
+    expect(pageErrors).toEqual([]);
 
     // fetchQuery and preloadQuery each ran the real query, with a token the Convex rules accept.
     const calls = convex.calls.slice(before);
