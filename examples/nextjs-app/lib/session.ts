@@ -43,7 +43,7 @@ export async function currentSession(cookie: string | undefined, { force = false
     // Another server process may have rotated this refresh token a moment ago (its answer sets the
     // new cookie); the ID token in hand still serves until it expires. Otherwise the session is over.
     if (error instanceof RefreshRefused) {
-      return stillValid && !force ? { kind: "current", session } : { kind: "none", clearCookie: true };
+      return stillValid ? { kind: "current", session } : { kind: "none", clearCookie: true };
     }
     // The IdP is unreachable: keep the cookie for a later try, and use the ID token while it lasts.
     return stillValid ? { kind: "current", session } : { kind: "none", clearCookie: false };

@@ -14,7 +14,8 @@ export async function POST(request: NextRequest) {
     return response;
   }
   // Convex needs a new token on a forced refresh; the same one back would sign the client out anyway.
-  if (outcome.kind === "current") return NextResponse.json({ error: "the IdP could not be reached" }, { status: 503 });
+  // (The IdP was unreachable, or another request rotated this refresh token a moment ago.)
+  if (outcome.kind === "current") return NextResponse.json({ error: "no new token now; try again" }, { status: 503 });
   const response = NextResponse.json({ idToken: null }, { status: 401 });
   if (outcome.clearCookie) response.cookies.set(name, "", cookieOptions(0));
   return response;
