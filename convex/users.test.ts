@@ -67,3 +67,15 @@ test("a service cannot store or read a user", async () => {
   await expect(worker.query(api.users.current, {})).rejects.toThrow("Services cannot act as users");
   expect(await t.run((ctx) => ctx.db.query("users").collect())).toHaveLength(0);
 });
+
+test("viewer: null signed out, the token's subject and email signed in, before and after store", async () => {
+  const t = convexTest(schema, modules);
+  expect(await t.query(api.users.viewer, {})).toBeNull();
+  const expected = { subject: "u_alice", tokenIdentifier: alice.tokenIdentifier, email: "alice@example.com", name: "Alice Example" };
+  expect(await t.withIdentity(alice).query(api.users.viewer, {})).toEqual(expected);
+  await t.withIdentity(alice).mutation(api.users.store, {});
+  expect(await t.withIdentity(alice).query(api.users.viewer, {})).toEqual(expected);
+  // A claim of the wrong type is absent, as in store.
+  expect(await t.withIdentity(userIdentity("u_bob", { email: 42, name: "Bob" })).query(api.users.viewer, {})).toMatchObject({ subject: "u_bob", email: null });
+  await expect(t.withIdentity(serviceIdentity()).query(api.users.viewer, {})).rejects.toThrow("Services cannot act as users");
+});

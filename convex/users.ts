@@ -51,3 +51,17 @@ export const current = query({
     return identity === null ? null : await findUser(ctx, identity);
   },
 });
+
+/**
+ * Who is signed in, as Convex sees it: read from the token alone, so it works before users.store
+ * has run (a server-rendered page asks this with fetchQuery). Null when signed out.
+ */
+export const viewer = query({
+  args: {},
+  handler: async (ctx) => {
+    const identity = await getUserIdentity(ctx);
+    if (identity === null) return null;
+    const { email, name } = profile(identity);
+    return { subject: identity.subject, tokenIdentifier: identity.tokenIdentifier, email: email ?? null, name: name ?? null };
+  },
+});
