@@ -5,6 +5,8 @@ const TIMING = ["test/abuse/timing.test.ts", "test/abuse/reset-timing.test.ts", 
 
 export default defineConfig({
   test: {
+    // PostgreSQL and Redis for the tests: the ones configured or running, else a throwaway PostgreSQL (see the file).
+    globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Two cores: argon2 and PGlite are CPU-heavy, so keep the number of parallel files small.

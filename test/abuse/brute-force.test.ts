@@ -2,12 +2,13 @@
 // a burst of wrong passwords locks the email for the configured time, the right password is refused
 // while locked and works once the (injected) clock has passed the lock, other people are unaffected,
 // an unknown email gets byte-for-byte the same answers, and `idp users unlock` ends a lock at once.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { buildApp } from "../../idp/app.ts";
 import { loadKeyMaterial } from "../../idp/keys/key-material.ts";
 import { createAuditStore } from "../../idp/store/audit.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { REDIRECT_URI } from "../support/oidc-flow.ts";
+import { describeEach } from "../support/redis.ts";
 import { clearRedisKeys, comparable, LoginSession, redisUrl, runCli, signedIn, type Reply } from "./helpers.ts";
 
 const alice = { email: "alice@example.com", password: "correct horse battery" };
@@ -16,10 +17,12 @@ const bob = { email: "bob@example.com", password: "bob's long password" };
 const ghost = { email: "ghost@example.com", password: "correct horse battery" };
 const LOCK = 900;
 
-describe.each([
-  { backend: "PostgreSQL", env: {} as Record<string, string> },
-  { backend: "Redis", env: { REDIS_URL: redisUrl } as Record<string, string> },
-])("brute-force lockout with counters in $backend", ({ env }) => {
+const counterBackends = [
+  { name: "PostgreSQL", env: {} as Record<string, string> },
+  { name: "Redis", env: { REDIS_URL: redisUrl } as Record<string, string> },
+];
+
+describeEach(counterBackends, "brute-force lockout with counters in $name", ({ env }) => {
   let idp: TestIdp;
   let offsetMs = 0;
   const now = () => new Date(Date.UTC(2031, 0, 1) + offsetMs);

@@ -8,8 +8,9 @@ import { createClient } from "@redis/client";
 import { discover, startAuthorization } from "../support/oidc-flow.ts";
 import { redisKeyPrefix } from "../../idp/abuse/rate-limit-store.ts";
 import type { TestIdp } from "../support/idp.ts";
+import { redisUrl } from "../support/redis.ts";
 
-export const redisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export { redisUrl };
 
 export type Reply = { status: number; headers: Headers; html: string; location?: string; ms: number };
 

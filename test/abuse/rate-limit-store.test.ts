@@ -8,6 +8,7 @@ import { connectRedisRateLimitStore } from "../../idp/store/rate-limits-redis.ts
 import { createPostgresTestDatabase } from "../support/database.ts";
 import { redisUrl } from "./helpers.ts";
 import { storeBackends, type StoreBackend } from "./store-backends.ts";
+import { describeEach, needsRedis } from "../support/redis.ts";
 
 const START = new Date("2031-03-04T05:06:07.000Z");
 let clock = START;
@@ -16,7 +17,7 @@ const advance = (ms: number) => {
   clock = new Date(clock.getTime() + ms);
 };
 
-describe.each(storeBackends)("RateLimitStore on $name", ({ open }) => {
+describeEach(storeBackends, "RateLimitStore on $name", ({ open }) => {
   let backend: StoreBackend;
   let store: RateLimitStore;
   let other: RateLimitStore;
@@ -229,7 +230,8 @@ describe("backend-specific cleanup", () => {
     }
   });
 
-  it("Redis: every counter carries a Redis TTL equal to what is left of its window", async () => {
+  it("Redis: every counter carries a Redis TTL equal to what is left of its window", async (context) => {
+    needsRedis(context);
     const prefix = `idp-test:${randomBytes(6).toString("hex")}:`;
     const store = await connectRedisRateLimitStore({ url: redisUrl, prefix, now });
     const raw = createClient({ url: redisUrl });

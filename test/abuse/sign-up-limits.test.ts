@@ -5,12 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRateLimits, rateLimitRules, type RateLimits } from "../../idp/abuse/limits.ts";
 import { loadConfig } from "../../idp/config.ts";
 import { storeBackends, type StoreBackend } from "./store-backends.ts";
+import { describeEach } from "../support/redis.ts";
 
 let offsetMs = 0;
 const now = () => new Date(Date.UTC(2031, 5, 1) + offsetMs);
 const advance = (seconds: number) => (offsetMs += seconds * 1000);
 
-describe.each(storeBackends)("sign-up limits on $name", (backend) => {
+describeEach(storeBackends, "sign-up limits on $name", (backend) => {
   let opened: StoreBackend;
   let instances: [RateLimits, RateLimits];
   const limitsFor = (env: Record<string, string>, store = opened.stores[0]) =>

@@ -7,6 +7,7 @@ import { createSyncedCounters, type SyncedCounters, type SyncedCountersOptions }
 import type { RateLimitStore } from "../../idp/store/rate-limits.ts";
 import { DependencyTimeoutError } from "../../idp/db/bounded-wait.ts";
 import { storeBackends, type StoreBackend } from "./store-backends.ts";
+import { describeEach } from "../support/redis.ts";
 
 const START = new Date("2032-01-02T03:04:05.000Z");
 let clock = START;
@@ -32,7 +33,7 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((counters) => counters.close()));
 });
 
-describe.each(storeBackends)("synced counters over $name", ({ open }) => {
+describeEach(storeBackends, "synced counters over $name", ({ open }) => {
   let backend: StoreBackend;
   let store: RateLimitStore;
   let other: RateLimitStore;

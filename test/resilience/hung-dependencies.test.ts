@@ -19,6 +19,7 @@ import { freePort, type TestIdp } from "../support/idp.ts";
 import type { TcpProxy } from "../support/tcp-proxy.ts";
 import { Browser, type Page } from "../support/browser.ts";
 import { exchange, signIn, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
+import { hasRedis, needsRedis } from "../support/redis.ts";
 import { LoginSession, redisUrl, signedIn } from "../abuse/helpers.ts";
 import {
   alice,
@@ -115,7 +116,7 @@ describe("a hung PostgreSQL", () => {
   }, 60_000);
 });
 
-describe("a hung Redis", () => {
+describe.skipIf(!hasRedis)("a hung Redis", () => {
   let subject: IdpOverProxiedRedis;
   let proxy: TcpProxy;
   let idp: TestIdp;
@@ -165,7 +166,8 @@ describe("SIGTERM while a dependency hangs", () => {
       else child.once("exit", (code) => resolve(code));
     });
 
-  it.each(["PostgreSQL", "Redis"] as const)("ends the process while %s hangs", async (hung) => {
+  it.for(["PostgreSQL", "Redis"] as const)("ends the process while %s hangs", { timeout: 60_000 }, async (hung, context) => {
+    if (hung === "Redis") needsRedis(context);
     const database = await createPostgresTestDatabase();
     cleanups.push(() => database.destroy());
     const admin = createTestOperator(database.db);
@@ -206,5 +208,5 @@ describe("SIGTERM while a dependency hangs", () => {
 
     expect(await within(`exit after SIGTERM\n${stderr}`, exit)).toBe(0);
     expect((await within("the request in flight", inFlight)).status).toBe(503);
-  }, 60_000);
+  });
 });

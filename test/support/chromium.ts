@@ -1,6 +1,7 @@
 // Debian's Chromium driven by playwright-core, for end-to-end tests of browser apps. No browser is
 // downloaded: the system one at /usr/bin/chromium (override with CHROMIUM_PATH) is launched headless
 // with a fresh temporary profile, and every newContext() is a clean slate of cookies and storage.
+import { accessSync, constants } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -24,6 +25,13 @@ export type Chromium = {
 };
 
 export async function launchChromium(options: { actionTimeoutMs?: number } = {}): Promise<Chromium> {
+  try {
+    accessSync(CHROMIUM_PATH, constants.X_OK);
+  } catch {
+    throw new Error(
+      `no Chromium at ${CHROMIUM_PATH} for the browser tests: install Debian's (apt-get install chromium, as .ci/run does) or set CHROMIUM_PATH to a Chromium or Chrome executable`,
+    );
+  }
   // playwright-core creates a temporary --user-data-dir for launch() and deletes it on close().
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, timeout: 30_000 });
   const timeout = options.actionTimeoutMs ?? 10_000;
