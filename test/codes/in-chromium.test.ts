@@ -4,13 +4,15 @@
 // link opened in the browser that asked and in another one (which confirms with the code the
 // first shows, and gets no session); a mail scanner's GET and HEAD of the link use nothing. No
 // page on the way reports a Content-Security-Policy violation or a script error.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as oidc from "openid-client";
 import type { ParsedMail } from "mailparser";
 import type { BrowserContext, Page } from "playwright-core";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { launchChromium, type Chromium } from "../support/chromium.ts";
-import { discover, exchange, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
+import { discover, exchange, startAuthorization } from "../support/oidc-flow.ts";
 import { TestMailServer } from "../support/smtp.ts";
 
 const PASSWORD = "violet tractor sandwich";
@@ -18,6 +20,12 @@ const PASSWORD = "violet tractor sandwich";
 let smtp: TestMailServer;
 let idp: TestIdp;
 let web: oidc.Configuration;
+/**
+ * The application's callback, answered by a real listener: Chromium does not reliably hand a
+ * redirect's target to a route handler, and a refused connection there ends in an error page.
+ */
+let application: http.Server;
+let callbackUri: string;
 let chromium: Chromium | undefined;
 /** The IdP's clock runs this far ahead: the sign-up form's minimum age passes without a sleep. */
 let clockOffsetMs = 0;
@@ -26,6 +34,9 @@ let people = 0;
 beforeAll(async () => {
   const launching = launchChromium().then((launched) => (chromium = launched));
   launching.catch(() => {});
+  application = http.createServer((_, response) => response.writeHead(200, { "content-type": "text/plain" }).end("the application"));
+  await new Promise<void>((resolve) => application.listen(0, "127.0.0.1", resolve));
+  callbackUri = `http://localhost:${(application.address() as AddressInfo).port}/callback`;
   smtp = await TestMailServer.start();
   idp = await startTestIdp({
     now: () => new Date(Date.now() + clockOffsetMs),
@@ -41,7 +52,7 @@ beforeAll(async () => {
       SIGN_UP_LIMIT_PER_IP: "0",
     },
   });
-  await idp.admin.addClient({ id: "web", name: "Web App", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
+  await idp.admin.addClient({ id: "web", name: "Web App", public: true, firstParty: true, redirectUris: [callbackUri] });
   web = await discover(idp.issuer, "web");
   await launching;
 }, 120_000);
@@ -53,17 +64,19 @@ afterAll(async () => {
   await chromium?.close();
   await idp?.close();
   await smtp?.stop();
+  application?.closeAllConnections();
+  await new Promise((resolve) => application?.close(resolve));
 });
 
 const codeOf = (mail: ParsedMail) => /^\s+(\d{6})$/m.exec(mail.text ?? "")![1]!;
 const linkOf = (mail: ParsedMail) => /(http:\/\/[^\s]+\/email-link\/[A-Za-z0-9_-]{43})/.exec(mail.text ?? "")![1]!;
-const atCallback = (url: URL) => url.href.startsWith(REDIRECT_URI);
+const atCallback = (url: URL) => url.href.startsWith(callbackUri);
 
 type Watched = { context: BrowserContext; cspViolations: string[]; pageErrors: string[] };
 
 /**
  * A fresh context whose every page (the first and any opened later) reports its CSP violations and
- * script errors; the relying party's callback is answered in the browser, as the app would.
+ * script errors; the relying party's callback is answered by the listener above.
  */
 async function watchedContext(): Promise<Watched> {
   const context = await chromium!.newContext();
@@ -75,7 +88,6 @@ async function watchedContext(): Promise<Watched> {
     });
     page.on("pageerror", (error) => watched.pageErrors.push(`${page.url()}: ${error.message}`));
   });
-  await context.route(`${REDIRECT_URI}**`, (route) => route.fulfill({ status: 200, contentType: "text/plain", body: "the application" }));
   return watched;
 }
 
@@ -101,7 +113,7 @@ async function codeRow(identifier: string) {
 
 /** The application's authorization URL in the page, then "Email me a sign-in code" for this address. */
 async function askForCode(page: Page, email: string) {
-  const start = await startAuthorization(web);
+  const start = await startAuthorization(web, { redirect_uri: callbackUri });
   await page.goto(start.url.toString());
   await page.getByLabel("Email").fill(email);
   await page.getByRole("button", { name: "Email me a sign-in code" }).click();
@@ -124,7 +136,7 @@ describe("passwordless in Chromium", () => {
     const watched = await watchedContext();
     const page = await watched.context.newPage();
     const email = `chromium-newcomer${++people}@example.com`;
-    const start = await startAuthorization(web);
+    const start = await startAuthorization(web, { redirect_uri: callbackUri });
     await page.goto(start.url.toString());
     await page.getByRole("link", { name: "Create an account" }).click();
     await page.getByRole("heading", { name: "Create an account" }).waitFor();
@@ -153,7 +165,7 @@ describe("passwordless in Chromium", () => {
     const watched = await watchedContext();
     const page = await watched.context.newPage();
     const email = `chromium-newcomer${++people}@example.com`;
-    const start = await startAuthorization(web);
+    const start = await startAuthorization(web, { redirect_uri: callbackUri });
     await page.goto(start.url.toString());
     await page.getByRole("link", { name: "Create an account" }).click();
     await page.getByLabel("Email").fill(email);
