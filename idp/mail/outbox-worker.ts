@@ -4,6 +4,7 @@
 // (30 s up to 30 min) until MAIL_MAX_ATTEMPTS, or until what it carries has expired. A refusal the
 // provider calls final (an invalid number) is given up at once. Nothing a request waits for:
 // requests only queue.
+import { createDrainLoop } from "../outbox/drain-loop.ts";
 import type { FastifyBaseLogger } from "fastify";
 import type { MailOutboxStore, ClaimedMail, Channel } from "../store/mail-outbox.ts";
 import type { Sealer } from "./seal.ts";
@@ -54,11 +55,6 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   // never claimed again while its attempt may still be running.
   const deadlineMs = deps.sendTimeoutSeconds * 3000;
   const leaseSeconds = deps.sendTimeoutSeconds * 4 + 10;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> | undefined;
-  let again = false;
-  let stopped = true;
-
   function withDeadline(sending: Promise<void>): Promise<void> {
     let deadline: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -110,60 +106,25 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     log.info(fields(mail), `${what(mail)} sent`);
   }
 
-  /** Claims and sends until nothing is due (or the worker stops). */
-  async function drain(): Promise<void> {
-    do {
-      again = false;
-      let claimed: ClaimedMail[];
-      try {
-        claimed = await outbox.claimDue(BATCH, leaseSeconds, channels);
-      } catch (error) {
-        // The database is away: the next poll tries again.
-        log.warn({ err: error }, "mail outbox not read");
-        return;
-      }
-      const results = await Promise.allSettled(claimed.map(deliver));
-      for (const result of results) {
-        // Only the outbox's own writes can fail here; the mail's lease then brings it back.
-        if (result.status === "rejected") log.warn({ err: result.reason }, "mail outbox not updated");
-      }
-      if (claimed.length === BATCH) again = true;
-    } while (again && !stopped);
-  }
-
-  /** Runs a round now, or right after the one running. */
-  function poll(): void {
-    if (stopped) return;
-    if (round) {
-      again = true;
-      return;
-    }
-    round = drain().finally(() => {
-      round = undefined;
-    });
-  }
+  const loop = createDrainLoop<ClaimedMail>(
+    {
+      claim: () => outbox.claimDue(BATCH, leaseSeconds, channels),
+      handle: deliver,
+      // A full batch: more may be due.
+      again: (claimed) => claimed.length === BATCH,
+      onClaimError: (error) => log.warn({ err: error }, "mail outbox not read"),
+      onHandleError: (error) => log.warn({ err: error }, "mail outbox not updated"),
+    },
+    { pollIntervalMs: deps.pollIntervalMs, stopWaitMs: Math.min(STOP_WAIT_MS, deadlineMs) },
+  );
 
   return {
-    start(): void {
-      if (!stopped) return;
-      stopped = false;
-      timer = setInterval(poll, deps.pollIntervalMs);
-      timer.unref();
-      poll();
-    },
+    start: loop.start,
     /** Something was queued: send it now rather than at the next poll. */
-    wake(): void {
-      if (!stopped) setImmediate(poll);
-    },
-    /** Stops polling and waits (a bounded time) for the sends in flight. */
+    wake: loop.wake,
+    /** Stops polling, waits (a bounded time) for the sends in flight, and closes the transport. */
     async stop(): Promise<void> {
-      stopped = true;
-      clearInterval(timer);
-      if (round) {
-        let waited: NodeJS.Timeout | undefined;
-        await Promise.race([round, new Promise<void>((resolve) => (waited = setTimeout(resolve, Math.min(STOP_WAIT_MS, deadlineMs))))]);
-        clearTimeout(waited);
-      }
+      await loop.stop();
       transport?.close();
     },
   };

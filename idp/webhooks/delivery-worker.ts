@@ -6,6 +6,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Sealer } from "../mail/seal.ts";
 import type { ClaimedDelivery, WebhookStore } from "../store/webhooks.ts";
+import { createDrainLoop } from "../outbox/drain-loop.ts";
 import { postWebhook } from "./sender.ts";
 
 export type WebhookOutcome = "delivered" | "retried" | "failed";
@@ -38,11 +39,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const { webhooks, sealer, now, log } = deps;
   // The lease outlasts the post's time limit, so a delivery is never claimed again while its post may still run.
   const leaseSeconds = deps.timeoutSeconds * 2 + 10;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> | undefined;
-  let again = false;
-  let stopped = true;
-
   // Log lines name the delivery by ids and type, never its body (it names a person) or the secret.
   const fields = (delivery: ClaimedDelivery) => ({
     deliveryId: delivery.id,
@@ -77,62 +73,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     log.info(fields(delivery), "webhook delivered");
   }
 
-  /** Claims and posts until nothing is due (or the worker stops). */
-  async function drain(): Promise<void> {
-    do {
-      again = false;
-      let claimed: ClaimedDelivery[];
-      try {
-        claimed = await webhooks.claimDue(BATCH, leaseSeconds);
-      } catch (error) {
-        // The database is away: the next poll tries again.
-        log.warn({ err: error }, "webhook outbox not read");
-        return;
-      }
-      const results = await Promise.allSettled(claimed.map(deliver));
-      for (const result of results) {
-        // Only the outbox's own writes can fail here; the delivery's lease then brings it back.
-        if (result.status === "rejected") log.warn({ err: result.reason }, "webhook outbox not updated");
-      }
+  return createDrainLoop<ClaimedDelivery>(
+    {
+      claim: () => webhooks.claimDue(BATCH, leaseSeconds),
+      handle: deliver,
       // A delivered event may have unblocked the next of its user: look again at once.
-      if (claimed.length > 0) again = true;
-    } while (again && !stopped);
-  }
-
-  function poll(): void {
-    if (stopped) return;
-    if (round) {
-      again = true;
-      return;
-    }
-    round = drain().finally(() => {
-      round = undefined;
-    });
-  }
-
-  return {
-    start(): void {
-      if (!stopped) return;
-      stopped = false;
-      timer = setInterval(poll, deps.pollIntervalMs);
-      timer.unref();
-      poll();
+      again: (claimed) => claimed.length > 0,
+      onClaimError: (error) => log.warn({ err: error }, "webhook outbox not read"),
+      onHandleError: (error) => log.warn({ err: error }, "webhook outbox not updated"),
     },
-    /** Something was queued: deliver it now rather than at the next poll. */
-    wake(): void {
-      if (!stopped) setImmediate(poll);
-    },
-    /** Stops polling and waits (a bounded time) for the posts in flight. */
-    async stop(): Promise<void> {
-      stopped = true;
-      clearInterval(timer);
-      if (round) {
-        let waited: NodeJS.Timeout | undefined;
-        await Promise.race([round, new Promise<void>((resolve) => (waited = setTimeout(resolve, STOP_WAIT_MS)))]);
-        clearTimeout(waited);
-      }
-    },
-  };
+    { pollIntervalMs: deps.pollIntervalMs, stopWaitMs: STOP_WAIT_MS },
+  );
 }
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
