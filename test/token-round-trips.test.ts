@@ -2,6 +2,7 @@
 // the statements that serve oidc-provider's payloads: a refresh or a code exchange reads its token,
 // grant and session in one query and commits its writes in one statement. Rate-limit counters and
 // the client and user lookups belong to other modules and are left out of the count.
+import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import * as oidc from "openid-client";
@@ -86,5 +87,9 @@ describe.each<{ name: string; config: () => oidc.Configuration; params: Record<s
     expect(payloadStatements[0]).toMatch(/^SELECT .*oidc_payloads/);
     expect(payloadStatements[1]).toMatch(/commit_token_writes/);
     expect((await oidc.refreshTokenGrant(config(), refreshed!.refresh_token!)).id_token).toBeTypeOf("string");
+    // How the person signed in (a password) is in the code's ID token and the refresh grant's alike.
+    const signedInWith = { amr: ["pwd"], acr: `urn:${new URL(config().serverMetadata().issuer).host}:acr:1fa` };
+    expect(decodeJwt(tokens.id_token!)).toMatchObject(signedInWith);
+    expect(decodeJwt(refreshed!.id_token!)).toMatchObject(signedInWith);
   });
 });

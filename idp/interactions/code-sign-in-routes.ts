@@ -74,7 +74,7 @@ function failure(result: Exclude<CodeCheckResult, { ok: true }>): { status: numb
 
 export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRouteDeps): Promise<void> {
   const { codeSignIn, views } = deps;
-  const { loadDetails, pageFor, finish, continuingPagePolicy } = interactionHelpers(deps);
+  const { loadDetails, pageFor, finishSignIn, continuingPagePolicy } = interactionHelpers(deps);
   const context = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers["user-agent"] });
   const html = (reply: FastifyReply, status: number, page: string) => reply.code(status).type("text/html").send(page);
 
@@ -162,8 +162,9 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
       if (!new RegExp(CODE_PATTERN).test(code)) {
         return codePage(reply, 400, page, channel, identifier, browserBinding(request), { field: "code", message: formatMessage(page.view.t, { id: "code.error.format" }) });
       }
+      // The channel names its amr value: "email" or "sms".
       const result = await codeSignIn.verify({ channel, identifier, code, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
-      if (result.ok) return finish(request, reply, { login: { accountId: result.userId } });
+      if (result.ok) return finishSignIn(request, reply, page.details, result.userId, [channel]);
       const { status, message, retryAfter } = failure(result);
       if (retryAfter !== undefined) reply.header("Retry-After", String(retryAfter));
       return codePage(reply, status, page, channel, identifier, browserBinding(request), { field: "code", message: formatMessage(page.view.t, message) });
@@ -177,7 +178,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
       const { channel, identifier } = request.body;
       const page = await signInStep(request, reply, channel);
       const result = await codeSignIn.continueApproved({ channel, identifier, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
-      if (result.ok) return finish(request, reply, { login: { accountId: result.userId } });
+      if (result.ok) return finishSignIn(request, reply, page.details, result.userId, [channel]);
       return codePage(reply, 400, page, channel, identifier, browserBinding(request), { field: "continue", message: formatMessage(page.view.t, failure(result).message) });
     },
   );
@@ -220,7 +221,7 @@ export async function codeSignInRoutes(app: FastifyInstance, deps: CodeSignInRou
       const page = await signInStep(request, reply, "email");
       const result = await codeSignIn.signInWithLink({ token: request.body.token, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
       if (!result.ok) throw invalidEmailLink("POST of a sign-in link that cannot be used");
-      return finish(request, reply, { login: { accountId: result.userId } });
+      return finishSignIn(request, reply, page.details, result.userId, ["email"]);
     },
   );
 }

@@ -8,6 +8,7 @@ import type { ClientStore } from "../store/clients.ts";
 import { idpErrors } from "../errors.ts";
 import type { ClientBrand, View, Views } from "../pages/layout.ts";
 import { setPagePolicy, type PolicyOptions } from "../http/security-headers.ts";
+import { acrOf, completeMethods, levelOf, type AuthenticationMethod } from "../accounts/authentication-methods.ts";
 
 export type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
 export type UidParams = { Params: { uid: string } };
@@ -28,8 +29,35 @@ export function interactionHelpers(deps: InteractionContext) {
     return { name: client?.name ?? client?.id ?? view.t("layout.theApplication"), logoUri: client?.logoUri };
   }
 
+  /**
+   * Records the interaction's result and sends the browser back to the provider. The session may have
+   * ended (signed out in another tab) or changed hands since the interaction was loaded: then the
+   * provider no longer finds it, and this sign-in has expired like one found so at loading.
+   */
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults | (() => Promise<InteractionResults>)) {
+    let redirectTo: string;
+    try {
+      const outcome = typeof result === "function" ? await result() : result;
+      redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
+    } catch (error) {
+      if (!(error instanceof errors.SessionNotFound)) throw error;
+      throw idpErrors.interactionExpired("the session ended before the interaction finished");
+    }
+    return reply.redirect(redirectTo, 303);
+  }
+
   return {
     clientBrand,
+    finish,
+
+    /**
+     * Finishes the login prompt for a person who proved `methods` (every way of signing in ends
+     * here): the session, and so every token of it, carries the matching amr and acr.
+     */
+    async finishSignIn(request: FastifyRequest, reply: FastifyReply, _details: Details, accountId: string, methods: AuthenticationMethod[]) {
+      const amr = completeMethods(methods);
+      return finish(request, reply, { login: { accountId, amr, acr: acrOf(deps.provider().issuer, levelOf(amr)) } });
+    },
 
     /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */
     async pageFor(request: FastifyRequest, reply: FastifyReply, details: Details, policy: Partial<PolicyOptions> = {}): Promise<{ view: View; client: ClientBrand }> {
@@ -59,23 +87,6 @@ export function interactionHelpers(deps: InteractionContext) {
         if (!(error instanceof errors.SessionNotFound)) throw error;
       }
       throw idpErrors.interactionExpired("no interaction with this uid for this browser");
-    },
-
-    /**
-     * Records the interaction's result and sends the browser back to the provider. The session may have
-     * ended (signed out in another tab) or changed hands since the interaction was loaded: then the
-     * provider no longer finds it, and this sign-in has expired like one found so at loading.
-     */
-    async finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults | (() => Promise<InteractionResults>)) {
-      let redirectTo: string;
-      try {
-        const outcome = typeof result === "function" ? await result() : result;
-        redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
-      } catch (error) {
-        if (!(error instanceof errors.SessionNotFound)) throw error;
-        throw idpErrors.interactionExpired("the session ended before the interaction finished");
-      }
-      return reply.redirect(redirectTo, 303);
     },
   };
 }

@@ -42,7 +42,7 @@ function failureResponse(result: SignInFailure): { status: number; message: Mess
 
 export async function interactionRoutes(app: FastifyInstance, deps: InteractionDeps): Promise<void> {
   const { clients } = deps;
-  const { loadDetails, pageFor, finish } = interactionHelpers(deps);
+  const { loadDetails, pageFor, finish, finishSignIn } = interactionHelpers(deps);
 
   /** Grants everything the client asked for that the user has not granted yet. */
   async function grantRequested(details: Details): Promise<InteractionResults> {
@@ -100,7 +100,7 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
         const page = signInPage(view, { uid: details.uid, csrfToken: reply.generateCsrf(), client, email, error, offer: deps.offer(details.uid, view) });
         return reply.code(failure.status).type("text/html").send(page);
       }
-      return finish(request, reply, { login: { accountId: result.user.id } });
+      return finishSignIn(request, reply, details, result.user.id, ["pwd"]);
     },
   );
 

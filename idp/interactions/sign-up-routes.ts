@@ -43,7 +43,7 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
   const spamFields = (view: View) => signUpFields(view, guard.formFields());
   // The pages with the sign-up form may run the proof-of-work widget's one script.
   const widget = { proofOfWorkWidget: guard.formFields().proofOfWork !== undefined };
-  const { loadDetails, pageFor, finish } = interactionHelpers(deps);
+  const { loadDetails, pageFor, finishSignIn } = interactionHelpers(deps);
   const context = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers["user-agent"] });
   const html = (reply: FastifyReply, status: number, page: string) => reply.code(status).type("text/html").send(page);
   const error = (view: View, field: string, message: Message): FieldError => ({ field, message: formatMessage(view.t, message) });
@@ -151,7 +151,8 @@ export async function signUpRoutes(app: FastifyInstance, deps: SignUpRouteDeps):
       const page = await signUpStep(request, reply);
       const { email, password, repeat } = request.body;
       const result = await signUp.complete({ email, password, repeat, browser: browserBinding(request), interactionUid: page.details.uid, ...context(request) });
-      if (result.ok) return finish(request, reply, { login: { accountId: result.user.id } });
+      // The address was proved by mail and the password chosen in this sign-in: both are factors of it.
+      if (result.ok) return finishSignIn(request, reply, page.details, result.user.id, ["email", "pwd"]);
       switch (result.reason) {
         case "policy":
           return passwordPage(reply, 400, page, email, error(page.view, "password", { id: PASSWORD_VIOLATION_MESSAGES[result.violation], values: deps.passwordLength }));

@@ -5,7 +5,8 @@ import type { User, UserStore } from "../store/users.ts";
 
 /** Claims released per scope. Convex only sees the ID token, so these go into it (conformIdTokenClaims off). */
 export const scopeClaims = {
-  openid: ["sub", "jti"],
+  // acr and amr come from the session, not the account: every ID token says how its person signed in.
+  openid: ["sub", "jti", "acr", "amr"],
   email: ["email", "email_verified"],
   profile: ["name", "picture", "updated_at"],
   // OIDC's standard phone claims (Convex: phoneNumber, phoneNumberVerified), and the same under

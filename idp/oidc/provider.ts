@@ -1,6 +1,7 @@
 // The oidc-provider instance: which endpoints exist, which flows and algorithms are allowed, token
 // lifetimes, and the pages it renders itself (logout, errors).
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
+import { acrValues } from "../accounts/authentication-methods.ts";
 import type { Config } from "../config.ts";
 import { clientSecretMatches } from "../accounts/client-secrets.ts";
 import type { KeyMaterial } from "../keys/key-material.ts";
@@ -81,6 +82,8 @@ export function baseConfiguration(input: {
       short: { httpOnly: true, sameSite: "lax", signed: true },
     },
     scopes: ["openid", "offline_access", "email", "profile", "phone"],
+    // The levels a sign-in can reach (accounts/authentication-methods.ts); every ID token carries one.
+    acrValues: acrValues(config.issuer),
     claims: { ...scopeClaims } as unknown as Configuration["claims"],
     conformIdTokenClaims: false,
     responseTypes: ["code"],
