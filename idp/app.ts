@@ -59,6 +59,11 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
+import { createUpstreamDirectory } from "./federation/upstream-directory.ts";
+import { createUpstreamClient } from "./federation/upstream-client.ts";
+import { createFederatedSignIn } from "./federation/federated-sign-in.ts";
+import { redirectUriFor, UPSTREAM_SECRET_INFO } from "./federation/upstream-providers.ts";
+import { upstreamRoutes, UPSTREAM_STATE_INFO } from "./interactions/upstream-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -279,19 +284,47 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           now,
         })
       : undefined;
+  // Upstream identity providers (idp/federation/, `idp upstreams`): their buttons and email
+  // domains read before each interaction request (at most once per CLIENT_CACHE_TTL), their
+  // secrets opened with the cookie keys, the pending sign-in sealed in a cookie of the browser.
+  const upstreamDirectory = createUpstreamDirectory({
+    upstreams: storesOn(db).upstreams,
+    ttlSeconds: config.clientCacheTtlSeconds,
+    now,
+    onError: (error) => app.log.warn({ err: error }, "could not read the upstream providers"),
+  });
+  app.addHook("onRequest", async (request) => {
+    if (request.url.startsWith("/interaction/")) await upstreamDirectory.refresh();
+  });
+  const registerUpstreamRoutes = () =>
+    app.register(async (scope) =>
+      upstreamRoutes(scope, {
+        ...interactionContext,
+        findProvider: (id) => storesOn(db).upstreams.findProvider(id),
+        client: createUpstreamClient({ sealer: createSealer(keys.cookieKeys, UPSTREAM_SECRET_INFO), redirectUri: redirectUriFor(config.issuer), production: config.production, now }),
+        federation: createFederatedSignIn({ db, stores: storesOn }),
+        sealer: createSealer(keys.cookieKeys, UPSTREAM_STATE_INFO),
+        signInWithPassword,
+        limitSignIn: rateLimits.signIn,
+        now,
+      }),
+    );
+
   const offer = (uid: string, view: View): SignInOffer => ({
     password: methods.has("password"),
     emailCode: transport !== undefined && methods.has("email_code"),
     smsCode: sms !== undefined && methods.has("sms_code"),
     signUp: signUp !== undefined,
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
+    upstreams: upstreamDirectory.offered(),
   });
 
   const provider = () => current.provider;
   const interactionContext = { provider, clients: clientLookup, views: assets.views };
   await app.register(async (scope) =>
-    interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
+    interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer, homeRealm: upstreamDirectory.forEmail }),
   );
+  await registerUpstreamRoutes();
   const allowedCountries = parseCountryList(config.smsAllowedCountries);
   const phoneNumber: PhoneNumberCheck = (input) => {
     const parsed = normalisePhone(input);

@@ -18,6 +18,7 @@ import { createSealer } from "../mail/seal.ts";
 import { canSendMail } from "../mail/transports.ts";
 import { createInvitations, type Invitations } from "../accounts/invitations.ts";
 import { createWebhookEndpoints, WEBHOOK_SECRET_INFO, type WebhookEndpoints } from "../webhooks/endpoints.ts";
+import { createUpstreamProviders, UPSTREAM_SECRET_INFO, type UpstreamProviders } from "../federation/upstream-providers.ts";
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
 export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
@@ -52,6 +53,8 @@ export interface CliContext {
    * server's cookie keys (KEYS_DIR): the secret is sealed with them, and the server opens it to sign.
    */
   webhooks(): Promise<WebhookEndpoints>;
+  /** Upstream identity providers, audited as the CLI run by this OS user; a secret is sealed with KEYS_DIR's cookie keys. */
+  upstreams(): Promise<UpstreamProviders>;
 }
 
 /** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
@@ -129,6 +132,22 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         },
         now,
         timeoutSeconds: config.webhookTimeoutSeconds,
+        actor: "cli",
+        actorDetails: osUser ? { os_user: osUser } : undefined,
+      });
+    },
+    async upstreams() {
+      const osUser = osUserName();
+      return createUpstreamProviders({
+        db: await database(),
+        stores: storesOn,
+        async sealer() {
+          const cookieKeys = await loadCookieKeys(config.keysDir);
+          if (!cookieKeys) throw new Error(`no cookie keys in ${config.keysDir}: run this with the server's KEYS_DIR (upstream secrets are sealed with its cookie keys), or \`idp keys generate\` first`);
+          return createSealer(cookieKeys, UPSTREAM_SECRET_INFO);
+        },
+        production: config.production,
+        issuer: config.issuer,
         actor: "cli",
         actorDetails: osUser ? { os_user: osUser } : undefined,
       });

@@ -4,7 +4,15 @@ import type { MessageId } from "./i18n.ts";
 import { buttonForm, continueTo, csrfField, errorSummary, field, layout, primaryButton, type ClientBrand, type FieldError, type View } from "./layout.ts";
 
 /** What the sign-in page offers besides the email field (SIGN_IN_METHODS, SIGN_UP). */
-export type SignInOffer = { password: boolean; emailCode: boolean; smsCode: boolean; signUp: boolean; forgotPasswordHref?: string };
+export type SignInOffer = {
+  password: boolean;
+  emailCode: boolean;
+  smsCode: boolean;
+  signUp: boolean;
+  forgotPasswordHref?: string;
+  /** Upstream identity providers (idp/federation/): a "Continue with <name>" button each. */
+  upstreams?: { id: string; name: string }[];
+};
 
 export function signInPage(
   view: View,
@@ -25,6 +33,9 @@ export function signInPage(
     body: html`<h1>${t("login.title")}</h1>
 ${continueTo(view, input.client)}
 ${errorSummary(view, errors)}
+${offer.upstreams?.length ? html`<ul class="upstreams">
+${offer.upstreams.map((upstream) => html`<li><a class="button-secondary" href="/interaction/${uid}/upstream/${upstream.id}">${t("login.continueWith", { provider: upstream.name })}</a></li>`)}
+</ul>` : ""}
 ${offer.password || offer.emailCode ? html`<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
 ${csrfField(input.csrfToken)}
 ${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}

@@ -58,6 +58,7 @@ button { font: inherit; cursor: pointer; border-radius: 0.5rem; padding: 0.65rem
 .button-primary { width: 100%; margin-top: 1.5rem; background: var(--accent); color: var(--on-accent); border: 1px solid var(--accent); font-weight: 600; }
 a.button-primary { display: block; text-align: center; text-decoration: none; padding: 0.65rem 1rem; border-radius: 0.5rem; }
 .button-secondary { background: transparent; color: var(--text); border: 1px solid var(--border); }
+.upstreams { list-style: none; padding: 0; margin: 1rem 0 0; } .upstreams li + li { margin-top: 0.75rem; } .upstreams a { display: block; text-align: center; text-decoration: none; padding: 0.65rem 1rem; border-radius: 0.5rem; min-height: 2.75rem; box-sizing: border-box; }
 /* A second way to send the same form ("Email me a sign-in code" under "Sign in"): as wide, and apart from it. */
 .button-primary + .button-secondary { width: 100%; margin-top: 0.75rem; }
 .button-link { background: none; border: 0; padding: 0.5rem 0; min-height: auto; color: var(--link); text-decoration: underline; }
