@@ -64,6 +64,7 @@ import { createUpstreamClient } from "./federation/upstream-client.ts";
 import { createFederatedSignIn } from "./federation/federated-sign-in.ts";
 import { redirectUriFor, UPSTREAM_SECRET_INFO } from "./federation/upstream-providers.ts";
 import { upstreamRoutes, UPSTREAM_STATE_INFO } from "./interactions/upstream-routes.ts";
+import { identitiesSection } from "./account/identities-section.ts";
 import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
 import { accountRoutes } from "./account/routes.ts";
 import type { AccountSection } from "./account/sections.ts";
@@ -303,13 +304,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onRequest", async (request) => {
     if (request.url.startsWith("/interaction/")) await upstreamDirectory.refresh();
   });
+  const federation = createFederatedSignIn({ db, stores: storesOn });
   const registerUpstreamRoutes = () =>
     app.register(async (scope) =>
       upstreamRoutes(scope, {
         ...interactionContext,
         findProvider: (id) => storesOn(db).upstreams.findProvider(id),
         client: createUpstreamClient({ sealer: createSealer(keys.cookieKeys, UPSTREAM_SECRET_INFO), redirectUri: redirectUriFor(config.issuer), production: config.production, now }),
-        federation: createFederatedSignIn({ db, stores: storesOn }),
+        federation,
         sealer: createSealer(keys.cookieKeys, UPSTREAM_STATE_INFO),
         signInWithPassword,
         limitSignIn: rateLimits.signIn,
@@ -411,6 +413,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     now,
   });
   accountSections.push(passwordSection({ changePassword }));
+  accountSections.push(identitiesSection({ federation, providers: () => storesOn(db).upstreams.listProviders() }));
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the

@@ -2,7 +2,8 @@
 // "Continue with Corp SSO" on our sign-in page, the upstream's own login and consent pages (a
 // second node-oidc-provider), back into the application with OUR ID token (strict Convex verifier,
 // our sub). The new pages (the buttons, the link page, an upstream failure) pass axe with no serious
-// or critical finding, the markup rules, and show no CSP violation or script error at 320 px.
+// or critical finding, the markup rules, and show no CSP violation or script error at 320 px; so
+// does the account page's list of linked providers.
 import http from "node:http";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
@@ -145,6 +146,11 @@ describe("federated sign-in in Chromium", { timeout: 60_000 }, () => {
     await page.getByRole("button", { name: "Link and sign in" }).click();
     await page.waitForURL(atCallback);
     expect((await exchange(web, start, page.url())).claims()!.sub).toBe(local.id);
+    // The account page lists the link (the same IdP session: no second sign-in), with its Unlink button.
+    await page.goto(`${idp.baseUrl}/account`);
+    await page.getByRole("heading", { name: "Sign-in with other providers" }).waitFor();
+    await page.getByRole("button", { name: "Unlink Corp SSO" }).waitFor();
+    await checkPage(page, "account-identities");
     expect(problems).toEqual([]);
   });
 

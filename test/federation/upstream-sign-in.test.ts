@@ -325,3 +325,44 @@ describe("home-realm discovery", () => {
     expect((await tokensAt(start, end)).claims.amr).toEqual(["pwd"]);
   });
 });
+
+describe("the account page's linked identities", () => {
+  it("lists a linked provider and unlinks it (audited); the person still signs in with the password", async () => {
+    const email = nextEmail();
+    const local = await idp.admin.addUser({ email, password: "correct horse battery", emailVerified: true });
+    corp.accounts.set(`corp-acct-${people}`, { email, email_verified: true });
+    const linked = await federated("corp", `corp-acct-${people}`);
+    await tokensAt(linked.start, linked.end);
+
+    const browser = new Browser();
+    const signIn = await browser.follow(`${idp.baseUrl}/account`);
+    const account = await browser.submit(signIn, "/login", { email, password: "correct horse battery" });
+    expect(account.url).toBe(`${idp.baseUrl}/account`);
+    expect(account.html).toContain(`Corp SSO: ${email}`);
+    const unlinked = await browser.submit(account, "/account/identities/unlink");
+    expect(unlinked.url).toContain("notice=identityUnlinked");
+    expect(unlinked.html).toContain("No other provider is linked to your account.");
+    expect(await identitiesOf(local.id)).toEqual([]);
+    expect((await auditOf(local.id)).map((row) => row.event)).toContain("identity.unlinked");
+  });
+
+  it("never unlinks the last way to sign in", async () => {
+    const email = nextEmail();
+    corp.accounts.set(`corp-only-${people}`, { email, email_verified: true });
+    const browser = new Browser();
+    const signIn = await browser.follow(`${idp.baseUrl}/account`);
+    const upstreamPage = await continueWith(browser, signIn, "corp");
+    const account = await upstreamLogin(browser, upstreamPage, `corp-only-${people}`);
+    expect(account.url).toBe(`${idp.baseUrl}/account`);
+    expect(account.html).toContain("This is the only way you sign in");
+    expect(account.html).not.toContain("/account/identities/unlink");
+    const user = await idp.admin.users.findByEmail(email);
+    const [identity] = await identitiesOf(user!.id);
+    // A post made by hand (with a CSRF token of another /account form) is refused too.
+    const passwordPage = await browser.follow(`${idp.baseUrl}/account/password`);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(passwordPage.html)![1]!;
+    const forged = await browser.follow(`${idp.baseUrl}/account/identities/unlink`, undefined, { form: { _csrf: csrf, issuer: identity!.issuer, subject: identity!.subject } });
+    expect(forged.url).toContain("notice=identityLast");
+    expect(await identitiesOf(user!.id)).toHaveLength(1);
+  });
+});
