@@ -5,6 +5,7 @@
 // an email verified on both sides; otherwise the local password; never a takeover by email alone.
 // Failures (upstream error, tampered state, wrong nonce, another issuer, provider down) end on a
 // clear page. Home-realm discovery by email domain. Every link and federated sign-in is audited.
+import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as oidc from "openid-client";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
@@ -25,6 +26,7 @@ let badNonce: UpstreamIdp;
 let otherIssuer: UpstreamIdp;
 let github: GitHubStandIn;
 let people = 0;
+let providers: ReturnType<typeof createUpstreamProviders>;
 
 const atCallback = (url: string) => url.startsWith(REDIRECT_URI);
 
@@ -41,7 +43,7 @@ beforeAll(async () => {
   await idp.admin.addClient({ id: "web", name: "Web App", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
   web = await discover(idp.issuer, "web");
   const cookieKeys = (await loadCookieKeys(idp.config.keysDir))!;
-  const providers = createUpstreamProviders({
+  providers = createUpstreamProviders({
     db: idp.database.db,
     stores: (queryable) => storesOver(queryable, () => new Date()),
     sealer: async () => createSealer(cookieKeys, UPSTREAM_SECRET_INFO),
@@ -226,6 +228,32 @@ describe("sign-in through GitHub (OAuth 2 and its API)", () => {
     const end = await continueWith(browser, page, "github");
     expect(end.status).toBe(403);
     expect(end.html).toContain("did not share a verified email address");
+  });
+});
+
+describe("sign-in with Apple's shape", () => {
+  let apple: UpstreamIdp;
+  beforeAll(async () => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const key = { teamId: "TEAM123456", keyId: "KEY1234567", publicKey };
+    apple = await startUpstreamIdp({ redirectUri: redirectUriFor(idp.issuer), tamper: "apple", apple: key });
+    const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    await providers.add({ id: "apple", preset: "apple", issuer: apple.issuer, clientId: apple.clientId, secret: pem, teamId: key.teamId, keyId: key.keyId, allowSignUp: true });
+  });
+  afterAll(() => apple?.close());
+
+  it("answers with a form post, and the code is exchanged with a client secret JWT signed by the key", async () => {
+    const email = nextEmail();
+    apple.accounts.set("001234.apple", { email, email_verified: true });
+    const browser = new Browser();
+    const { start, page } = await signInPage(browser);
+    const upstreamPage = await continueWith(browser, page, "apple");
+    const formPost = await upstreamLogin(browser, upstreamPage, "001234.apple");
+    // Apple's answer (response_mode=form_post): a page whose form posts the code to our callback.
+    expect(formPost.html).toMatch(/<form[^>]*method="post"[^>]*action="[^"]*\/upstream\/callback"/);
+    const end = await browser.submit(formPost, "/upstream/callback", {}, atCallback);
+    const { identity } = await tokensAt(start, end);
+    expect(identity.subject).toBe((await idp.admin.users.findByEmail(email))!.id);
   });
 });
 

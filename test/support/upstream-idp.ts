@@ -2,7 +2,8 @@
 // (node-oidc-provider with its own in-memory accounts and its development login and consent pages,
 // where any login name with any password signs in as that account), optionally behind a proxy that
 // tampers like an attacker would; and a stand-in speaking GitHub's OAuth 2 and REST API shape.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, type KeyObject } from "node:crypto";
+import { jwtVerify } from "jose";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import Provider from "oidc-provider";
@@ -24,9 +25,12 @@ export type UpstreamIdp = {
  * - nonce: passes everything through but replaces the nonce of each authorization request, so the
  *   ID token comes back with a nonce the relying party never sent;
  * - issuer: publishes discovery under its own URL (the provider's endpoints unchanged), so the ID
- *   token comes from an issuer other than the one configured.
+ *   token comes from an issuer other than the one configured;
+ * - apple: not tampering but Apple's shape: the token request's client secret must be an ES256 JWT
+ *   (iss the team id, sub the client id, aud https://appleid.apple.com, kid the key id) that the
+ *   Apple key pair's public half verifies; the proxy then hands the provider its real secret.
  */
-export type Tamper = "nonce" | "issuer";
+export type Tamper = "nonce" | "issuer" | "apple";
 
 async function listen(server: http.Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -44,7 +48,9 @@ const readBody = async (request: http.IncomingMessage) => {
   return Buffer.concat(chunks);
 };
 
-export async function startUpstreamIdp(options: { redirectUri: string; tamper?: Tamper }): Promise<UpstreamIdp> {
+export type AppleKey = { teamId: string; keyId: string; publicKey: KeyObject };
+
+export async function startUpstreamIdp(options: { redirectUri: string; tamper?: Tamper; apple?: AppleKey }): Promise<UpstreamIdp> {
   const accounts = new Map<string, UpstreamAccount>();
   const clientId = "our-idp";
   const clientSecret = randomBytes(16).toString("hex");
@@ -81,6 +87,29 @@ export async function startUpstreamIdp(options: { redirectUri: string; tamper?: 
       return;
     }
     if (options.tamper === "nonce" && url.pathname === "/auth" && url.searchParams.has("nonce")) url.searchParams.set("nonce", "not-the-relying-partys-nonce");
+    if (options.tamper === "apple" && url.pathname === "/token" && request.method === "POST") {
+      const form = new URLSearchParams((await readBody(request)).toString("utf8"));
+      try {
+        const { payload, protectedHeader } = await jwtVerify(form.get("client_secret") ?? "", options.apple!.publicKey, {
+          algorithms: ["ES256"],
+          issuer: options.apple!.teamId,
+          subject: clientId,
+          audience: "https://appleid.apple.com",
+        });
+        if (protectedHeader.kid !== options.apple!.keyId || typeof payload.exp !== "number") throw new Error("kid or exp");
+      } catch {
+        response.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: "invalid_client" }));
+        return;
+      }
+      form.set("client_secret", clientSecret);
+      const body = form.toString();
+      const forwarded = http.request(`${realUrl}/token`, { method: "POST", headers: { ...request.headers, "content-length": String(Buffer.byteLength(body)) } }, (answer) => {
+        response.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(response);
+      });
+      forwarded.end(body);
+      return;
+    }
     const forwarded = http.request(`${realUrl}${url.pathname}${url.search}`, { method: request.method, headers: request.headers }, (answer) => {
       const headers = { ...answer.headers };
       // Without the iss parameter (RFC 9207) the relying party meets the other issuer in the ID token itself.
