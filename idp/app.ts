@@ -65,6 +65,7 @@ import { createFederatedSignIn } from "./federation/federated-sign-in.ts";
 import { redirectUriFor, UPSTREAM_SECRET_INFO } from "./federation/upstream-providers.ts";
 import { upstreamRoutes, UPSTREAM_STATE_INFO } from "./interactions/upstream-routes.ts";
 import { identitiesSection } from "./account/identities-section.ts";
+import { createSecurityNotices } from "./accounts/security-notices.ts";
 import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
 import { accountRoutes } from "./account/routes.ts";
 import type { AccountSection } from "./account/sections.ts";
@@ -304,7 +305,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onRequest", async (request) => {
     if (request.url.startsWith("/interaction/")) await upstreamDirectory.refresh();
   });
-  const federation = createFederatedSignIn({ db, stores: storesOn });
+  const federation = createFederatedSignIn({
+    db,
+    stores: storesOn,
+    // "Your sign-in methods changed" by mail when a provider is linked or unlinked, wherever mail can be sent.
+    notices: createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now }),
+    onMailQueued: mailWorker?.wake,
+  });
   const registerUpstreamRoutes = () =>
     app.register(async (scope) =>
       upstreamRoutes(scope, {

@@ -49,7 +49,7 @@ ${items}
       scope.post<UnlinkBody>(PATH, { schema: { body: unlinkBody }, preHandler: context.csrfProtection }, async (request, reply) => {
         const account = await context.signedIn(request, reply, { maxAgeSeconds: RECENT_SIGN_IN_SECONDS, returnTo: "/account" });
         if (!account) return reply;
-        const outcome = await deps.federation.unlink(account.user.id, request.body.issuer, request.body.subject, { ip: request.ip, userAgent: request.headers["user-agent"] });
+        const outcome = await deps.federation.unlink(account.user.id, request.body.issuer, request.body.subject, { ip: request.ip, userAgent: request.headers["user-agent"], locale: account.view.locale });
         if (outcome === "unknown") return context.backToAccount(reply, { section: "identities" });
         return context.backToAccount(reply, { section: "identities", notice: outcome === "last" ? "identityLast" : "identityUnlinked" });
       });

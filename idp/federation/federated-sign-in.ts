@@ -4,7 +4,9 @@
 // Each link, sign-in and account writes its audit events in one transaction. No HTTP here.
 import type { AuthenticationMethod } from "../accounts/authentication-methods.ts";
 import type { Database, Queryable } from "../db/database.ts";
+import type { SecurityNotices } from "../accounts/security-notices.ts";
 import type { AuditStore } from "../store/audit.ts";
+import type { MailOutboxStore } from "../store/mail-outbox.ts";
 import { ConflictError } from "../store/errors.ts";
 import type { UpstreamProvider, UpstreamStore } from "../store/upstreams.ts";
 import type { User, UserStore } from "../store/users.ts";
@@ -28,14 +30,18 @@ export type FederationOutcome =
   | { kind: "confirm"; userId: string; email: string }
   | { kind: "refused"; reason: FederationRefusal };
 
-export type RequestContext = { ip?: string; userAgent?: string };
+export type RequestContext = { ip?: string; userAgent?: string; /** The page's language, for the notice mail. */ locale?: string };
 
 // The RFC 8176 methods a trusted upstream may add to ours (mfa is recomputed from the kinds).
 const CARRIED: ReadonlySet<string> = new Set(["pwd", "otp", "sms", "hwk", "swk", "user", "pin"]);
 
 export type FederatedSignInDeps = {
   db: Database;
-  stores: (queryable: Queryable) => { users: UserStore; upstreams: UpstreamStore; audit: AuditStore; webhooks: WebhookStore };
+  stores: (queryable: Queryable) => { users: UserStore; upstreams: UpstreamStore; audit: AuditStore; webhooks: WebhookStore; outbox: Pick<MailOutboxStore, "enqueue"> };
+  /** Records a link or unlink of an existing account and mails the person "your sign-in methods changed" in its transaction. */
+  notices: SecurityNotices;
+  /** Wakes the mail worker after a notice was queued. */
+  onMailQueued?: () => void;
 };
 
 export function createFederatedSignIn(deps: FederatedSignInDeps) {
@@ -64,14 +70,26 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
   });
 
   /** Links (issuer, subject) to the user and signs them in, in one transaction; how the link was proved goes in the audit. */
-  async function linkAndSignIn(provider: UpstreamProvider, claims: UpstreamClaims, user: User, proof: "verified_email" | "password" | "sign_up", context: RequestContext) {
-    await db.transaction(async (tx) => {
+  async function linkAndSignIn(provider: UpstreamProvider, claims: UpstreamClaims, user: User, proof: "verified_email" | "password", context: RequestContext) {
+    const mailed = await db.transaction(async (tx) => {
       const s = stores(tx);
       await s.upstreams.link({ issuer: claims.issuer, subject: claims.subject, userId: user.id, providerId: provider.id, ...profileOf(claims) });
       await refreshUser(s, provider, claims, user.id);
-      await s.audit.record({ event: "identity.linked", ...who(user, context), details: { upstream: provider.id, issuer: claims.issuer, proof } });
+      // The person is told, in case it was not them: a new way into an existing account.
+      const queued = await deps.notices.record(s, {
+        user,
+        change: "identity_linked",
+        event: "identity.linked",
+        actor: `user:${user.id}`,
+        ip: context.ip,
+        userAgent: context.userAgent,
+        locale: context.locale,
+        details: { upstream: provider.id, issuer: claims.issuer, proof },
+      });
       await s.audit.record({ event: "sign_in.succeeded", ...who(user, context), details: { method: "federated", upstream: provider.id } });
+      return queued;
     });
+    if (mailed) deps.onMailQueued?.();
   }
 
   return {
@@ -162,8 +180,20 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
         if (!identity) return "unknown";
         if (!user.passwordHash && identities.length === 1) return "last";
         await t.upstreams.unlink(userId, issuer, subject);
-        await t.audit.record({ event: "identity.unlinked", ...who(user, context), details: { upstream: identity.providerId, issuer } });
-        return "unlinked";
+        const mailed = await deps.notices.record(t, {
+          user,
+          change: "identity_unlinked",
+          event: "identity.unlinked",
+          actor: `user:${user.id}`,
+          ip: context.ip,
+          userAgent: context.userAgent,
+          locale: context.locale,
+          details: { upstream: identity.providerId, issuer },
+        });
+        return mailed ? "unlinked_mailed" : "unlinked";
+      }).then((outcome) => {
+        if (outcome === "unlinked_mailed") deps.onMailQueued?.();
+        return outcome === "unlinked_mailed" ? "unlinked" : outcome;
       });
     },
   };

@@ -218,7 +218,7 @@ export async function upstreamRoutes(app: FastifyInstance, deps: UpstreamRouteDe
         const message = locked ? { id: "login.error.locked" as const, values: { wait: result.retryAfterSeconds } } : { id: "login.error.invalidCredentials" as const };
         return linkPage(reply, locked ? 429 : 401, page, provider, pending.email, { field: "password", message: formatMessage(page.view.t, message) });
       }
-      const methods = await federation.confirmLink(provider, pending.claims, result.user, context(request));
+      const methods = await federation.confirmLink(provider, pending.claims, result.user, { ...context(request), locale: page.view.locale });
       forget(reply);
       if (!methods) throw upstreamError(provider, "cannot_link", REFUSAL.cannot_link, "linked to someone else meanwhile");
       return finishSignIn(request, reply, details, result.user.id, methods);

@@ -8,6 +8,7 @@ import { createPostgresTestDatabase, type TestDatabase } from "../support/databa
 import { createFederatedSignIn, type FederatedSignIn } from "../../idp/federation/federated-sign-in.ts";
 import type { UpstreamClaims } from "../../idp/federation/upstream-client.ts";
 import { storesOver } from "../../idp/store/stores.ts";
+import { createSecurityNotices } from "../../idp/accounts/security-notices.ts";
 import type { UpstreamProvider } from "../../idp/store/upstreams.ts";
 
 let database: TestDatabase;
@@ -18,7 +19,7 @@ const stores = () => storesOver(database.db, () => new Date());
 
 beforeAll(async () => {
   database = await createPostgresTestDatabase();
-  federation = createFederatedSignIn({ db: database.db, stores: (queryable) => storesOver(queryable, () => new Date()) });
+  federation = createFederatedSignIn({ db: database.db, stores: (queryable) => storesOver(queryable, () => new Date()), notices: createSecurityNotices({ sealer: undefined, defaultLocale: "en" }) });
   const base = { kind: "oidc" as const, clientId: "x", clientSecret: null, scopes: "openid email profile", allowSignUp: true, emailDomains: [], options: {} };
   trusted = await stores().upstreams.addProvider({ ...base, id: "trusted", issuer: "https://trusted.example", displayName: "Trusted", trustEmail: true });
   untrusted = await stores().upstreams.addProvider({ ...base, id: "untrusted", issuer: "https://untrusted.example", displayName: "Untrusted", trustEmail: false });

@@ -107,6 +107,8 @@ async function federated(id: string, login: string, browser = new Browser()) {
 
 const auditOf = async (userId: string) =>
   (await idp.database.db.query<{ event: string; details: Record<string, string> }>("SELECT event, details FROM audit_events WHERE user_id = $1 ORDER BY id", [userId])).rows;
+const noticesTo = async (userId: string) =>
+  Number((await idp.database.db.query<{ count: string }>("SELECT count(*) FROM mail_outbox WHERE template = 'security_notice' AND user_id = $1", [userId])).rows[0]!.count);
 const identitiesOf = (userId: string) => storesOver(idp.database.db, () => new Date()).upstreams.identitiesOf(userId);
 const nextEmail = (domain = "example.com") => `fed${++people}@${domain}`;
 
@@ -146,6 +148,8 @@ describe("sign-in through an OpenID Connect upstream", () => {
     const { identity } = await tokensAt(start, end);
     expect(identity.subject).toBe(local.id);
     expect((await auditOf(local.id)).map((row) => row.event)).toContain("identity.linked");
+    // The person is told a new way into their account appeared.
+    expect(await noticesTo(local.id)).toBe(1);
   });
 
   it("asks for the local password when the email is not verified here, and a wrong one links nothing", async () => {
@@ -372,6 +376,7 @@ describe("the account page's linked identities", () => {
     expect(unlinked.html).toContain("No other provider is linked to your account.");
     expect(await identitiesOf(local.id)).toEqual([]);
     expect((await auditOf(local.id)).map((row) => row.event)).toContain("identity.unlinked");
+    expect(await noticesTo(local.id)).toBe(2); // linked, then unlinked
   });
 
   it("never unlinks the last way to sign in", async () => {
