@@ -59,11 +59,14 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
-import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { createIdpSessions, IDP_PAGES_CLIENT_ID, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
 import { accountRoutes } from "./account/routes.ts";
 import type { AccountSection } from "./account/sections.ts";
 import { createPasswordChange } from "./accounts/password-change.ts";
 import { passwordSection } from "./account/password-section.ts";
+import { createSignOuts } from "./accounts/sign-outs.ts";
+import { sessionsSection } from "./account/sessions-section.ts";
+import { eventsSection } from "./account/events-section.ts";
 
 export type AppDeps = {
   config: Config;
@@ -377,7 +380,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onMailQueued: mailWorker?.wake,
     now,
   });
-  accountSections.push(passwordSection({ changePassword }));
+  const signOuts = createSignOuts({ db, stores: storesOn, hiddenClientIds: [IDP_PAGES_CLIENT_ID] });
+  accountSections.push(
+    passwordSection({ changePassword }),
+    sessionsSection({ signOuts, clients: pagesClientLookup, endPageSession: (reply) => idpSessions.endPageSession(reply, "/account") }),
+    eventsSection({ audit: auditStore }),
+  );
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the

@@ -55,7 +55,7 @@ async function signInToAccount(page: Page, email: string): Promise<void> {
   await page.waitForURL(`${idp.baseUrl}/account`);
 }
 
-describe("the IdP's own sign-in for its pages", () => {
+describe("the IdP's own sign-in for its pages", { timeout: 90_000 }, () => {
   it("sends a stranger through the provider's sign-in and back to /account, then lets a second visit straight in", async () => {
     const email = await newPerson();
     const { page, context, csp } = await newPage();
