@@ -34,7 +34,14 @@ export type AuditEventName =
   | "key.generated"
   | "token.revoked"
   | "grant.revoked"
-  | "audit.expired";
+  | "audit.expired"
+  // Second factors (accounts/second-factors.ts, accounts/security-notices.ts).
+  | "mfa.totp_enrolled"
+  | "mfa.totp_removed"
+  | "mfa.recovery_codes_regenerated"
+  | "mfa.recovery_code_used"
+  | "mfa.reset"
+  | "mfa.failed";
 
 export type AuditEvent = {
   event: AuditEventName;
