@@ -18,9 +18,9 @@ export type ErrorFormat = "html" | "json";
 
 export type RenderedError = { status: number; headers: Record<string, string>; contentType: string; body: string | Record<string, string> };
 
-const PAGE_PATHS = ["/interaction", "/reset", "/verify-email", "/email-link", "/sign-up", "/invite"];
+const PAGE_PATHS = ["/interaction", "/reset", "/verify-email", "/email-link", "/sign-up", "/invite", "/account", "/admin/signed-in"];
 
-/** Paths whose errors are pages: sign-in, sign-up, invitations, password reset, email verification and mailed links. Everything else is an API and answers JSON. */
+/** Paths whose errors are pages: sign-in, sign-up, invitations, password reset, email verification, mailed links, the account page and the IdP pages' sign-in (http/idp-session.ts). Everything else is an API and answers JSON. */
 export function wantsPage(url: string): boolean {
   const path = url.split(/[?#]/, 1)[0]!.toLowerCase();
   return PAGE_PATHS.some((page) => path === page || path.startsWith(`${page}/`));

@@ -128,6 +128,23 @@ describe("the IdP's own sign-in for its pages", { timeout: 90_000 }, () => {
     expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
   });
 
+  it("turns away a person disabled since signing in, and sends a deleted one to sign in", async () => {
+    const disabled = await newPerson();
+    const { page } = await newPage();
+    await signInToAccount(page, disabled);
+    await idp.admin.setDisabled(disabled, true);
+    const refused = await page.goto(`${idp.baseUrl}/account`);
+    expect(refused?.status()).toBe(403);
+    await expect(page.locator("main").textContent()).resolves.toContain("disabled");
+
+    const deleted = await newPerson();
+    const other = await newPage();
+    await signInToAccount(other.page, deleted);
+    await idp.admin.deleteUser(deleted);
+    await other.page.goto(`${idp.baseUrl}/account`);
+    await other.page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+  });
+
   it("refuses a callback without the browser's pending sign-in (state)", async () => {
     const response = await idp.app.inject({ method: "GET", url: "/account/signed-in?code=x&state=y", headers: { host: new URL(idp.issuer).host, accept: "text/html" } });
     expect(response.statusCode).toBe(400);
