@@ -59,6 +59,11 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
+import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { accountRoutes } from "./account/routes.ts";
+import type { AccountSection } from "./account/sections.ts";
+import { createPasswordChange } from "./accounts/password-change.ts";
+import { passwordSection } from "./account/password-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
 import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
@@ -121,6 +126,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       now,
       // Bound late: the limits are built below, and the first poll comes long after.
       devicePollTooSoon: (subject, intervalSeconds) => rateLimits.devicePollTooSoon(subject, intervalSeconds),
+      // The IdP's own pages sign in as this client (http/idp-session.ts).
+      builtInClients: [idpPagesClientMetadata(config.issuer)],
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
@@ -319,7 +326,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   const provider = () => current.provider;
-  const interactionContext = { provider, clients: clientLookup, views: assets.views, secondFactor: secondFactorGate };
+  // The pages know the built-in client of the IdP's own pages too (first-party: no consent step).
+  const pagesClientLookup = withIdpPagesClient(clientLookup, { issuer: config.issuer, name: assets.views.brand.name });
+  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views, secondFactor: secondFactorGate };
   await app.register(async (scope) =>
     secondFactorRoutes(scope, { ...interactionContext, secondFactors, pending: secondFactorStore, users, limitSignIn: rateLimits.signIn, passkeys: passkeyHooks }),
   );
@@ -377,6 +386,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
     await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
   }
+
+  // The IdP's own pages (/account, and /admin) sign people in through the provider as its built-in
+  // first-party client (http/idp-session.ts): every factor, lockout and policy applies to them.
+  // Features add their part of the account page to accountSections (account/sections.ts).
+  const idpSessions = createIdpSessions({
+    issuer: config.issuer,
+    provider,
+    inject: (options) => app.inject(options),
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    signInTtlSeconds: config.interactionTtlSeconds,
+    emailOf: async (accountId) => (await users.findById(accountId))?.email,
+    now,
+  });
+  idpSessions.routes(app);
+  const accountSections: AccountSection[] = [];
+  const changePassword = createPasswordChange({
+    db,
+    stores: storesOn,
+    hasher,
+    lockout,
+    // "Your password was changed" by mail wherever mail can be sent; audited either way.
+    sealer: transport && mailWorker ? sealer : undefined,
+    onMailQueued: mailWorker?.wake,
+    now,
+  });
+  accountSections.push(passwordSection({ changePassword }));
+  await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
   // CLI), delivered by a worker in every instance; polling an empty outbox is one indexed query.

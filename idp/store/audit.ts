@@ -10,6 +10,8 @@ export type AuditEventName =
   | "account.locked"
   | "account.unlocked"
   | "password.changed"
+  | "password.change_failed"
+  | "sessions.revoked"
   | "password.reset_requested"
   | "password.reset_failed"
   | "sign_in.code_requested"
