@@ -116,6 +116,7 @@ export function withIdpPagesClient(lookup: Pick<ClientStore, "find">, options: {
     firstParty: true,
     service: false,
     kind: "web",
+    requireMfa: false,
     createdAt: new Date(0),
   };
   return { find: (id) => (id === IDP_PAGES_CLIENT_ID ? Promise.resolve(builtIn) : lookup.find(id)) };
