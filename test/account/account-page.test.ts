@@ -204,6 +204,7 @@ describe("the account page", { timeout: 120_000 }, () => {
 
     await page.getByRole("button", { name: "Sign out everywhere" }).click();
     await page.getByRole("heading", { name: "Signed out", level: 1 }).waitFor();
+    expect(await axeProblems(page, `${ARTIFACTS}account-signed-out`)).toEqual([]);
     await expect(refreshRefused(refreshed.refresh_token!)).resolves.toBe("invalid_grant");
     for (const each of [page, other.page]) {
       await each.goto(`${idp.baseUrl}/account`);
