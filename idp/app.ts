@@ -59,6 +59,9 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
+import { createOperator } from "./accounts/operator.ts";
+import { createServiceAuth } from "./admin/service-auth.ts";
+import { adminApiRoutes } from "./admin/api-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -330,9 +333,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
-  // Invitation links (sent by `idp users invite`): with SIGN_UP=invite or open, wherever mail can go out.
+  // Invitation links (sent by `idp users invite` and the admin API): with SIGN_UP=invite or open, wherever mail can go out.
+  let invitations: ReturnType<typeof createInvitations> | undefined;
   if (transport && mailWorker && config.signUp !== "off") {
-    const invitations = createInvitations({
+    const created = createInvitations({
       db,
       stores: storesOn,
       hasher,
@@ -340,9 +344,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       onMailQueued: mailWorker.wake,
       now,
     });
+    invitations = created;
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
-    await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
+    await app.register(async (scope) => invitationRoutes(scope, { invitations: created, views: assets.views, passwordLength }));
   }
+
+  // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
+  // operator module as the CLI (accounts/operator.ts).
+  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now } });
+  const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
+  await app.register(async (scope) =>
+    adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
+  );
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
   // CLI), delivered by a worker in every instance; polling an empty outbox is one indexed query.
