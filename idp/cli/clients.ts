@@ -9,11 +9,10 @@ export const clients: CommandGroup = {
     {
       name: "clients add",
       usage: [
-        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL]",
-        "--id ID --native --redirect-uri URI [--redirect-uri URI ...] [--first-party] [--name N]",
-        "--id ID --device [--first-party] [--name N]",
-        "--id ID --service [--scopes S,S ...] [--name N]",
-        "(any but --service) [--roles-claim]",
+        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL] [--roles-claim]",
+        "--id ID --native --redirect-uri URI [--redirect-uri URI ...] [--first-party] [--name N] [--roles-claim]",
+        "--id ID --device [--first-party] [--name N] [--roles-claim]",
+        "--id ID --service [--name N] [--scopes S,S ...]",
       ],
       summary: "add an app people sign in to; with --service, a server\nthat gets service tokens (client_credentials)",
       details: [
