@@ -59,6 +59,11 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
+import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { accountRoutes } from "./account/routes.ts";
+import type { AccountSection } from "./account/sections.ts";
+import { createPasswordChange } from "./accounts/password-change.ts";
+import { passwordSection } from "./account/password-section.ts";
 import { createOperator } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
@@ -119,6 +124,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       now,
       // Bound late: the limits are built below, and the first poll comes long after.
       devicePollTooSoon: (subject, intervalSeconds) => rateLimits.devicePollTooSoon(subject, intervalSeconds),
+      // The IdP's own pages sign in as this client (http/idp-session.ts).
+      builtInClients: [idpPagesClientMetadata(config.issuer)],
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
@@ -291,7 +298,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const provider = () => current.provider;
-  const interactionContext = { provider, clients: clientLookup, views: assets.views };
+  // The pages know the built-in client of the IdP's own pages too (first-party: no consent step).
+  const pagesClientLookup = withIdpPagesClient(clientLookup, { issuer: config.issuer, name: assets.views.brand.name });
+  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views };
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
@@ -349,6 +358,32 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => invitationRoutes(scope, { invitations: created, views: assets.views, passwordLength }));
   }
 
+  // The IdP's own pages (/account, and /admin) sign people in through the provider as its built-in
+  // first-party client (http/idp-session.ts): every factor, lockout and policy applies to them.
+  // Features add their part of the account page to accountSections (account/sections.ts).
+  const idpSessions = createIdpSessions({
+    issuer: config.issuer,
+    provider,
+    inject: (options) => app.inject(options),
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    signInTtlSeconds: config.interactionTtlSeconds,
+    emailOf: async (accountId) => (await users.findById(accountId))?.email,
+    now,
+  });
+  idpSessions.routes(app);
+  const accountSections: AccountSection[] = [];
+  const changePassword = createPasswordChange({
+    db,
+    stores: storesOn,
+    hasher,
+    lockout,
+    // "Your password was changed" by mail wherever mail can be sent; audited either way.
+    sealer: transport && mailWorker ? sealer : undefined,
+    onMailQueued: mailWorker?.wake,
+    now,
+  });
+  accountSections.push(passwordSection({ changePassword }));
+  await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
   // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
   // operator module as the CLI (accounts/operator.ts).
   const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now } });

@@ -37,6 +37,8 @@ export type ProviderDeps = {
   now?: () => Date;
   /** Counts a device's poll of the token endpoint; true when it came sooner than the interval (slow_down). None: never. */
   devicePollTooSoon?: (subject: string, intervalSeconds: number) => Promise<boolean>;
+  /** Clients built into the IdP (its own pages' sign-in, http/idp-session.ts): found before the clients table. */
+  builtInClients?: Configuration["clients"];
 };
 
 /** The view of a provider request: end_session and authorization take `ui_locales`. */
@@ -133,12 +135,13 @@ export function baseConfiguration(input: {
   };
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon, builtInClients }: ProviderDeps): Provider {
   const base = baseConfiguration({ config, keys, findAccount: createFindAccount(users) });
   const endSessionWithoutPrompt = createLogoutWithoutPrompt(now);
   const configuration: Configuration = {
     ...base,
     adapter,
+    clients: builtInClients,
     features: {
       ...base.features,
       // Command-line tools and devices (RFC 8628): `idp clients add --device`; the pages are ours.
