@@ -67,6 +67,7 @@ import { passwordSection } from "./account/password-section.ts";
 import { createOperator } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
+import { adminConsoleRoutes } from "./admin/console-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -390,6 +391,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
   await app.register(async (scope) =>
     adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
+  );
+  // The admin console (/admin): people with the admin role, signed in through the IdP's own pages.
+  // The mfa branch fills requiresSecondFactor and secondFactorsOf (admin/console-routes.ts).
+  await app.register(async (scope) =>
+    adminConsoleRoutes(scope, { config, sessions: idpSessions, operator, users, clients, audit: auditStore, payloads, keyRing, views: assets.views, now }),
   );
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
