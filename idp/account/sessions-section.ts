@@ -7,7 +7,7 @@ import { UID_PATTERN } from "../interactions/schemas.ts";
 import { formBody } from "../interactions/schemas.ts";
 import { html, type Html } from "../pages/html.ts";
 import { accountSection, formatTime, signedOutPage } from "../pages/account.ts";
-import { buttonForm, type View } from "../pages/layout.ts";
+import { buttonForm, csrfField, type View } from "../pages/layout.ts";
 import type { ClientStore } from "../store/clients.ts";
 import type { AccountRouteContext, AccountSection } from "./sections.ts";
 
@@ -28,10 +28,15 @@ export function sessionsSection(deps: { signOuts: SignOuts; clients: Pick<Client
       sessions.map(async (session) => {
         const apps = await Promise.all(session.clientIds.map(appName));
         const current = session.uid === currentUid;
-        return html`<li${current ? html` data-current="true"` : ""}><span>${current ? html`<strong>${t("account.sessions.current")}</strong><br>` : ""}${t("account.sessions.item", { time: formatTime(view, session.signedInAt) })}${
+        // Every row's button says "Sign out": the row's words describe which browser it is.
+        const described = `session-${session.uid}`;
+        return html`<li${current ? html` data-current="true"` : ""}><span id="${described}">${current ? html`<strong>${t("account.sessions.current")}</strong><br>` : ""}${t("account.sessions.item", { time: formatTime(view, session.signedInAt) })}${
           apps.length ? html`<br><span class="muted">${t("account.sessions.apps", { apps: apps.join(", ") })}</span>` : ""
         }</span>
-${buttonForm(`/account/sessions/${session.uid}/sign-out`, csrfToken, t("account.sessions.signOut"), "secondary")}</li>`;
+<form method="post" action="/account/sessions/${session.uid}/sign-out">
+${csrfField(csrfToken)}
+<button type="submit" class="button-secondary" aria-describedby="${described}">${t("account.sessions.signOut")}</button>
+</form></li>`;
       }),
     );
     return html`<ul class="account-list">${items}</ul>`;
