@@ -13,13 +13,14 @@ import { signedOutPage, signOutPage } from "../pages/sign-out.ts";
 import { IdpError, idpErrors } from "../errors.ts";
 import { fromOAuth, type ErrorFormat, type ErrorResponses } from "../http/error-responses.ts";
 import { createFindAccount, scopeClaims } from "./account.ts";
-import { serviceTokenFeatures } from "./service-tokens.ts";
+import { grantAllServiceScopesByDefault, serviceTokenFeatures } from "./service-tokens.ts";
 import { tokenUnitOfWorkMiddleware, type PendingWrite } from "./token-unit-of-work.ts";
 import { isDatabaseUnavailable } from "../db/availability.ts";
 import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-without-prompt.ts";
 import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
 import { installNativeRedirectMatching } from "./native-redirects.ts";
+import { interactionPolicyFor } from "./acr-values.ts";
 import { deviceFlowFeature, enforceDevicePollInterval, prefillCodeFromLink } from "./device-flow.ts";
 
 export type ProviderDeps = {
@@ -91,7 +92,7 @@ export function baseConfiguration(input: {
     responseTypes: ["code"],
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
     enabledJWA: { idTokenSigningAlgValues: ["RS256"], userinfoSigningAlgValues: ["RS256"] },
-    extraClientMetadata: { properties: ["first_party", "service"] },
+    extraClientMetadata: { properties: ["first_party", "service", "roles_claim", "service_scopes"] },
     extraTokenClaims: serviceTokens.extraTokenClaims as Configuration["extraTokenClaims"],
     // Browsers may call the token endpoint only from the origin of one of a public client's redirect URIs.
     clientBasedCORS(_ctx, origin, client) {
@@ -160,7 +161,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
         },
       },
     },
-    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
+    // acr_values asking for more than the session reached prompts for a login (acr-values.ts).
+    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyFor(config.issuer) },
     async renderError(ctx, out, error) {
       // A sign-out confirmed after the session already ended (another tab), or after a newer sign-out page.
       const stale = staleLogoutConfirmation(ctx, error);
@@ -188,6 +190,7 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     return clientSecretMatches(actual, this.clientSecret);
   };
   nameSessionsInIdTokens(provider);
+  grantAllServiceScopesByDefault(provider);
   // A native app's loopback redirect registered without a port accepts any port; with one, only it.
   installNativeRedirectMatching(provider);
 
