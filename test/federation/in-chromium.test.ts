@@ -103,7 +103,7 @@ async function loginUpstream(page: Page, login: string) {
   await page.getByRole("button", { name: "Continue" }).click();
 }
 
-describe("federated sign-in in Chromium", { timeout: 60_000 }, () => {
+describe("federated sign-in in Chromium", { timeout: 120_000 }, () => {
   it("Continue with Corp SSO → the upstream's login → back, signed in with our own sub", async () => {
     const email = `chromium-fed${++people}@example.com`;
     corp.accounts.set(`c${people}`, { email, email_verified: true, name: "Grace Upstream" });

@@ -40,7 +40,7 @@ afterAll(async () => {
 
 const row = async (id: string) => (await sql.query("SELECT * FROM upstream_providers WHERE id = $1", [id])).rows[0];
 
-describe("idp upstreams", { timeout: 180_000 }, () => {
+describe("idp upstreams", { timeout: 300_000 }, () => {
   it("add reads the secret from stdin, stores it sealed, and prints the redirect URI to register", async () => {
     const secret = "corp-client-secret-0123456789";
     const { stdout } = await cliOk(
