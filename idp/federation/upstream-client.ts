@@ -123,6 +123,8 @@ export function createUpstreamClient(deps: UpstreamClientDeps) {
           execute: insecure(provider) ? [oidc.allowInsecureRequests] : [],
           timeout: TIMEOUT_SECONDS,
         });
+        // One entry per provider: a changed provider's old configuration goes.
+        for (const cached of discovered.keys()) if (cached.startsWith(`${provider.id}|`)) discovered.delete(cached);
         discovered.set(key(provider), { config, expires: Date.now() + DISCOVERY_TTL_MS });
       }
       if (provider.kind === "apple") {
