@@ -69,6 +69,7 @@ import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from
 import { createSecretBox } from "./keys/secret-box.ts";
 import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
+import { secondFactorSection } from "./account/second-factor-section.ts";
 
 export type AppDeps = {
   config: Config;
@@ -412,6 +413,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     now,
   });
   accountSections.push(passwordSection({ changePassword }));
+  accountSections.push(secondFactorSection({ secondFactors, mfaRequired: config.mfa === "required", hasPasskeys: passkeyHooks?.hasPasskeys }));
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
