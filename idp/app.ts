@@ -82,6 +82,7 @@ import { createOperator } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
 import { adminConsoleRoutes } from "./admin/console-routes.ts";
+import { secondFactorSection } from "./account/second-factor-section.ts";
 
 export type AppDeps = {
   config: Config;
@@ -464,10 +465,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const signOuts = createSignOuts({ db, stores: storesOn, hiddenClientIds: [IDP_PAGES_CLIENT_ID] });
   accountSections.push(
     passwordSection({ changePassword }),
+    secondFactorSection({ secondFactors, mfaRequired: config.mfa === "required", hasPasskeys: passkeyHooks?.hasPasskeys }),
+    identitiesSection({ federation, providers: () => storesOn(db).upstreams.listProviders() }),
     sessionsSection({ signOuts, clients: pagesClientLookup, endPageSession: (reply) => idpSessions.endPageSession(reply, "/account") }),
     eventsSection({ audit: auditStore }),
   );
-  accountSections.push(identitiesSection({ federation, providers: () => storesOn(db).upstreams.listProviders() }));
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
   // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
   // operator module as the CLI (accounts/operator.ts).

@@ -204,6 +204,49 @@ export const users: CommandGroup = {
       run: (args, ctx) => setDisabled(args, ctx, false),
     },
     {
+      name: "users show",
+      usage: ["E"],
+      summary: "E's account: sub, state, sign-in methods, sessions, lockout",
+      details: "One fact a line: the sub, whether the address is verified and the account active, the phone number,\nthe password, the authenticator app (on, off, being set up) and recovery codes left, the active sessions\nand the last sign-in, and whether E is locked out. Needs the server's DATABASE_URL and REDIS_URL.",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        const user = await (await ctx.stores()).users.findByEmail(positionals[0]!);
+        if (!user) throw new CliUsageError(`no user with email ${positionals[0]}`);
+        const state = await (await ctx.secondFactors()).show(user.id, user.email);
+        const lines: [string, string][] = [
+          ["email", `${user.email} (${user.emailVerified ? "verified" : "unverified"})`],
+          ["sub", user.id],
+          ["name", user.name ?? "-"],
+          ["state", user.disabled ? "disabled" : "active"],
+          ["phone", user.phone ? `${user.phone}${user.phoneVerified ? " (verified)" : ""}` : "-"],
+          ["password", user.passwordHash ? "set" : "none"],
+          ["authenticator app", state.totp],
+          ["recovery codes", `${state.recoveryCodesLeft} left`],
+          ["sessions", `${state.sessions}${state.lastSignIn ? ` (last sign-in ${state.lastSignIn.toISOString()})` : ""}`],
+          ["locked", state.lockedForSeconds === undefined ? "no" : `for ${state.lockedForSeconds} more seconds (idp users unlock ${user.email})`],
+        ];
+        for (const [label, value] of lines) ctx.out(`${label.padEnd(18)}${value}`);
+      },
+    },
+    {
+      name: "users reset-mfa",
+      usage: ["E"],
+      summary: "remove E's authenticator app and recovery codes (a lost device)",
+      details:
+        "E then signs in with the password alone, unless MFA=required or a client requires a second factor:\nthen E sets up a new app while signing in. Audited (mfa.reset); E is told by mail where this\nconfiguration can send mail (run it with the server's KEYS_DIR and SMTP_URL). Check who is asking first:\nthis is what an attacker who knows the password would ask for.",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        const user = await (await ctx.stores()).users.findByEmail(positionals[0]!);
+        if (!user) throw new CliUsageError(`no user with email ${positionals[0]}`);
+        const removed = await (await ctx.secondFactors()).reset({ id: user.id, email: user.email });
+        ctx.out(
+          removed.totp || removed.recoveryCodes > 0
+            ? `removed ${user.email}'s authenticator app${removed.recoveryCodes > 0 ? ` and ${removed.recoveryCodes} recovery codes` : ""}`
+            : `${user.email} had no authenticator app or recovery codes; nothing removed (recorded all the same)`,
+        );
+      },
+    },
+    {
       name: "users unlock",
       usage: ["E"],
       summary: "end a sign-in lockout of E now (it also ends on its own)",
