@@ -285,7 +285,7 @@ describe("the audit trail", () => {
     expect(cliRows.map((row: any) => row.actor)).toEqual(["cli", "cli"]);
     expect(apiRows.map((row: any) => row.actor)).toEqual(["client", "client"]);
     expect(cliRows.map((row: any) => ({ ...row, actor: undefined }))).toEqual(apiRows.map((row: any) => ({ ...row, actor: undefined })));
-  });
+  }, 120_000);
 });
 
 describe("creating", () => {
