@@ -59,11 +59,19 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
-import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { createIdpSessions, IDP_PAGES_CLIENT_ID, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
 import { accountRoutes } from "./account/routes.ts";
 import type { AccountSection } from "./account/sections.ts";
 import { createPasswordChange } from "./accounts/password-change.ts";
 import { passwordSection } from "./account/password-section.ts";
+import { createSignOuts } from "./accounts/sign-outs.ts";
+import { sessionsSection } from "./account/sessions-section.ts";
+import { eventsSection } from "./account/events-section.ts";
+import { createSecurityNotices } from "./accounts/security-notices.ts";
+import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
+import { createSecretBox } from "./keys/secret-box.ts";
+import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
+import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
 import { createOperator } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
@@ -298,10 +306,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
   });
 
+  // Second factors (accounts/second-factors.ts): TOTP and recovery codes, the MFA policy that
+  // finishSignIn applies to every way of signing in, and the second-factor step of a sign-in.
+  // Factor changes are audited and mailed (accounts/security-notices.ts) where mail can go out.
+  const securityNotices = createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now });
+  // The passkeys module lends its hooks here (whether a person has one, its button on the second-factor page).
+  const passkeyHooks = undefined as PasskeyHooks | undefined;
+  const secondFactorStore = storesOn(db).secondFactors;
+  const secondFactors = createSecondFactors({
+    db,
+    stores: storesOn,
+    box: createSecretBox(keys.cookieKeys, TOTP_SEED_INFO),
+    notices: securityNotices,
+    lockout,
+    issuerName: assets.views.brand.name,
+    mfaRequired: config.mfa === "required",
+    hasPasskeys: passkeyHooks?.hasPasskeys,
+    onMailQueued: mailWorker?.wake,
+    now,
+  });
+  const secondFactorGate: SecondFactorGate = {
+    requiredLevel: secondFactors.requiredLevel,
+    pending: secondFactorStore,
+    pendingTtlSeconds: Math.min(PENDING_SIGN_IN_TTL_SECONDS, config.interactionTtlSeconds),
+    now,
+  };
+
   const provider = () => current.provider;
   // The pages know the built-in client of the IdP's own pages too (first-party: no consent step).
   const pagesClientLookup = withIdpPagesClient(clientLookup, { issuer: config.issuer, name: assets.views.brand.name });
-  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views };
+  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views, secondFactor: secondFactorGate };
+  await app.register(async (scope) =>
+    secondFactorRoutes(scope, { ...interactionContext, secondFactors, pending: secondFactorStore, users, limitSignIn: rateLimits.signIn, passkeys: passkeyHooks }),
+  );
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
@@ -383,7 +420,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onMailQueued: mailWorker?.wake,
     now,
   });
-  accountSections.push(passwordSection({ changePassword }));
+  const signOuts = createSignOuts({ db, stores: storesOn, hiddenClientIds: [IDP_PAGES_CLIENT_ID] });
+  accountSections.push(
+    passwordSection({ changePassword }),
+    sessionsSection({ signOuts, clients: pagesClientLookup, endPageSession: (reply) => idpSessions.endPageSession(reply, "/account") }),
+    eventsSection({ audit: auditStore }),
+  );
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
   // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
   // operator module as the CLI (accounts/operator.ts).
@@ -423,6 +465,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
     { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
+    { what: "expired pending sign-ins", run: () => secondFactorStore.deleteExpiredPending() },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     { what: "webhooks delivered or given up a week ago", run: () => webhookStore.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),

@@ -170,6 +170,8 @@ export type NewClientInput = {
   service?: boolean;
   /** native: a mobile or desktop app (RFC 8252); device: the device authorization grant (RFC 8628). Both public. Default web. */
   kind?: ClientKind;
+  /** Everyone signing in to it needs a second factor (`--require-mfa`). */
+  requireMfa?: boolean;
   /** Whether its ID tokens carry the person's `roles` claim. */
   rolesClaim?: boolean;
   /** A service client's admin API scopes (validateScopes). */
@@ -484,6 +486,7 @@ export function createOperator(deps: OperatorDeps): Operator {
           firstParty: service ? false : input.firstParty,
           service,
           kind,
+          requireMfa: input.requireMfa ?? false,
           rolesClaim: input.rolesClaim ?? false,
           scopes,
         });
@@ -495,6 +498,7 @@ export function createOperator(deps: OperatorDeps): Operator {
             kind: type,
             first_party: created.firstParty,
             ...(kind !== "web" ? { application_type: kind } : {}),
+            ...(created.requireMfa ? { require_mfa: true } : {}),
             ...(created.rolesClaim ? { roles_claim: true } : {}),
             ...(scopes.length ? { scopes: scopes.join(" ") } : {}),
           },

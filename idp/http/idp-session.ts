@@ -116,6 +116,7 @@ export function withIdpPagesClient(lookup: Pick<ClientStore, "find">, options: {
     firstParty: true,
     service: false,
     kind: "web",
+    requireMfa: false,
     // The admin console reads roles from the database at each request, not from a token.
     rolesClaim: false,
     scopes: [],

@@ -20,6 +20,7 @@ import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-with
 import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
 import { installNativeRedirectMatching } from "./native-redirects.ts";
+import { interactionPolicyFor } from "./acr-values.ts";
 import { deviceFlowFeature, enforceDevicePollInterval, prefillCodeFromLink } from "./device-flow.ts";
 
 export type ProviderDeps = {
@@ -160,7 +161,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
         },
       },
     },
-    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
+    // acr_values asking for more than the session reached prompts for a login (acr-values.ts).
+    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyFor(config.issuer) },
     async renderError(ctx, out, error) {
       // A sign-out confirmed after the session already ended (another tab), or after a newer sign-out page.
       const stale = staleLogoutConfirmation(ctx, error);

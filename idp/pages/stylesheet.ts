@@ -77,6 +77,12 @@ h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
 .form-trap { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
 altcha-widget { display: none; }
 :focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
+/* The account page (/account): its sections, their lists (sessions, apps, events) and the notice after an action. */
+main section + section { margin-top: 1.5rem; }
+.notice { border: 1px solid var(--border); border-left: 0.35rem solid var(--accent); border-radius: 0.5rem; padding: 0.5rem 0.75rem; }
+.account-list { list-style: none; padding: 0; margin: 0.5rem 0; }
+.account-list li { border-top: 1px solid var(--border); padding: 0.5rem 0; display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 0.5rem; }
+.account-list form { margin: 0; }
 /* The admin console (pages/admin.ts): wide tables, scrolled sideways on a phone. */
 main:has(.table-scroll) { max-width: 64rem; }
 .table-scroll { overflow-x: auto; }

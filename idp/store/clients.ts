@@ -17,6 +17,8 @@ export type Client = {
   service: boolean;
   /** web, native (RFC 8252) or device (RFC 8628); service clients are web. */
   kind: ClientKind;
+  /** Everyone signing in to it needs a second factor (`idp clients add --require-mfa`). */
+  requireMfa: boolean;
   /** Whether its ID tokens carry the person's `roles` (migration 017). */
   rolesClaim: boolean;
   /** What a service client's tokens may do (admin:users:read, ...); empty for other clients. */
@@ -37,13 +39,14 @@ type ClientRow = {
   first_party: boolean;
   service: boolean;
   kind: ClientKind;
+  require_mfa: boolean;
   roles_claim: boolean;
   scopes: string[];
   created_at: Date;
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, roles_claim, scopes, created_at";
+const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa, roles_claim, scopes, created_at";
 
 const toClient = (row: ClientRow): Client => ({
   id: row.id,
@@ -55,15 +58,17 @@ const toClient = (row: ClientRow): Client => ({
   firstParty: row.first_party,
   service: row.service,
   kind: row.kind,
+  requireMfa: row.require_mfa,
   rolesClaim: row.roles_claim,
   scopes: row.scopes,
   createdAt: row.created_at,
 });
 
-export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind" | "rolesClaim" | "scopes"> & {
+export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind" | "requireMfa" | "rolesClaim" | "scopes"> & {
   service?: boolean;
   logoUri?: string | null;
   kind?: ClientKind;
+  requireMfa?: boolean;
   rolesClaim?: boolean;
   scopes?: string[];
 };
@@ -86,8 +91,8 @@ export function createClientStore(db: Queryable): ClientStore {
     async create(client) {
       try {
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, roles_claim, scopes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${CLIENT_COLUMNS}`,
+          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa, roles_claim, scopes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${CLIENT_COLUMNS}`,
           [
             client.id,
             client.name,
@@ -98,6 +103,7 @@ export function createClientStore(db: Queryable): ClientStore {
             client.firstParty,
             client.service ?? false,
             client.kind ?? "web",
+            client.requireMfa ?? false,
             client.rolesClaim ?? false,
             client.scopes ?? [],
           ],

@@ -11,6 +11,7 @@ import { createOneTimeCodeStore } from "./one-time-codes.ts";
 import { createOneTimeTokenStore } from "./one-time-tokens.ts";
 import { createUserStore } from "./users.ts";
 import { createWebhookStore } from "./webhooks.ts";
+import { createSecondFactorStore } from "./second-factors.ts";
 
 export function storesOver(queryable: Queryable, now: () => Date) {
   return {
@@ -23,6 +24,7 @@ export function storesOver(queryable: Queryable, now: () => Date) {
     codes: createOneTimeCodeStore(queryable, now),
     invitations: createInvitationStore(queryable, now),
     webhooks: createWebhookStore(queryable, now),
+    secondFactors: createSecondFactorStore(queryable, now),
   };
 }
 
