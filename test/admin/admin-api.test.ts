@@ -288,6 +288,24 @@ describe("the audit trail", () => {
   }, 120_000);
 });
 
+describe("resetting factors", () => {
+  it("removes the authenticator app and recovery codes, signs the person out, and records both changes", async () => {
+    const user = await newUser();
+    await idp.database.db.query("INSERT INTO totp_factors (user_id, sealed_secret, confirmed_at) VALUES ($1, $2, now())", [user.id, Buffer.from("sealed")]);
+    for (let i = 0; i < 3; i++) await idp.database.db.query("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, now())", [user.id, Buffer.from(`code${i}`)]);
+    const answer = await call("POST", `${API}/users/${user.id}/reset-factors`, await token(["admin:users:write"]));
+    expect(answer.status).toBe(200);
+    expect(answer.body.reset).toEqual({ second_factors: 4 });
+    const left = await idp.database.db.query("SELECT 1 FROM totp_factors WHERE user_id = $1 UNION ALL SELECT 1 FROM recovery_codes WHERE user_id = $1", [user.id]);
+    expect(left.rowCount).toBe(0);
+    const events = (await call("GET", `${API}/audit?user_id=${user.id}`, await token(["admin:audit:read"]))).body.events as { event: string; actor: string }[];
+    expect(events.filter((event) => event.event !== "user.created").map(({ event, actor }) => ({ event, actor }))).toEqual([
+      { event: "user.factors_reset", actor: "client:ops" },
+      { event: "mfa.reset", actor: "client:ops" },
+    ]);
+  });
+});
+
 describe("creating", () => {
   it("a client: its secret once, in the answer; a service client with scopes", async () => {
     const clientsToken = await token(["admin:clients"]);
