@@ -78,7 +78,7 @@ import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from
 import { createSecretBox } from "./keys/secret-box.ts";
 import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
-import { createOperator } from "./accounts/operator.ts";
+import { createOperator, type FactorReset } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
 import { adminConsoleRoutes } from "./admin/console-routes.ts";
@@ -473,15 +473,43 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
   // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
   // operator module as the CLI (accounts/operator.ts).
-  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now } });
+  // Resetting a user's factors removes their authenticator app and recovery codes (accounts/second-factors.ts),
+  // audited as mfa.reset and mailed to them, in the operator's transaction.
+  const factorResets: FactorReset[] = [
+    {
+      kind: "second_factors",
+      async reset(tx, user, actor) {
+        const scoped = storesOn(tx);
+        const totp = await scoped.secondFactors.removeTotp(user.id);
+        const recoveryCodes = await scoped.secondFactors.removeRecoveryCodes(user.id);
+        if (!totp && recoveryCodes === 0) return 0;
+        await securityNotices.record(scoped, { user, actor, change: "mfa_reset", event: "mfa.reset", details: { totp, recovery_codes: recoveryCodes, others: 0 } });
+        return (totp ? 1 : 0) + recoveryCodes;
+      },
+    },
+  ];
+  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now }, factorResets });
   const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
   await app.register(async (scope) =>
     adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
   );
-  // The admin console (/admin): people with the admin role, signed in through the IdP's own pages.
-  // The mfa branch fills requiresSecondFactor and secondFactorsOf (admin/console-routes.ts).
+  // The admin console (/admin): people with the admin role, signed in through the IdP's own pages,
+  // with their second factor whenever the MFA policy asks one of them (MFA=required, or one enrolled).
   await app.register(async (scope) =>
-    adminConsoleRoutes(scope, { config, sessions: idpSessions, operator, users, clients, audit: auditStore, payloads, keyRing, views: assets.views, now }),
+    adminConsoleRoutes(scope, {
+      config,
+      sessions: idpSessions,
+      operator,
+      users,
+      clients,
+      audit: auditStore,
+      payloads,
+      keyRing,
+      views: assets.views,
+      requiresSecondFactor: async (user) => (await secondFactors.requiredLevel(user.id, undefined)) === "mfa",
+      secondFactorsOf: (user) => secondFactors.factors(user.id),
+      now,
+    }),
   );
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the

@@ -141,8 +141,11 @@ export type UserTarget = string | { id: string } | { email: string };
 export type FactorReset = {
   /** Its name in the audit event: "totp", "recovery_codes", "passkeys", ... */
   kind: string;
-  /** Removes the user's factors of this kind inside the transaction; how many went. */
-  reset(tx: Queryable, userId: string): Promise<number>;
+  /**
+   * Removes the user's factors of this kind inside the transaction; how many went. `actor` is who
+   * asked, for the audit event and the "your sign-in methods changed" mail the module sends.
+   */
+  reset(tx: Queryable, user: User, actor: string): Promise<number>;
 };
 
 export type NewUserInput = {
@@ -312,7 +315,7 @@ export function createOperator(deps: OperatorDeps): Operator {
         const { users, payloads, audit } = stores(tx);
         const user = await find(users, target);
         const reset: Record<string, number> = {};
-        for (const factor of deps.factorResets ?? []) reset[factor.kind] = await factor.reset(tx, user.id);
+        for (const factor of deps.factorResets ?? []) reset[factor.kind] = await factor.reset(tx, user, actor);
         // Whoever holds a session made with the old factors is signed out with them.
         const revoked = await payloads.revokeByAccountId(user.id);
         await audited(audit, { event: "user.factors_reset", userId: user.id, email: user.email, details: { ...reset, sessions_revoked: revoked } });

@@ -20,6 +20,7 @@ import { NotFoundError } from "../store/errors.ts";
 import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
 import type { User, UserStore } from "../store/users.ts";
 import { decodeUserCursor, encodeUserCursor } from "./api-routes.ts";
+import type { SecondFactorSummary } from "../pages/admin.ts";
 
 /** Destructive actions need a sign-in at most this old (re-authentication). */
 export const ADMIN_REAUTH_SECONDS = 900;
@@ -36,13 +37,13 @@ export type AdminConsoleDeps = {
   keyRing: KeyRing;
   views: Views;
   /**
-   * Whether this admin must have signed in with a second factor (level "mfa"). The mfa branch
-   * answers true when the person has one enrolled (and leads one without to enrol); until second
-   * factors exist, nobody can, so the default asks for none.
+   * Whether this admin must have signed in with a second factor (level "mfa"): the MFA policy's
+   * answer (accounts/second-factors.ts requiredLevel: MFA=required, or a factor they enrolled).
+   * Under MFA=required an admin without one is led to set one up inside the sign-in. None: never.
    */
   requiresSecondFactor?: (user: User) => Promise<boolean>;
-  /** The user's second factors, named for the detail page (the mfa and passkeys modules add theirs). */
-  secondFactorsOf?: (user: User) => Promise<string[]>;
+  /** The user's second factors, for the detail page. */
+  secondFactorsOf?: (user: User) => Promise<SecondFactorSummary>;
   now: () => Date;
 };
 
@@ -105,7 +106,7 @@ export async function adminConsoleRoutes(app: FastifyInstance, deps: AdminConsol
     const [sessions, events, secondFactors] = await Promise.all([
       deps.payloads.listByAccountId("Session", user.id),
       deps.audit.query({ userId: user.id, limit: 20 }),
-      deps.secondFactorsOf?.(user) ?? Promise.resolve([]),
+      deps.secondFactorsOf?.(user) ?? Promise.resolve({ totp: false, recoveryCodesLeft: 0, passkeys: false }),
     ]);
     return send(
       reply,

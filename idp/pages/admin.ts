@@ -9,6 +9,9 @@ import type { KeyTimeline } from "../keys/key-schedule.ts";
 
 export type AdminPage = { title: string; body: Html };
 
+/** A person's second factors, as accounts/second-factors.ts counts them. */
+export type SecondFactorSummary = { totp: boolean; recoveryCodesLeft: number; passkeys: boolean };
+
 const time = (date: Date | undefined | null) => (date ? html`<time datetime="${date.toISOString()}">${date.toISOString().replace("T", " ").slice(0, 19)} UTC</time>` : html`–`);
 
 function nav(view: View): Html {
@@ -96,7 +99,7 @@ function auditTable(view: View, events: StoredAuditEvent[], caption: string): Ht
 
 export function userPage(
   view: View,
-  input: { user: User; sessions: number; events: StoredAuditEvent[]; csrfToken: string; notice?: string; error?: FieldError; secondFactors: string[] },
+  input: { user: User; sessions: number; events: StoredAuditEvent[]; csrfToken: string; notice?: string; error?: FieldError; secondFactors: SecondFactorSummary },
 ): AdminPage {
   const { t } = view;
   const { user } = input;
@@ -117,9 +120,11 @@ export function userPage(
 <ul>
 ${user.passwordHash ? html`<li>${t("admin.user.factor.password")}</li>` : ""}
 ${user.phone ? html`<li>${t("admin.user.factor.phone", { phone: user.phone })}</li>` : ""}
-${input.secondFactors.map((factor) => html`<li>${factor}</li>`)}
+${input.secondFactors.totp ? html`<li>${t("admin.user.factor.totp")}</li>` : ""}
+${input.secondFactors.recoveryCodesLeft > 0 ? html`<li>${t("admin.user.factor.recoveryCodes", { count: input.secondFactors.recoveryCodesLeft })}</li>` : ""}
+${input.secondFactors.passkeys ? html`<li>${t("admin.user.factor.passkeys")}</li>` : ""}
 </ul>
-${input.secondFactors.length === 0 ? html`<p>${t("admin.user.factor.noSecond")}</p>` : ""}
+${input.secondFactors.totp || input.secondFactors.passkeys ? "" : html`<p>${t("admin.user.factor.noSecond")}</p>`}
 </section>
 <section aria-labelledby="sessions-heading"><h2 id="sessions-heading">${t("admin.user.sessions")}</h2>
 <p id="session-count">${t("admin.user.sessionsCount", { count: input.sessions })}</p></section>

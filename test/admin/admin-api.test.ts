@@ -285,6 +285,24 @@ describe("the audit trail", () => {
     expect(cliRows.map((row: any) => row.actor)).toEqual(["cli", "cli"]);
     expect(apiRows.map((row: any) => row.actor)).toEqual(["client", "client"]);
     expect(cliRows.map((row: any) => ({ ...row, actor: undefined }))).toEqual(apiRows.map((row: any) => ({ ...row, actor: undefined })));
+  }, 120_000);
+});
+
+describe("resetting factors", () => {
+  it("removes the authenticator app and recovery codes, signs the person out, and records both changes", async () => {
+    const user = await newUser();
+    await idp.database.db.query("INSERT INTO totp_factors (user_id, sealed_secret, confirmed_at) VALUES ($1, $2, now())", [user.id, Buffer.from("sealed")]);
+    for (let i = 0; i < 3; i++) await idp.database.db.query("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, now())", [user.id, Buffer.from(`code${i}`)]);
+    const answer = await call("POST", `${API}/users/${user.id}/reset-factors`, await token(["admin:users:write"]));
+    expect(answer.status).toBe(200);
+    expect(answer.body.reset).toEqual({ second_factors: 4 });
+    const left = await idp.database.db.query("SELECT 1 FROM totp_factors WHERE user_id = $1 UNION ALL SELECT 1 FROM recovery_codes WHERE user_id = $1", [user.id]);
+    expect(left.rowCount).toBe(0);
+    const events = (await call("GET", `${API}/audit?user_id=${user.id}`, await token(["admin:audit:read"]))).body.events as { event: string; actor: string }[];
+    expect(events.filter((event) => event.event !== "user.created").map(({ event, actor }) => ({ event, actor }))).toEqual([
+      { event: "user.factors_reset", actor: "client:ops" },
+      { event: "mfa.reset", actor: "client:ops" },
+    ]);
   });
 });
 
@@ -303,14 +321,11 @@ describe("creating", () => {
     expect((await call("GET", `${API}/users`, bot.access_token)).status).toBe(403);
   });
 
-  it("a user without a password needs mail to invite them (none in this configuration)", async () => {
+  it("a user without a password needs invitations (SIGN_UP=off here): 400 naming body/password, nobody created", async () => {
     const answer = await call("POST", `${API}/users`, await token(["admin:users:write"]), { email: "invitee@example.com", roles: ["editor"] });
-    if (answer.status === 202) {
-      expect(answer.body.invitation).toMatchObject({ email: "invitee@example.com", roles: ["editor"] });
-    } else {
-      expect(answer.status).toBe(400);
-      expect(answer.body.error_description).toMatch(/body\/password/);
-    }
+    expect(answer.status).toBe(400);
+    expect(answer.body.error_description).toMatch(/body\/password is required/);
+    expect(await idp.admin.users.findByEmail("invitee@example.com")).toBeUndefined();
   });
 });
 
