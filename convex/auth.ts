@@ -76,3 +76,19 @@ export async function requireMfa(ctx: AuthCtx, options: { level?: "mfa" | "phr" 
   const host = issuerHost(identity.issuer) ?? "";
   throw new ConvexError({ code: "mfa_required", level: wanted, acrValues: `urn:${host}:acr:${wanted}` });
 }
+
+/**
+ * The roles in a person's token: the `roles` claim, an array of strings, present for clients the
+ * IdP registered with `--roles-claim` (anything else there counts as no roles).
+ */
+export function rolesOf(identity: UserIdentity): string[] {
+  const roles = identity.roles;
+  return Array.isArray(roles) ? roles.filter((role): role is string => typeof role === "string") : [];
+}
+
+/** The signed-in person, who must have `role`. Throws when signed out, for services, and without the role. */
+export async function requireRole(ctx: AuthCtx, role: string): Promise<UserIdentity> {
+  const identity = await requireUser(ctx);
+  if (!rolesOf(identity).includes(role)) throw new ConvexError(`Requires the role ${role}`);
+  return identity;
+}

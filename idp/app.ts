@@ -59,17 +59,24 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
-import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { createIdpSessions, IDP_PAGES_CLIENT_ID, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
 import { accountRoutes } from "./account/routes.ts";
 import type { AccountSection } from "./account/sections.ts";
 import { createPasswordChange } from "./accounts/password-change.ts";
 import { passwordSection } from "./account/password-section.ts";
+import { createSignOuts } from "./accounts/sign-outs.ts";
+import { sessionsSection } from "./account/sessions-section.ts";
+import { eventsSection } from "./account/events-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
 import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
 import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
 import { secondFactorSection } from "./account/second-factor-section.ts";
+import { createOperator } from "./accounts/operator.ts";
+import { createServiceAuth } from "./admin/service-auth.ts";
+import { adminApiRoutes } from "./admin/api-routes.ts";
+import { adminConsoleRoutes } from "./admin/console-routes.ts";
 
 export type AppDeps = {
   config: Config;
@@ -374,9 +381,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
-  // Invitation links (sent by `idp users invite`): with SIGN_UP=invite or open, wherever mail can go out.
+  // Invitation links (sent by `idp users invite` and the admin API): with SIGN_UP=invite or open, wherever mail can go out.
+  let invitations: ReturnType<typeof createInvitations> | undefined;
   if (transport && mailWorker && config.signUp !== "off") {
-    const invitations = createInvitations({
+    const created = createInvitations({
       db,
       stores: storesOn,
       hasher,
@@ -384,8 +392,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       onMailQueued: mailWorker.wake,
       now,
     });
+    invitations = created;
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
-    await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
+    await app.register(async (scope) => invitationRoutes(scope, { invitations: created, views: assets.views, passwordLength }));
   }
 
   // The IdP's own pages (/account, and /admin) sign people in through the provider as its built-in
@@ -412,9 +421,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onMailQueued: mailWorker?.wake,
     now,
   });
-  accountSections.push(passwordSection({ changePassword }));
-  accountSections.push(secondFactorSection({ secondFactors, mfaRequired: config.mfa === "required", hasPasskeys: passkeyHooks?.hasPasskeys }));
+  const signOuts = createSignOuts({ db, stores: storesOn, hiddenClientIds: [IDP_PAGES_CLIENT_ID] });
+  accountSections.push(
+    passwordSection({ changePassword }),
+    secondFactorSection({ secondFactors, mfaRequired: config.mfa === "required", hasPasskeys: passkeyHooks?.hasPasskeys }),
+    sessionsSection({ signOuts, clients: pagesClientLookup, endPageSession: (reply) => idpSessions.endPageSession(reply, "/account") }),
+    eventsSection({ audit: auditStore }),
+  );
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
+  // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
+  // operator module as the CLI (accounts/operator.ts).
+  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now } });
+  const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
+  await app.register(async (scope) =>
+    adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
+  );
+  // The admin console (/admin): people with the admin role, signed in through the IdP's own pages.
+  // The mfa branch fills requiresSecondFactor and secondFactorsOf (admin/console-routes.ts).
+  await app.register(async (scope) =>
+    adminConsoleRoutes(scope, { config, sessions: idpSessions, operator, users, clients, audit: auditStore, payloads, keyRing, views: assets.views, now }),
+  );
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
   // CLI), delivered by a worker in every instance; polling an empty outbox is one indexed query.

@@ -115,6 +115,7 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         lockout: async () => createLockout(await (counters ??= openRateLimitStore(config, db, now)), lockoutPolicy(config), now),
         actor: "cli",
         actorDetails: osUser ? { os_user: osUser } : undefined,
+        keys: { config, now },
       });
     },
     async emailVerification() {
