@@ -29,7 +29,7 @@ const userStore = {
     let user = users.get(id);
     if (!user) {
       const now = new Date();
-      user = { id, email: `${id}@example.com`, emailVerified: true, name: "Bench User", picture: null, passwordHash: null, disabled: false, phone: null, phoneVerified: false, createdAt: now, updatedAt: now };
+      user = { id, email: `${id}@example.com`, emailVerified: true, name: "Bench User", picture: null, passwordHash: null, disabled: false, phone: null, phoneVerified: false, roles: [], createdAt: now, updatedAt: now };
       users.set(id, user);
     }
     return user;
@@ -38,9 +38,9 @@ const userStore = {
 
 const now = new Date();
 const clients = [
-  clientMetadata({ ...BENCH_CLIENTS.web, logoUri: null, secretHash: null, service: false, kind: "web", requireMfa: false, createdAt: now }),
+  clientMetadata({ ...BENCH_CLIENTS.web, logoUri: null, secretHash: null, service: false, kind: "web", requireMfa: false, rolesClaim: false, scopes: [], createdAt: now }),
   // The bare provider compares client secrets as given; ours stores a SHA-256 digest of them.
-  { ...clientMetadata({ ...BENCH_CLIENTS.service, logoUri: null, secretHash: "x", service: true, kind: "web", requireMfa: false, createdAt: now }), client_secret: values["service-secret"]! },
+  { ...clientMetadata({ ...BENCH_CLIENTS.service, logoUri: null, secretHash: "x", service: true, kind: "web", requireMfa: false, rolesClaim: false, scopes: [], createdAt: now }), client_secret: values["service-secret"]! },
 ];
 
 // Our provider's own base configuration (scopes, claims, PKCE, rotation, service tokens, lifetimes),
