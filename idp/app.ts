@@ -73,6 +73,8 @@ import { createSecretBox } from "./keys/secret-box.ts";
 import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
 import { secondFactorSection } from "./account/second-factor-section.ts";
+import type { FactorReset } from "./accounts/operator.ts";
+import { translate } from "./pages/i18n.ts";
 import { createOperator } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
@@ -431,7 +433,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
   // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
   // operator module as the CLI (accounts/operator.ts).
-  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now } });
+  // "Reset factors" removes the app and recovery codes (the mfa module's), mailing the person.
+  const factorResets: FactorReset[] = [
+    {
+      kind: "totp",
+      async reset(tx, userId) {
+        const scoped = storesOn(tx);
+        const removed = await scoped.secondFactors.removeTotp(userId);
+        const user = removed ? await scoped.users.findById(userId) : undefined;
+        if (user) await securityNotices.record(scoped, { user, change: "mfa_reset", event: "mfa.reset", actor: "admin" });
+        return removed ? 1 : 0;
+      },
+    },
+    { kind: "recovery_codes", reset: (tx, userId) => storesOn(tx).secondFactors.removeRecoveryCodes(userId) },
+  ];
+  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now }, factorResets });
   const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
   await app.register(async (scope) =>
     adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
@@ -439,7 +455,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The admin console (/admin): people with the admin role, signed in through the IdP's own pages.
   // The mfa branch fills requiresSecondFactor and secondFactorsOf (admin/console-routes.ts).
   await app.register(async (scope) =>
-    adminConsoleRoutes(scope, { config, sessions: idpSessions, operator, users, clients, audit: auditStore, payloads, keyRing, views: assets.views, now }),
+    adminConsoleRoutes(scope, {
+      config,
+      sessions: idpSessions,
+      operator,
+      users,
+      clients,
+      audit: auditStore,
+      payloads,
+      keyRing,
+      views: assets.views,
+      // An admin with a second factor uses it for the console too; the detail page names the user's.
+      requiresSecondFactor: async (user) => {
+        const factors = await secondFactors.factors(user.id);
+        return factors.totp || factors.passkeys;
+      },
+      secondFactorsOf: async (user) => {
+        const factors = await secondFactors.factors(user.id);
+        return factors.totp ? [translate(config.defaultLocale, "admin.user.factor.totp", { count: factors.recoveryCodesLeft })] : [];
+      },
+      now,
+    }),
   );
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
