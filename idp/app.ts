@@ -59,6 +59,9 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
+import { createPasskeys } from "./accounts/passkeys.ts";
+import { passkeyRoutes } from "./interactions/passkey-routes.ts";
+import { loadPasskeyScript, passkeyScriptRoute } from "./http/passkey-script.ts";
 
 export type AppDeps = {
   config: Config;
@@ -279,19 +282,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           now,
         })
       : undefined;
+  // Passkeys (idp/accounts/passkeys.ts): passwordless from the sign-in page (its one script, served
+  // here), or the second factor after a first. passkeys.hasPasskeys tells the MFA policy who has one.
+  const passkeyScript = await loadPasskeyScript();
+  passkeyScriptRoute(app, passkeyScript);
+  const passkeys = createPasskeys({
+    db,
+    stores: storesOn,
+    lockout,
+    settings: { rpId: config.webauthnRpId, origin: new URL(config.issuer).origin, rpName: config.brandName },
+    now,
+  });
+
   const offer = (uid: string, view: View): SignInOffer => ({
     password: methods.has("password"),
     emailCode: transport !== undefined && methods.has("email_code"),
     smsCode: sms !== undefined && methods.has("sms_code"),
     signUp: signUp !== undefined,
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
+    passkey: { scriptHref: passkeyScript.href },
   });
 
   const provider = () => current.provider;
-  const interactionContext = { provider, clients: clientLookup, views: assets.views };
+  const interactionContext = { provider, clients: clientLookup, views: assets.views, passkeyScript: true };
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
+  await app.register(async (scope) => passkeyRoutes(scope, { ...interactionContext, passkeys, offer, limitSignIn: rateLimits.signIn }));
   const allowedCountries = parseCountryList(config.smsAllowedCountries);
   const phoneNumber: PhoneNumberCheck = (input) => {
     const parsed = normalisePhone(input);
@@ -368,6 +385,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
+    { what: "passkey challenges expired a day ago", run: () => storesOn(db).passkeys.deleteExpiredChallengesBefore(daysAgo(1)) },
     { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     { what: "webhooks delivered or given up a week ago", run: () => webhookStore.deleteFinishedBefore(daysAgo(7)) },

@@ -105,6 +105,8 @@ export type Config = {
   // The device authorization grant (RFC 8628; idp/oidc/device-flow.ts, README "Command-line tools and devices").
   deviceCodeTtlSeconds: number;
   deviceCodeLimitPerIp: number;
+  // Passkeys (idp/accounts/passkeys.ts, README "Passkeys").
+  webauthnRpId: string;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -630,6 +632,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("20"),
     doc: "Codes entered at `<issuer>/device` per RATE_LIMIT_WINDOW from one client address, right or wrong; 0 turns it off. Guessing a code takes billions of tries.",
   },
+  webauthnRpId: {
+    env: "WEBAUTHN_RP_ID",
+    kind: "string",
+    fallback: (partial) => URL.parse(partial.issuer ?? "")?.hostname,
+    doc: "The WebAuthn relying party ID passkeys are created for: the ISSUER's host name (the default) or a parent domain of it (`example.com` for `auth.example.com`, so the passkeys also work on the parent's other subdomains). Each passkey is stored with the ID it was made for and only works for that one: changing this setting orphans every existing passkey (people then sign in another way and add a new one).",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -738,6 +746,17 @@ function validate(config: Config): void {
   validateSignUp(config);
   validateSms(config);
   validateWebhooks(config);
+  validateWebauthn(config);
+}
+
+function validateWebauthn(config: Config): void {
+  // A browser accepts an RP ID only if it is the page's host or a registrable parent of it.
+  const host = new URL(config.issuer).hostname.toLowerCase();
+  const rpId = config.webauthnRpId.toLowerCase();
+  const domain = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/.test(rpId);
+  if (rpId !== host && !(domain && rpId.includes(".") && host.endsWith(`.${rpId}`))) {
+    throw new ConfigError(`WEBAUTHN_RP_ID must be the ISSUER's host name (${host}) or a parent domain of it, got ${JSON.stringify(config.webauthnRpId)}`);
+  }
 }
 
 function validateWebhooks(config: Config): void {

@@ -18,6 +18,11 @@ export type InteractionContext = {
   provider: () => Provider;
   clients: Pick<ClientStore, "find">;
   views: Views;
+  /**
+   * The sign-in page loads the passkey script: every page of the login prompt (which may show the
+   * sign-in page again, with an error) admits scripts and fetches from the IdP.
+   */
+  passkeyScript?: boolean;
 };
 
 export function interactionHelpers(deps: InteractionContext) {
@@ -64,7 +69,8 @@ export function interactionHelpers(deps: InteractionContext) {
       const view = views.forRequest({ uiLocales: details.params.ui_locales, acceptLanguage: request.headers["accept-language"] });
       const client = await clientBrand(view, details.params.client_id);
       // This page's forms end in a redirect to the client (validated by the provider), and it shows the logos.
-      setPagePolicy(reply, { ...policy, formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
+      const passkeyScript = deps.passkeyScript === true && details.prompt.name === "login";
+      setPagePolicy(reply, { ...(passkeyScript && { passkeyScript }), ...policy, formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
       return { view, client };
     },
 

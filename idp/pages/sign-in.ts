@@ -4,7 +4,15 @@ import type { MessageId } from "./i18n.ts";
 import { buttonForm, continueTo, csrfField, errorSummary, field, layout, primaryButton, type ClientBrand, type FieldError, type View } from "./layout.ts";
 
 /** What the sign-in page offers besides the email field (SIGN_IN_METHODS, SIGN_UP). */
-export type SignInOffer = { password: boolean; emailCode: boolean; smsCode: boolean; signUp: boolean; forgotPasswordHref?: string };
+export type SignInOffer = {
+  password: boolean;
+  emailCode: boolean;
+  smsCode: boolean;
+  signUp: boolean;
+  forgotPasswordHref?: string;
+  /** Passkeys: the script that shows the passkey form and offers passkeys in the email field's autofill. */
+  passkey?: { scriptHref: string };
+};
 
 export function signInPage(
   view: View,
@@ -27,16 +35,33 @@ ${continueTo(view, input.client)}
 ${errorSummary(view, errors)}
 ${offer.password || offer.emailCode ? html`<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
 ${csrfField(input.csrfToken)}
-${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}
+${field({ id: "email", label: t("login.email"), type: "email", autocomplete: offer.passkey ? "username webauthn" : "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}
 ${offer.password ? field({ id: "password", label: t("login.password"), type: "password", autocomplete: "current-password", invalid: input.error?.field === "email", autofocus: focus === "password" }) : ""}
 ${offer.password ? primaryButton(t("login.submit")) : ""}
 ${offer.emailCode ? codeButton : ""}
 </form>` : ""}
+${offer.passkey ? passkeyForm(view, uid, input.csrfToken, offer.passkey.scriptHref) : ""}
 ${offer.password && offer.forgotPasswordHref ? html`<p><a href="${offer.forgotPasswordHref}">${t("login.forgotPassword")}</a></p>` : ""}
 ${offer.smsCode ? html`<p><a href="/interaction/${uid}/sms-code">${t("login.smsCode")}</a></p>` : ""}
 ${offer.signUp ? html`<p>${t("login.noAccount")} <a href="/interaction/${uid}/sign-up">${t("login.createAccount")}</a></p>` : ""}
 ${buttonForm(`/interaction/${uid}/abort`, input.csrfToken, t("login.cancel"), "link")}`,
   });
+}
+
+/**
+ * "Sign in with a passkey": hidden until its script (the one the page loads) finds WebAuthn in the
+ * browser, so without script the page offers only what works without it. The script fills in the
+ * signed assertion and posts this form.
+ */
+function passkeyForm(view: View, uid: string, csrfToken: string, scriptHref: string) {
+  const { t } = view;
+  return html`<form id="passkey-form" method="post" action="/interaction/${uid}/passkey" data-options="/interaction/${uid}/passkey/options" data-failed="${t("passkey.failed")}" hidden>
+${csrfField(csrfToken)}
+<input type="hidden" name="credential" value="">
+<button type="button" id="passkey-button" class="button-secondary">${t("passkey.signIn")}</button>
+<p id="passkey-status" role="status"></p>
+</form>
+<script src="${scriptHref}" defer></script>`;
 }
 
 const SCOPES: Record<string, MessageId> = {

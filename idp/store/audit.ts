@@ -32,7 +32,11 @@ export type AuditEventName =
   | "key.generated"
   | "token.revoked"
   | "grant.revoked"
-  | "audit.expired";
+  | "audit.expired"
+  | "passkey.added"
+  | "passkey.renamed"
+  | "passkey.removed"
+  | "passkey.counter_regressed";
 
 export type AuditEvent = {
   event: AuditEventName;
