@@ -59,9 +59,20 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
+import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { accountRoutes } from "./account/routes.ts";
+import type { AccountSection } from "./account/sections.ts";
+import { createPasswordChange } from "./accounts/password-change.ts";
+import { passwordSection } from "./account/password-section.ts";
+import { createSecurityNotices } from "./accounts/security-notices.ts";
+import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
+import { createSecretBox } from "./keys/secret-box.ts";
+import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
+import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
 import { createPasskeys } from "./accounts/passkeys.ts";
 import { passkeyRoutes } from "./interactions/passkey-routes.ts";
 import { loadPasskeyScript, passkeyScriptRoute } from "./http/passkey-script.ts";
+import { passkeyForm } from "./pages/passkey.ts";
 
 export type AppDeps = {
   config: Config;
@@ -119,6 +130,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       now,
       // Bound late: the limits are built below, and the first poll comes long after.
       devicePollTooSoon: (subject, intervalSeconds) => rateLimits.devicePollTooSoon(subject, intervalSeconds),
+      // The IdP's own pages sign in as this client (http/idp-session.ts).
+      builtInClients: [idpPagesClientMetadata(config.issuer)],
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).
@@ -303,12 +316,49 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     passkey: { scriptHref: passkeyScript.href },
   });
 
+  // Second factors (accounts/second-factors.ts): TOTP and recovery codes, the MFA policy that
+  // finishSignIn applies to every way of signing in, and the second-factor step of a sign-in.
+  // Factor changes are audited and mailed (accounts/security-notices.ts) where mail can go out.
+  const securityNotices = createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now });
+  // The passkeys module lends its hooks here (whether a person has one, its button on the second-factor page).
+  const passkeyHooks: PasskeyHooks = {
+    hasPasskeys: passkeys.hasPasskeys,
+    secondFactorOffer: ({ uid, view, csrfToken }) => passkeyForm(view, uid, csrfToken, passkeyScript.href),
+  };
+  const secondFactorStore = storesOn(db).secondFactors;
+  const secondFactors = createSecondFactors({
+    db,
+    stores: storesOn,
+    box: createSecretBox(keys.cookieKeys, TOTP_SEED_INFO),
+    notices: securityNotices,
+    lockout,
+    issuerName: assets.views.brand.name,
+    mfaRequired: config.mfa === "required",
+    hasPasskeys: passkeyHooks?.hasPasskeys,
+    onMailQueued: mailWorker?.wake,
+    now,
+  });
+  const secondFactorGate: SecondFactorGate = {
+    requiredLevel: secondFactors.requiredLevel,
+    pending: secondFactorStore,
+    pendingTtlSeconds: Math.min(PENDING_SIGN_IN_TTL_SECONDS, config.interactionTtlSeconds),
+    now,
+  };
+
   const provider = () => current.provider;
-  const interactionContext = { provider, clients: clientLookup, views: assets.views, passkeyScript: true };
+  // The pages know the built-in client of the IdP's own pages too (first-party: no consent step).
+  const pagesClientLookup = withIdpPagesClient(clientLookup, { issuer: config.issuer, name: assets.views.brand.name });
+  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views, secondFactor: secondFactorGate, passkeyScript: true };
+  await app.register(async (scope) =>
+    secondFactorRoutes(scope, { ...interactionContext, secondFactors, pending: secondFactorStore, users, limitSignIn: rateLimits.signIn, passkeys: passkeyHooks }),
+  );
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
-  await app.register(async (scope) => passkeyRoutes(scope, { ...interactionContext, passkeys, offer, limitSignIn: rateLimits.signIn }));
+  // A passkey after a first factor (or in step-up) must be that person's: only theirs are offered.
+  const firstFactorAccount = async (details: { uid: string; session?: { accountId?: string } }) =>
+    (await secondFactorStore.findPending(details.uid))?.userId ?? details.session?.accountId;
+  await app.register(async (scope) => passkeyRoutes(scope, { ...interactionContext, passkeys, offer, limitSignIn: rateLimits.signIn, firstFactorAccount }));
   const allowedCountries = parseCountryList(config.smsAllowedCountries);
   const phoneNumber: PhoneNumberCheck = (input) => {
     const parsed = normalisePhone(input);
@@ -361,6 +411,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
   }
 
+  // The IdP's own pages (/account, and /admin) sign people in through the provider as its built-in
+  // first-party client (http/idp-session.ts): every factor, lockout and policy applies to them.
+  // Features add their part of the account page to accountSections (account/sections.ts).
+  const idpSessions = createIdpSessions({
+    issuer: config.issuer,
+    provider,
+    inject: (options) => app.inject(options),
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    signInTtlSeconds: config.interactionTtlSeconds,
+    emailOf: async (accountId) => (await users.findById(accountId))?.email,
+    now,
+  });
+  idpSessions.routes(app);
+  const accountSections: AccountSection[] = [];
+  const changePassword = createPasswordChange({
+    db,
+    stores: storesOn,
+    hasher,
+    lockout,
+    // "Your password was changed" by mail wherever mail can be sent; audited either way.
+    sealer: transport && mailWorker ? sealer : undefined,
+    onMailQueued: mailWorker?.wake,
+    now,
+  });
+  accountSections.push(passwordSection({ changePassword }));
+  await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
+
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
   // CLI), delivered by a worker in every instance; polling an empty outbox is one indexed query.
   const webhookStore = storesOn(db).webhooks;
@@ -387,6 +464,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
     { what: "passkey challenges expired a day ago", run: () => storesOn(db).passkeys.deleteExpiredChallengesBefore(daysAgo(1)) },
     { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
+    { what: "expired pending sign-ins", run: () => secondFactorStore.deleteExpiredPending() },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },
     { what: "webhooks delivered or given up a week ago", run: () => webhookStore.deleteFinishedBefore(daysAgo(7)) },
     ...(config.auditRetentionDays > 0 ? [{ what: "audit events past AUDIT_RETENTION_DAYS", run: () => auditStore.expireBefore(daysAgo(config.auditRetentionDays)) }] : []),

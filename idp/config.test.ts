@@ -246,7 +246,13 @@ describe("loadConfig explicit values", () => {
       webhookPollIntervalMs: 250,
       deviceCodeTtlSeconds: 600,
       deviceCodeLimitPerIp: 20,
+      mfa: "optional",
     });
+  });
+
+  it("takes MFA=optional or required, nothing else", () => {
+    expect(loadConfig({ MFA: "required" }).mfa).toBe("required");
+    expect(() => loadConfig({ MFA: "always" })).toThrow(/MFA must be optional or required/);
   });
 
   it("refuses webhook settings that would never deliver", () => {

@@ -105,6 +105,8 @@ export type Config = {
   // The device authorization grant (RFC 8628; idp/oidc/device-flow.ts, README "Command-line tools and devices").
   deviceCodeTtlSeconds: number;
   deviceCodeLimitPerIp: number;
+  // Second factors (idp/accounts/second-factors.ts, README "Second factors").
+  mfa: string;
   // Passkeys (idp/accounts/passkeys.ts, README "Passkeys").
   webauthnRpId: string;
 };
@@ -632,6 +634,13 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("20"),
     doc: "Codes entered at `<issuer>/device` per RATE_LIMIT_WINDOW from one client address, right or wrong; 0 turns it off. Guessing a code takes billions of tries.",
   },
+  // Second factors (idp/accounts/second-factors.ts, README "Second factors").
+  mfa: {
+    env: "MFA",
+    kind: "string",
+    fallback: constant("optional"),
+    doc: "`optional`: a second factor (authenticator app, passkey) is asked of people who set one up, at clients added with `--require-mfa`, and when an application asks for it (`acr_values`). `required`: of everyone; a person without one sets up an authenticator app while signing in.",
+  },
   webauthnRpId: {
     env: "WEBAUTHN_RP_ID",
     kind: "string",
@@ -746,6 +755,7 @@ function validate(config: Config): void {
   validateSignUp(config);
   validateSms(config);
   validateWebhooks(config);
+  if (!["optional", "required"].includes(config.mfa)) throw new ConfigError(`MFA must be optional or required, got ${JSON.stringify(config.mfa)}`);
   validateWebauthn(config);
 }
 

@@ -116,6 +116,8 @@ export type NewClientInput = {
   service?: boolean;
   /** native: a mobile or desktop app (RFC 8252); device: the device authorization grant (RFC 8628). Both public. Default web. */
   kind?: ClientKind;
+  /** Everyone signing in to it needs a second factor (`--require-mfa`). */
+  requireMfa?: boolean;
 };
 
 /** The stores an operator action writes, over one queryable. */
@@ -290,12 +292,13 @@ export function createOperator(deps: OperatorDeps): Operator {
           firstParty: service ? false : input.firstParty,
           service,
           kind,
+          requireMfa: input.requireMfa ?? false,
         });
         const type = service ? "service" : secret ? "confidential" : "public";
         await audited(audit, {
           event: "client.created",
           clientId: created.id,
-          details: { kind: type, first_party: created.firstParty, ...(kind !== "web" ? { application_type: kind } : {}) },
+          details: { kind: type, first_party: created.firstParty, ...(kind !== "web" ? { application_type: kind } : {}), ...(created.requireMfa ? { require_mfa: true } : {}) },
         });
         return created;
       });

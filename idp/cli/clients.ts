@@ -8,7 +8,7 @@ export const clients: CommandGroup = {
     {
       name: "clients add",
       usage: [
-        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL]",
+        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL] [--require-mfa]",
         "--id ID --native --redirect-uri URI [--redirect-uri URI ...] [--first-party] [--name N]",
         "--id ID --device [--first-party] [--name N]",
         "--id ID --service [--name N]",
@@ -30,6 +30,8 @@ export const clients: CommandGroup = {
         "--device          a command-line tool or TV (RFC 8628 device authorization grant): public,",
         "                  no redirect URIs; people type its code at <issuer>/device",
         "--service         a server using client_credentials: confidential, no redirect URIs",
+        "--require-mfa     everyone signing in to it needs a second factor (an authenticator app or",
+        "                  a passkey); a person without one sets up an app while signing in",
       ].join("\n"),
       async run(args, ctx) {
         const { values } = parse(args, {
@@ -43,9 +45,11 @@ export const clients: CommandGroup = {
           service: { type: "boolean" },
           native: { type: "boolean" },
           device: { type: "boolean" },
+          "require-mfa": { type: "boolean" },
         });
         if (!values.id) throw new CliUsageError("--id is required");
         if ([values.native, values.device, values.service].filter(Boolean).length > 1) throw new CliUsageError("--native, --device and --service exclude each other");
+        if (values["require-mfa"] && values.service) throw new CliUsageError("--require-mfa is for clients people sign in to, not --service");
         const { client, secret } = await (await ctx.operator()).addClient({
           id: values.id,
           name: values.name,
@@ -56,9 +60,10 @@ export const clients: CommandGroup = {
           firstParty: values["first-party"] ?? false,
           service: values.service ?? false,
           kind: values.native ? "native" : values.device ? "device" : "web",
+          requireMfa: values["require-mfa"] ?? false,
         });
         const kind = client.service ? "service" : secret ? "confidential" : client.kind === "web" ? "public" : `public ${client.kind}`;
-        ctx.out(`added ${kind} client ${client.id}`);
+        ctx.out(`added ${kind} client ${client.id}${client.requireMfa ? " (second factor required)" : ""}`);
         if (secret) ctx.out(`client secret (shown once, store it now): ${secret}`);
       },
     },

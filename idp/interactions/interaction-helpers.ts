@@ -8,22 +8,60 @@ import type { ClientStore } from "../store/clients.ts";
 import { idpErrors } from "../errors.ts";
 import type { ClientBrand, View, Views } from "../pages/layout.ts";
 import { setPagePolicy, type PolicyOptions } from "../http/security-headers.ts";
-import { acrOf, completeMethods, levelOf, type AuthenticationMethod } from "../accounts/authentication-methods.ts";
+import { acrOf, completeMethods, levelOf, levelSatisfies, type AuthenticationLevel, type AuthenticationMethod } from "../accounts/authentication-methods.ts";
+import { ACR_VALUES_REASON, requestedLevel } from "../oidc/acr-values.ts";
+import type { Client } from "../store/clients.ts";
+import type { SecondFactorStore } from "../store/second-factors.ts";
+import { IdpError } from "../errors.ts";
 
 export type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
 export type UidParams = { Params: { uid: string } };
+
+/** What finishSignIn needs to apply the MFA policy (accounts/second-factors.ts builds the level). */
+export type SecondFactorGate = {
+  /** The level this person must reach to sign in to this client, given what it asked for. */
+  requiredLevel(userId: string, client: Pick<Client, "requireMfa"> | undefined, requested?: AuthenticationLevel): Promise<AuthenticationLevel>;
+  pending: Pick<SecondFactorStore, "findPending" | "savePending" | "deletePending">;
+  /** How long a first factor waits for its second. */
+  pendingTtlSeconds: number;
+  now: () => Date;
+};
 
 export type InteractionContext = {
   /** The current provider: it is rebuilt when the signing keys change. */
   provider: () => Provider;
   clients: Pick<ClientStore, "find">;
   views: Views;
+  /** The MFA policy; without it every first factor finishes the sign-in. */
+  secondFactor?: SecondFactorGate;
   /**
    * The sign-in page loads the passkey script: every page of the login prompt (which may show the
    * sign-in page again, with an error) admits scripts and fetches from the IdP.
    */
   passkeyScript?: boolean;
 };
+
+/** Where a sign-in goes for its second factor. */
+export const secondFactorPath = (uid: string) => `/interaction/${uid}/second-factor`;
+
+/** The login prompt's reasons that only ask more of the session's own person (step-up), not a new sign-in. */
+const STEP_UP_REASONS = new Set([ACR_VALUES_REASON, "essential_acr", "essential_acrs"]);
+
+/**
+ * The session's person and methods when the login prompt only asks for a higher level (acr_values):
+ * then only the missing factor is asked, of that same person. Undefined for a sign-in from scratch
+ * (no session, prompt=login, max_age passed, another subject hinted).
+ */
+export function stepUpOf(details: Details): { accountId: string; amr: AuthenticationMethod[] } | undefined {
+  const session = details.session;
+  if (!session?.accountId || details.prompt.name !== "login") return undefined;
+  if (!details.prompt.reasons.every((reason) => STEP_UP_REASONS.has(reason))) return undefined;
+  return { accountId: session.accountId, amr: ((session as { amr?: string[] }).amr ?? []) as AuthenticationMethod[] };
+}
+
+/** Another person tried to finish a sign-in that a first factor (or the session) bound to someone. */
+export const otherAccountError = () =>
+  new IdpError({ status: 403, code: "access_denied", title: "secondFactor.otherAccount.title", message: { id: "secondFactor.otherAccount.message" }, detail: "a different account tried to finish a pending or step-up sign-in" });
 
 export function interactionHelpers(deps: InteractionContext) {
   const { clients, views } = deps;
@@ -57,11 +95,35 @@ export function interactionHelpers(deps: InteractionContext) {
 
     /**
      * Finishes the login prompt for a person who proved `methods` (every way of signing in ends
-     * here): the session, and so every token of it, carries the matching amr and acr.
+     * here), or holds it for a second factor: the one place the MFA policy is applied. The methods
+     * add to those of a first factor held earlier in this interaction, or, in a step-up, to the
+     * session's, and only for the same person. The sign-in finishes (session cookie, code) only at
+     * the level the policy asks (MFA settings, the client, the person's factors, acr_values); below
+     * it, the methods so far are held for this interaction and the browser goes to the second-factor
+     * page. The session, and so every token of it, carries the matching amr and acr.
      */
-    async finishSignIn(request: FastifyRequest, reply: FastifyReply, _details: Details, accountId: string, methods: AuthenticationMethod[]) {
-      const amr = completeMethods(methods);
-      return finish(request, reply, { login: { accountId, amr, acr: acrOf(deps.provider().issuer, levelOf(amr)) } });
+    async finishSignIn(request: FastifyRequest, reply: FastifyReply, details: Details, accountId: string, methods: AuthenticationMethod[]) {
+      const gate = deps.secondFactor;
+      const issuer = deps.provider().issuer;
+      if (!gate) {
+        const amr = completeMethods(methods);
+        return finish(request, reply, { login: { accountId, amr, acr: acrOf(issuer, levelOf(amr)) } });
+      }
+      const pending = await gate.pending.findPending(details.uid);
+      const stepUp = stepUpOf(details);
+      const boundTo = pending?.userId ?? stepUp?.accountId;
+      if (boundTo !== undefined && boundTo !== accountId) throw otherAccountError();
+      const prior = (pending?.amr ?? stepUp?.amr ?? []) as AuthenticationMethod[];
+      const amr = completeMethods([...prior, ...methods]);
+      const client = typeof details.params.client_id === "string" ? await clients.find(details.params.client_id) : undefined;
+      const wanted = await gate.requiredLevel(accountId, client, requestedLevel(issuer, details.params.acr_values));
+      if (levelSatisfies(levelOf(amr), wanted)) {
+        if (pending) await gate.pending.deletePending(details.uid);
+        return finish(request, reply, { login: { accountId, amr, acr: acrOf(issuer, levelOf(amr)) } });
+      }
+      const expiresAt = new Date(gate.now().getTime() + gate.pendingTtlSeconds * 1000);
+      await gate.pending.savePending({ interactionUid: details.uid, userId: accountId, amr, expiresAt });
+      return reply.redirect(secondFactorPath(details.uid), 303);
     },
 
     /** The interaction's view (its ui_locales, then Accept-Language) and the client it is for. */

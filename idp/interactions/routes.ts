@@ -7,7 +7,7 @@ import { idpErrors } from "../errors.ts";
 import { formatMessage, type Message } from "../pages/i18n.ts";
 import type { View } from "../pages/layout.ts";
 import { consentPage, signInPage, type SignInOffer } from "../pages/sign-in.ts";
-import { interactionHelpers, type Details, type InteractionContext, type UidParams } from "./interaction-helpers.ts";
+import { interactionHelpers, stepUpOf, type Details, type InteractionContext, type UidParams } from "./interaction-helpers.ts";
 import { EMAIL_FIELD, formBody, UID_PARAMS } from "./schemas.ts";
 
 export type InteractionDeps = InteractionContext & {
@@ -66,6 +66,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const registered = await clients.find(details.params.client_id as string);
       if (registered?.firstParty) return finish(request, reply, () => grantRequested(details));
     }
+    // A step-up (acr_values above the session's level) asks the session's person only for the missing factor.
+    const stepUp = deps.secondFactor && stepUpOf(details);
+    if (stepUp) return finishSignIn(request, reply, details, stepUp.accountId, []);
     const { view, client } = await pageFor(request, reply, details);
     const csrfToken = reply.generateCsrf();
     if (details.prompt.name === "login") {

@@ -3,7 +3,7 @@
 // the one button. HTML mail gets inline styles only (mail clients drop stylesheets) and escapes
 // everything through html``.
 import { html, type Html } from "../pages/html.ts";
-import { translator, type Locale, type Translate } from "../pages/i18n.ts";
+import { translator, type Locale, type MessageId, type Translate } from "../pages/i18n.ts";
 import { schemeColors, type Brand } from "../pages/brand.ts";
 
 /** How long a reset link works. */
@@ -25,6 +25,7 @@ export type MailTemplates = {
   sign_up_existing: Record<string, never>;
   email_verification: { token: string };
   invitation: { token: string; name?: string };
+  security_notice: { change: string; changedAt: string };
 };
 export type TemplateName = keyof MailTemplates;
 
@@ -66,6 +67,17 @@ export function verifyEmailLinkPath(token: string): string {
 export function invitationLinkPath(token: string): string {
   return `/invite/${token}`;
 }
+
+/** The changes a security notice names (each has its sentence in the catalogues); others read as "changed". */
+const SECURITY_CHANGES = {
+  totp_enrolled: "mail.securityNotice.change.totp_enrolled",
+  totp_removed: "mail.securityNotice.change.totp_removed",
+  recovery_codes_regenerated: "mail.securityNotice.change.recovery_codes_regenerated",
+  mfa_reset: "mail.securityNotice.change.mfa_reset",
+  passkey_added: "mail.securityNotice.change.passkey_added",
+  passkey_removed: "mail.securityNotice.change.passkey_removed",
+} as const satisfies Record<string, MessageId>;
+export type SecurityChange = keyof typeof SECURITY_CHANGES;
 
 type Body = {
   subject: string;
@@ -161,6 +173,20 @@ function bodyOf(name: string, values: Record<string, unknown>, t: Translate, con
         before: [...(name ? [t("mail.invitation.greeting", { name })] : []), t("mail.invitation.intro", { brand })],
         action: { label: t("mail.invitation.action"), url: `${context.origin}${invitationLinkPath(values.token)}` },
         after: [t("mail.invitation.expiry", { days: INVITATION_LINK_TTL_SECONDS / 86_400 }), t("mail.invitation.ignore")],
+      };
+    }
+    case "security_notice": {
+      // A sign-in method changed (accounts/security-notices.ts); an unknown change reads as "changed".
+      const changedAt = typeof values.changedAt === "string" ? new Date(values.changedAt) : undefined;
+      if (!changedAt || Number.isNaN(changedAt.getTime())) throw new MailTemplateError("security_notice needs changedAt");
+      const known = typeof values.change === "string" && Object.hasOwn(SECURITY_CHANGES, values.change);
+      const change = t(known ? SECURITY_CHANGES[values.change as SecurityChange] : "mail.securityNotice.change.other");
+      const time = new Intl.DateTimeFormat(context.locale, { dateStyle: "long", timeStyle: "short", timeZone: "UTC" }).format(changedAt);
+      return {
+        subject: t("mail.securityNotice.subject", { brand }),
+        heading: t("mail.securityNotice.subject", { brand }),
+        before: [t("mail.securityNotice.body", { time, change }), t("mail.securityNotice.notYou")],
+        after: [],
       };
     }
     default:

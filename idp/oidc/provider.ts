@@ -20,6 +20,7 @@ import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-with
 import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
 import { installNativeRedirectMatching } from "./native-redirects.ts";
+import { interactionPolicyFor } from "./acr-values.ts";
 import { deviceFlowFeature, enforceDevicePollInterval, prefillCodeFromLink } from "./device-flow.ts";
 
 export type ProviderDeps = {
@@ -37,6 +38,8 @@ export type ProviderDeps = {
   now?: () => Date;
   /** Counts a device's poll of the token endpoint; true when it came sooner than the interval (slow_down). None: never. */
   devicePollTooSoon?: (subject: string, intervalSeconds: number) => Promise<boolean>;
+  /** Clients built into the IdP (its own pages' sign-in, http/idp-session.ts): found before the clients table. */
+  builtInClients?: Configuration["clients"];
 };
 
 /** The view of a provider request: end_session and authorization take `ui_locales`. */
@@ -133,12 +136,13 @@ export function baseConfiguration(input: {
   };
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon, builtInClients }: ProviderDeps): Provider {
   const base = baseConfiguration({ config, keys, findAccount: createFindAccount(users) });
   const endSessionWithoutPrompt = createLogoutWithoutPrompt(now);
   const configuration: Configuration = {
     ...base,
     adapter,
+    clients: builtInClients,
     features: {
       ...base.features,
       // Command-line tools and devices (RFC 8628): `idp clients add --device`; the pages are ours.
@@ -157,7 +161,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
         },
       },
     },
-    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
+    // acr_values asking for more than the session reached prompts for a login (acr-values.ts).
+    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyFor(config.issuer) },
     async renderError(ctx, out, error) {
       // A sign-out confirmed after the session already ended (another tab), or after a newer sign-out page.
       const stale = staleLogoutConfirmation(ctx, error);

@@ -1,6 +1,7 @@
 // The sign-in and consent pages of an interaction.
 import { html } from "./html.ts";
 import type { MessageId } from "./i18n.ts";
+import { passkeyForm } from "./passkey.ts";
 import { buttonForm, continueTo, csrfField, errorSummary, field, layout, primaryButton, type ClientBrand, type FieldError, type View } from "./layout.ts";
 
 /** What the sign-in page offers besides the email field (SIGN_IN_METHODS, SIGN_UP). */
@@ -46,22 +47,6 @@ ${offer.smsCode ? html`<p><a href="/interaction/${uid}/sms-code">${t("login.smsC
 ${offer.signUp ? html`<p>${t("login.noAccount")} <a href="/interaction/${uid}/sign-up">${t("login.createAccount")}</a></p>` : ""}
 ${buttonForm(`/interaction/${uid}/abort`, input.csrfToken, t("login.cancel"), "link")}`,
   });
-}
-
-/**
- * "Sign in with a passkey": hidden until its script (the one the page loads) finds WebAuthn in the
- * browser, so without script the page offers only what works without it. The script fills in the
- * signed assertion and posts this form.
- */
-function passkeyForm(view: View, uid: string, csrfToken: string, scriptHref: string) {
-  const { t } = view;
-  return html`<form id="passkey-form" method="post" action="/interaction/${uid}/passkey" data-options="/interaction/${uid}/passkey/options" data-failed="${t("passkey.failed")}" hidden>
-${csrfField(csrfToken)}
-<input type="hidden" name="credential" value="">
-<button type="button" id="passkey-button" class="button-secondary">${t("passkey.signIn")}</button>
-<p id="passkey-status" role="status"></p>
-</form>
-<script src="${scriptHref}" defer></script>`;
 }
 
 const SCOPES: Record<string, MessageId> = {

@@ -10,6 +10,8 @@ export type AuditEventName =
   | "account.locked"
   | "account.unlocked"
   | "password.changed"
+  | "password.change_failed"
+  | "sessions.revoked"
   | "password.reset_requested"
   | "password.reset_failed"
   | "sign_in.code_requested"
@@ -33,6 +35,14 @@ export type AuditEventName =
   | "token.revoked"
   | "grant.revoked"
   | "audit.expired"
+  // Second factors (accounts/second-factors.ts, accounts/security-notices.ts).
+  | "mfa.totp_enrolled"
+  | "mfa.totp_removed"
+  | "mfa.recovery_codes_regenerated"
+  | "mfa.recovery_code_used"
+  | "mfa.reset"
+  | "mfa.failed"
+  // Passkeys (accounts/passkeys.ts).
   | "passkey.added"
   | "passkey.renamed"
   | "passkey.removed"

@@ -17,6 +17,8 @@ export type Client = {
   service: boolean;
   /** web, native (RFC 8252) or device (RFC 8628); service clients are web. */
   kind: ClientKind;
+  /** Everyone signing in to it needs a second factor (`idp clients add --require-mfa`). */
+  requireMfa: boolean;
   createdAt: Date;
 };
 
@@ -33,11 +35,12 @@ type ClientRow = {
   first_party: boolean;
   service: boolean;
   kind: ClientKind;
+  require_mfa: boolean;
   created_at: Date;
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, created_at";
+const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa, created_at";
 
 const toClient = (row: ClientRow): Client => ({
   id: row.id,
@@ -49,10 +52,11 @@ const toClient = (row: ClientRow): Client => ({
   firstParty: row.first_party,
   service: row.service,
   kind: row.kind,
+  requireMfa: row.require_mfa,
   createdAt: row.created_at,
 });
 
-export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind"> & { service?: boolean; logoUri?: string | null; kind?: ClientKind };
+export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind" | "requireMfa"> & { service?: boolean; logoUri?: string | null; kind?: ClientKind; requireMfa?: boolean };
 
 /** The clients table's contract. Values arrive validated (accounts/operator.ts); the store only keeps them. */
 export interface ClientStore {
@@ -70,8 +74,8 @@ export function createClientStore(db: Queryable): ClientStore {
     async create(client) {
       try {
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${CLIENT_COLUMNS}`,
+          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${CLIENT_COLUMNS}`,
           [
             client.id,
             client.name,
@@ -82,6 +86,7 @@ export function createClientStore(db: Queryable): ClientStore {
             client.firstParty,
             client.service ?? false,
             client.kind ?? "web",
+            client.requireMfa ?? false,
           ],
         );
         return toClient(rows[0]!);

@@ -96,6 +96,18 @@ export interface OidcPayloadStore {
    * issued under those grants (refresh and access tokens). Returns how many rows went.
    */
   revokeByAccountId(accountId: string): Promise<number>;
+  // The account page's view of a person's sign-ins (account/sessions.ts).
+  /** A person's live sessions or grants (payloads), newest first. */
+  listByAccountId(model: "Session" | "Grant", accountId: string): Promise<StoredPayload[]>;
+  /**
+   * Signs a person out of some sessions: one (`uid`), or every one but the current (`exceptUid`).
+   * The sessions go with the grants they hold and every code and token under those grants; "every
+   * one but" also takes the grants no session holds any more (offline access). The caller runs the
+   * statements in one transaction. Returns how many rows went.
+   */
+  revokeSessions(accountId: string, which: { uid: string } | { exceptUid: string }): Promise<number>;
+  /** Revokes one grant of a person (an application signed out), with every code and token under it. */
+  revokeGrant(accountId: string, grantId: string): Promise<boolean>;
   /** Deletes rows past their expiry; returns how many. */
   deleteExpired(): Promise<number>;
 }
@@ -201,6 +213,45 @@ export function createOidcPayloadStore(db: Queryable, now: () => Date = () => ne
       );
       const sessions = await db.query(`DELETE FROM oidc_payloads WHERE model IN ('Session', 'Grant') AND payload->>'accountId' = $1`, [accountId]);
       return (issued.rowCount ?? 0) + (sessions.rowCount ?? 0);
+    },
+
+    async listByAccountId(model: "Session" | "Grant", accountId: string): Promise<StoredPayload[]> {
+      const { rows } = await db.query<{ payload: StoredPayload }>(
+        `SELECT payload FROM oidc_payloads WHERE model = $1 AND payload->>'accountId' = $2 AND ${live("oidc_payloads", "$3")}
+          ORDER BY (payload->>'iat')::bigint DESC NULLS LAST`,
+        [model, accountId, now()],
+      );
+      return rows.map((row) => row.payload);
+    },
+
+    async revokeSessions(accountId: string, which: { uid: string } | { exceptUid: string }): Promise<number> {
+      const keptUid = "exceptUid" in which ? which.exceptUid : which.uid;
+      const { rows } = await db.query<{ authorizations: Record<string, { grantId?: string }> | null }>(
+        `SELECT payload->'authorizations' AS authorizations FROM oidc_payloads WHERE model = 'Session' AND uid = $1 AND payload->>'accountId' = $2`,
+        [keptUid, accountId],
+      );
+      const named = Object.values(rows[0]?.authorizations ?? {})
+        .map((authorization) => authorization.grantId)
+        .filter((id): id is string => typeof id === "string");
+      // One session: its grants. All but one: every grant of the person but the kept session's.
+      const grants = "uid" in which ? "id = ANY($2::text[])" : "NOT (id = ANY($2::text[]))";
+      const issued = await db.query(
+        `DELETE FROM oidc_payloads WHERE grant_id IN (SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'accountId' = $1 AND ${grants})`,
+        [accountId, named],
+      );
+      const granted = await db.query(`DELETE FROM oidc_payloads WHERE model = 'Grant' AND payload->>'accountId' = $1 AND ${grants}`, [accountId, named]);
+      const sessions = await db.query(
+        `DELETE FROM oidc_payloads WHERE model = 'Session' AND payload->>'accountId' = $1 AND ${"uid" in which ? "uid = $2" : "uid <> $2"}`,
+        [accountId, keptUid],
+      );
+      return (issued.rowCount ?? 0) + (granted.rowCount ?? 0) + (sessions.rowCount ?? 0);
+    },
+
+    async revokeGrant(accountId: string, grantId: string): Promise<boolean> {
+      const granted = await db.query(`DELETE FROM oidc_payloads WHERE model = 'Grant' AND id = $1 AND payload->>'accountId' = $2`, [grantId, accountId]);
+      if (!granted.rowCount) return false;
+      await db.query("DELETE FROM oidc_payloads WHERE grant_id = $1", [grantId]);
+      return true;
     },
 
     async deleteExpired(): Promise<number> {

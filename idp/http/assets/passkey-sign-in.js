@@ -51,7 +51,9 @@
     status.textContent = "";
     signIn("optional").catch(failed);
   });
-  if (typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
+  // Autofill needs a field that offers passkeys (the sign-in page's email); the second-factor step has none.
+  const autofillField = document.querySelector('input[autocomplete~="webauthn"]');
+  if (autofillField && typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
     PublicKeyCredential.isConditionalMediationAvailable().then(
       (available) => available && signIn("conditional").catch(() => {}),
       () => {},
