@@ -304,6 +304,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     stores: storesOn,
     lockout,
     settings: { rpId: config.webauthnRpId, origin: new URL(config.issuer).origin, rpName: config.brandName },
+    // Adding or removing one is mailed to the person wherever mail can go out.
+    notices: createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now }),
     now,
   });
 

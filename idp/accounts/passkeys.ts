@@ -21,6 +21,7 @@ import type { StoredPasskey } from "../store/passkeys.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { AuthenticationMethod } from "./authentication-methods.ts";
 import type { SignInContext } from "./sign-in.ts";
+import type { SecurityNotices } from "./security-notices.ts";
 
 /** How long a ceremony's challenge may be answered. */
 export const CHALLENGE_TTL_SECONDS = 300;
@@ -71,6 +72,8 @@ export type PasskeyDeps = {
   stores: (queryable: Queryable) => Stores;
   lockout?: Lockout;
   settings: PasskeySettings;
+  /** Mails "your sign-in methods changed" with the audit event when a passkey is added or removed. */
+  notices?: SecurityNotices;
   now: () => Date;
 };
 
@@ -98,6 +101,16 @@ export function createPasskeys(deps: PasskeyDeps) {
   const stores = deps.stores(db);
   const { passkeys, users, audit } = stores;
   const algorithms = supportedAlgorithms();
+
+  /** The audit event and, where mail can go out, the "sign-in methods changed" mail, in the change's transaction. */
+  async function notify(inTx: Stores, notice: Parameters<SecurityNotices["record"]>[1]): Promise<void> {
+    if (deps.notices && notice.user.email) {
+      await deps.notices.record(inTx, notice);
+      return;
+    }
+    const { user, change, ...event } = notice;
+    await inTx.audit.record({ ...event, userId: user.id, email: user.email || null, details: { ...event.details, change } });
+  }
 
   async function hasPasskeys(userId: string): Promise<boolean> {
     return (await passkeys.listForUser(userId, settings.rpId)).length > 0;
@@ -226,7 +239,7 @@ export function createPasskeys(deps: PasskeyDeps) {
   }
 
   /** Verifies a new passkey for this person and stores it, audited in the same transaction. */
-  async function register(input: { userId: string; response: RegistrationResponseJSON; name: string; context?: SignInContext }): Promise<{ ok: true; passkey: StoredPasskey } | { ok: false; reason: "invalid" | "exists" }> {
+  async function register(input: { userId: string; response: RegistrationResponseJSON; name: string; context?: SignInContext; locale?: string }): Promise<{ ok: true; passkey: StoredPasskey } | { ok: false; reason: "invalid" | "exists" }> {
     const { userId, response, context = {} } = input;
     const challenge = signedChallenge(response.response?.clientDataJSON);
     const issued = challenge && (await passkeys.consumeChallenge(challenge, { purpose: "registration", interactionUid: null }));
@@ -263,13 +276,14 @@ export function createPasskeys(deps: PasskeyDeps) {
         backedUp: info.credentialBackedUp,
         name,
       });
-      await inTx.audit.record({
+      await notify(inTx, {
+        user: { id: userId, email: user?.email ?? "" },
+        change: "passkey_added",
         event: "passkey.added",
         actor: `user:${userId}`,
-        userId,
-        email: user?.email ?? null,
         ip: context.ip ?? null,
         userAgent: context.userAgent ?? null,
+        locale: input.locale,
         details: { passkey: name, key: keyMethod(added), aaguid: info.aaguid },
       });
       return added;
@@ -290,12 +304,22 @@ export function createPasskeys(deps: PasskeyDeps) {
   }
 
   /** Removes one of this person's passkeys (audited); the caller decides whether it may go. */
-  async function remove(userId: string, id: string, context: SignInContext = {}): Promise<boolean> {
+  async function remove(userId: string, id: string, context: SignInContext & { locale?: string } = {}): Promise<boolean> {
     return db.transaction(async (tx) => {
       const inTx = deps.stores(tx);
       const removed = await inTx.passkeys.remove(userId, id);
       if (!removed) return false;
-      await inTx.audit.record({ event: "passkey.removed", actor: `user:${userId}`, userId, ip: context.ip ?? null, userAgent: context.userAgent ?? null, details: { passkey: removed.name } });
+      const user = await inTx.users.findById(userId);
+      await notify(inTx, {
+        user: { id: userId, email: user?.email ?? "" },
+        change: "passkey_removed",
+        event: "passkey.removed",
+        actor: `user:${userId}`,
+        ip: context.ip ?? null,
+        userAgent: context.userAgent ?? null,
+        locale: context.locale,
+        details: { passkey: removed.name },
+      });
       return true;
     });
   }

@@ -73,6 +73,8 @@ export interface PasskeyStore {
   recordUse(input: { id: string; counter: number; backedUp: boolean }): Promise<boolean>;
   rename(userId: string, id: string, name: string): Promise<boolean>;
   remove(userId: string, id: string): Promise<StoredPasskey | undefined>;
+  /** Every passkey of a person (the operator's reset for a lost device); how many. */
+  removeAllForUser(userId: string): Promise<number>;
   issueChallenge(challenge: string, binding: ChallengeBinding, ttlSeconds: number): Promise<void>;
   /** Consumes an open challenge with this binding; its person (if bound to one), or undefined when there is none. */
   consumeChallenge(challenge: string, binding: Omit<ChallengeBinding, "userId">): Promise<{ userId: string | null } | undefined>;
@@ -125,6 +127,11 @@ export function createPasskeyStore(db: Queryable, now: () => Date = () => new Da
     async remove(userId, id) {
       const { rows } = await db.query<PasskeyRow>(`DELETE FROM webauthn_credentials WHERE user_id = $1 AND id = $2 RETURNING ${COLUMNS}`, [userId, id]);
       return rows[0] && toPasskey(rows[0]);
+    },
+
+    async removeAllForUser(userId) {
+      const { rowCount } = await db.query("DELETE FROM webauthn_credentials WHERE user_id = $1", [userId]);
+      return rowCount ?? 0;
     },
 
     async issueChallenge(challenge, binding, ttlSeconds) {
