@@ -73,6 +73,7 @@ import { createPasskeys } from "./accounts/passkeys.ts";
 import { passkeyRoutes } from "./interactions/passkey-routes.ts";
 import { loadPasskeyScript, passkeyScriptRoute } from "./http/passkey-script.ts";
 import { passkeyForm } from "./pages/passkey.ts";
+import { passkeysSection } from "./account/passkeys-section.ts";
 
 export type AppDeps = {
   config: Config;
@@ -438,6 +439,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     now,
   });
   accountSections.push(passwordSection({ changePassword }));
+  accountSections.push(
+    passkeysSection({
+      passkeys,
+      scriptHref: passkeyScript.href,
+      logoUrl: assets.views.brand.logoUrl,
+      // Other ways in that the sign-in page offers this person: the last passkey stays otherwise.
+      otherWayIn: (user) =>
+        (methods.has("password") && user.passwordHash !== null) ||
+        (transport !== undefined && methods.has("email_code")) ||
+        (sms !== undefined && methods.has("sms_code") && user.phoneVerified),
+    }),
+  );
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
