@@ -212,6 +212,23 @@ describe("passkeys in Chromium", () => {
     expect(tokens.claims()).toMatchObject({ sub: person.id, amr: ["hwk", "mfa", "user"], acr: `urn:${new URL(idp.issuer).host}:acr:phr` });
   });
 
+  it("is the second factor after a password: the second-factor step offers it, and the token carries both", async () => {
+    const device = await deviceWithAuthenticator();
+    const person = await newPerson();
+    await register(device, person);
+    const start = await openSignIn(device.page);
+    await device.page.getByLabel("Email").fill(person.email);
+    await device.page.getByLabel("Password").fill(PASSWORD);
+    await device.page.getByRole("button", { name: "Sign in", exact: true }).click();
+    // Someone with a passkey has a second factor: the sign-in is held until it is used.
+    await device.page.waitForURL(/\/second-factor/);
+    expect(await clickPasskey(device.page)).toBe("application");
+    const tokens = await exchange(web, start, device.page.url());
+    expect(tokens.claims()).toMatchObject({ sub: person.id, amr: ["hwk", "mfa", "pwd", "user"], acr: `urn:${new URL(idp.issuer).host}:acr:phr` });
+    expect(device.cspViolations).toEqual([]);
+    expect(device.pageErrors).toEqual([]);
+  });
+
   it("refuses an assertion without user verification, though the passkey's signature is right", async () => {
     const device = await deviceWithAuthenticator();
     const person = await newPerson();
