@@ -73,7 +73,8 @@ async function checkPage(page: Page, name: string): Promise<void> {
   expect(await markupProblems(page)).toEqual(NO_MARKUP_PROBLEMS);
 }
 
-describe("passkeys on the account page", () => {
+// Each test walks many pages in a browser: generous time on a loaded machine (no timing is asserted).
+describe("passkeys on the account page", { timeout: 120_000 }, () => {
   it("adds, renames, signs in with and removes a passkey", async () => {
     const { page, problems } = await device();
     const email = `account-passkey${++people}@example.com`;

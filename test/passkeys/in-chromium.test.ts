@@ -169,7 +169,8 @@ async function clickPasskey(page: Page): Promise<"application" | string> {
   return `${response.status()} ${(await page.locator(".error-summary, [role=alert]").first().textContent())?.replace(/\s+/g, " ").trim()}`;
 }
 
-describe("passkeys in Chromium", () => {
+// Each test walks several pages in a browser: generous time on a loaded machine (no timing is asserted).
+describe("passkeys in Chromium", { timeout: 90_000 }, () => {
   it("registers a passkey and signs in with it alone through autofill: our ID token says hwk, user, mfa and phr, and Convex accepts it", async () => {
     const device = await deviceWithAuthenticator({ autofill: true });
     const person = await newPerson();
