@@ -67,7 +67,7 @@ import { passwordSection } from "./account/password-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
 import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
-import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
+import { stepUpOf, type SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
 import { createPasskeys } from "./accounts/passkeys.ts";
 import { passkeyRoutes } from "./interactions/passkey-routes.ts";
@@ -358,9 +358,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
   );
-  // A passkey after a first factor (or in step-up) must be that person's: only theirs are offered.
-  const firstFactorAccount = async (details: { uid: string; session?: { accountId?: string } }) =>
-    (await secondFactorStore.findPending(details.uid))?.userId ?? details.session?.accountId;
+  // A passkey after a first factor (or in a step-up) must be that person's: only theirs are offered,
+  // bound as finishSignIn binds it.
+  const firstFactorAccount = async (details: Parameters<typeof stepUpOf>[0]) =>
+    (await secondFactorStore.findPending(details.uid))?.userId ?? stepUpOf(details)?.accountId;
   await app.register(async (scope) => passkeyRoutes(scope, { ...interactionContext, passkeys, offer, limitSignIn: rateLimits.signIn, firstFactorAccount }));
   const allowedCountries = parseCountryList(config.smsAllowedCountries);
   const phoneNumber: PhoneNumberCheck = (input) => {
