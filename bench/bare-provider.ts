@@ -38,9 +38,9 @@ const userStore = {
 
 const now = new Date();
 const clients = [
-  clientMetadata({ ...BENCH_CLIENTS.web, logoUri: null, secretHash: null, service: false, kind: "web", createdAt: now }),
+  clientMetadata({ ...BENCH_CLIENTS.web, logoUri: null, secretHash: null, service: false, kind: "web", requireMfa: false, createdAt: now }),
   // The bare provider compares client secrets as given; ours stores a SHA-256 digest of them.
-  { ...clientMetadata({ ...BENCH_CLIENTS.service, logoUri: null, secretHash: "x", service: true, kind: "web", createdAt: now }), client_secret: values["service-secret"]! },
+  { ...clientMetadata({ ...BENCH_CLIENTS.service, logoUri: null, secretHash: "x", service: true, kind: "web", requireMfa: false, createdAt: now }), client_secret: values["service-secret"]! },
 ];
 
 // Our provider's own base configuration (scopes, claims, PKCE, rotation, service tokens, lifetimes),

@@ -1,5 +1,5 @@
 // The people code_sign_in signs in: one address gets at most one code a minute (the resend
-// cooldown; a request within it sends nothing), so each operation takes the address used longest
+// cooldown; a request within it sends nothing; and totp_sign_in's, whose codes work once per 30 s), so each operation takes the address used longest
 // ago, and one used less than COOLDOWN_MS ago never. When all are that recent, a new person is
 // made on the spot (and the run says so: made beforehand, they would cost the operations nothing).
 import { RESEND_COOLDOWN_SECONDS } from "../idp/abuse/cooldown.ts";
@@ -14,14 +14,16 @@ export class CodeUsers {
   private made = 0;
   private madeOnTheSpot = 0;
   private readonly create: (email: string) => Promise<void>;
+  private readonly emailOf: (index: number) => string;
 
-  private constructor(create: (email: string) => Promise<void>) {
+  private constructor(create: (email: string) => Promise<void>, emailOf: (index: number) => string) {
     this.create = create;
+    this.emailOf = emailOf;
   }
 
   /** Makes `count` people (a few at a time) with `create`, which it also calls when it runs short. */
-  static async make(count: number, create: (email: string) => Promise<void>): Promise<CodeUsers> {
-    const pool = new CodeUsers(create);
+  static async make(count: number, create: (email: string) => Promise<void>, emailOf: (index: number) => string = codeUserEmail): Promise<CodeUsers> {
+    const pool = new CodeUsers(create, emailOf);
     for (let start = 0; start < count; start += 50) {
       const batch = Array.from({ length: Math.min(50, count - start) }, () => pool.newEmail());
       await Promise.all(batch.map((email) => create(email)));
@@ -31,7 +33,7 @@ export class CodeUsers {
   }
 
   private newEmail(): string {
-    return codeUserEmail(this.made++);
+    return this.emailOf(this.made++);
   }
 
   /** An address whose cooldown is over; it counts as used from now. */

@@ -32,3 +32,9 @@ export const codeUserEmail = (index: number) => `bench-code-user-${index}@exampl
 /** A new address for each sign-up (`run` tells the benchmark processes apart). */
 export const signUpEmail = (run: string, index: number) => `bench-sign-up-${run}-${index}@example.com`;
 export const SIGN_UP_PASSWORD = "bench sign-up password for the load test";
+
+/** Who signs in with a password and an authenticator app on ours (many: each code works once, see bench/code-users.ts). */
+export const totpUserEmail = (index: number) => `bench-totp-user-${index}@example.com`;
+export const TOTP_USER_PASSWORD = "bench totp user password for the load test";
+/** Every bench TOTP user's app key (base32): the codes are what any app would show now. */
+export const TOTP_USER_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";

@@ -5,7 +5,7 @@ import type { CpuShare } from "./cpu.ts";
 import type { LoadResult } from "./load.ts";
 import type { ProfileSummary } from "./profile.ts";
 
-export type ScenarioName = "discovery" | "jwks" | "client_credentials" | "refresh_token" | "sign-in" | "code_sign_in" | "sign_up";
+export type ScenarioName = "discovery" | "jwks" | "client_credentials" | "refresh_token" | "sign-in" | "code_sign_in" | "sign_up" | "totp_sign_in";
 /** ours: as configured for production (limits counted in PostgreSQL); redis, limitsOff: diagnostics. */
 export type Variant = "ours" | "redis" | "limitsOff" | "bare";
 
@@ -171,6 +171,22 @@ export function resultsTable(results: Results): string {
     `${cpuCell(codeSignIn)} / ${cpuCell(bareSignIn)}`,
     `${codeSignIn.errors} / ${bareSignIn.errors}`,
   ]);
+  // Password + authenticator app: a report of an older run has no such row.
+  const totp = s.totp_sign_in?.ours;
+  const totpBare = s.totp_sign_in?.bare;
+  if (totp && totpBare) {
+    rows.push([
+      "password + TOTP sign-in (whole flow)",
+      rate(totp.rate),
+      `${ms(totp.p50Ms)} / ${ms(totp.p99Ms)}`,
+      `bare sign-in + exchange: ${rate(totpBare.rate)}`,
+      `${ms(totpBare.p50Ms)} / ${ms(totpBare.p99Ms)}`,
+      `${ratio(totp.rate / totpBare.rate)} of bare sign-in`,
+      "-",
+      `${cpuCell(totp)} / ${cpuCell(totpBare)}`,
+      `${totp.errors} / ${totpBare.errors}`,
+    ]);
+  }
   const signUp = s.sign_up.ours!;
   rows.push([
     "sign-up with a code by mail (whole flow)",
@@ -211,6 +227,8 @@ export function variantsTable(results: Results): string {
   rows.push(["password sign-in", cell(s["sign-in"].ours, argon2), cell(s["sign-in"].redis, argon2), cell(s["sign-in"].limitsOff, argon2), "(÷ argon2id alone)"]);
   const code = s.code_sign_in;
   rows.push(["code sign-in by mail", cell(code.ours, code.bare), cell(code.redis, code.bare), cell(code.limitsOff, code.bare), `${cell(code.bare, undefined)} (its sign-in + exchange)`]);
+  const totp = s.totp_sign_in;
+  if (totp) rows.push(["password + TOTP sign-in", cell(totp.ours, totp.bare), cell(totp.redis, totp.bare), cell(totp.limitsOff, totp.bare), `${cell(totp.bare, undefined)} (its sign-in + exchange)`]);
   const signUpArgon2 = results.signUpArgon2;
   rows.push(["sign-up", cell(s.sign_up.ours, signUpArgon2), cell(s.sign_up.redis, signUpArgon2), cell(s.sign_up.limitsOff, signUpArgon2), "(÷ argon2id alone)"]);
   return table(["scenario (req/s, ratio to bare)", "ours: counters in PostgreSQL", "ours: counters in Redis", "ours: limits off", "bare oidc-provider"], rows);

@@ -34,7 +34,11 @@ import {
 } from "./report.ts";
 import * as scenario from "./scenarios.ts";
 import { killAllChildren, memoryOf, REPO_ROOT, sampleRss, startBareProvider, startIdp as startIdpWith, track, type Child } from "./servers.ts";
-import { BENCH_CLIENTS, benchUser, SIGN_UP_PASSWORD, signUpEmail } from "./fixtures.ts";
+import { BENCH_CLIENTS, benchUser, SIGN_UP_PASSWORD, signUpEmail, TOTP_USER_PASSWORD, TOTP_USER_SECRET, totpUserEmail } from "./fixtures.ts";
+import { loadCookieKeys } from "../idp/keys/cookie-keys.ts";
+import { createSecretBox } from "../idp/keys/secret-box.ts";
+import { sealContext, TOTP_SEED_INFO } from "../idp/accounts/second-factors.ts";
+import { createSecondFactorStore } from "../idp/store/second-factors.ts";
 import { CodeUsers } from "./code-users.ts";
 import { startMailbox, type Mailbox } from "./mailbox.ts";
 
@@ -48,6 +52,8 @@ const { values: args } = parseArgs({
     "first-start-runs": { type: "string", default: "3" },
     // People made beforehand for code_sign_in (more are made during it if they run short).
     "code-users": { type: "string", default: "3000" },
+    // People with a password and an authenticator app, made beforehand for totp_sign_in.
+    "totp-users": { type: "string", default: "3000" },
     "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
     "no-variants": { type: "boolean", default: false },
     "no-profile": { type: "boolean", default: false },
@@ -65,7 +71,7 @@ const rounds = Math.max(1, Number(args.rounds));
 const extraIdpNodeArgs = args["idp-node-args"]!.split(/\s+/).filter(Boolean);
 const startIdp = (env: Record<string, string>, nodeArgs: string[] = [], collect?: RegExp) => startIdpWith(env, [...extraIdpNodeArgs, ...nodeArgs], collect);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in", "code_sign_in", "sign_up"] as const;
+const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in", "code_sign_in", "sign_up", "totp_sign_in"] as const;
 const chosen = args.scenarios?.split(",").map((name) => name.trim());
 const unknown = chosen?.filter((name) => !(ALL_SCENARIOS as readonly string[]).includes(name)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; choose from ${ALL_SCENARIOS.join(", ")}`);
@@ -105,6 +111,8 @@ const mailSettings = { SIGN_IN_METHODS: "password,email_code", SIGN_UP: "open", 
 // Set in main(): the mail server and the people code_sign_in signs in.
 let mailbox: Mailbox;
 let codeUsers: CodeUsers | undefined;
+// The people totp_sign_in signs in (a password and an app; each code works once per 30 s).
+let totpUsers: CodeUsers | undefined;
 // Sign-ups need new addresses: numbered, with this run's own tag.
 const runTag = Date.now().toString(36);
 let signUps = 0;
@@ -186,6 +194,11 @@ async function measureOnce(server: Server, name: ScenarioName, warmup: number, d
           // The bare provider's baseline: its sign-in (no mail, no check) and the same code exchange.
           if (target.kind === "bare") return () => scenario.signInAndExchange(http, target, { login: `bench-user-${index}` });
           return async () => scenario.codeSignIn(http, target, mailbox, await codeUsers!.take());
+        }
+        case "totp_sign_in": {
+          // The bare provider's baseline, as for code_sign_in: its sign-in and the same code exchange.
+          if (target.kind === "bare") return () => scenario.signInAndExchange(http, target, { login: `bench-user-${index}` });
+          return async () => scenario.totpSignIn(http, target, await totpUsers!.take(), TOTP_USER_PASSWORD, TOTP_USER_SECRET);
         }
         case "sign_up":
           if (target.kind === "bare") throw new Error("the bare provider has no sign-up");
@@ -416,6 +429,22 @@ async function main() {
   const serviceSecret = (await seed.addClient({ ...BENCH_CLIENTS.service, public: false, service: true })).secret!;
   if (scenarioNames.includes("code_sign_in")) {
     codeUsers = await CodeUsers.make(Number(args["code-users"]), async (email) => void (await seed.users.create({ email, emailVerified: true, passwordHash: null })));
+  }
+  if (scenarioNames.includes("totp_sign_in")) {
+    // As `idp users add` and setting up an app would leave them: one password hash for all (hashing
+    // thousands would only slow the set-up), each app key sealed with the server's cookie keys.
+    const passwordHash = await createPasswordHasher(argon2Params).hash(TOTP_USER_PASSWORD);
+    const box = createSecretBox((await loadCookieKeys(keysDir))!, TOTP_SEED_INFO);
+    const factors = createSecondFactorStore(db);
+    totpUsers = await CodeUsers.make(
+      Number(args["totp-users"]),
+      async (email) => {
+        const user = await seed.users.create({ email, emailVerified: true, passwordHash });
+        await factors.beginTotp(user.id, box.seal(TOTP_USER_SECRET, sealContext(user.id)));
+        await factors.confirmTotp(user.id, 0);
+      },
+      totpUserEmail,
+    );
   }
 
   // 4. The servers: ours as configured for production (limits counted in the database), the bare

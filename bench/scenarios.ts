@@ -1,9 +1,10 @@
 // What the benchmark asks a server to do, one operation each: discovery and JWKS GETs, the
 // client_credentials grant, one step of a refresh-token chain, a whole password sign-in through
 // the server's own pages, and on ours a whole sign-in by an emailed code and a whole sign-up (each
-// to the token exchange), the codes read from the mail. Each checks the answer and throws when it
+// to the token exchange), the codes read from the mail, and a password + authenticator app sign-in. Each checks the answer and throws when it
 // is not the expected one.
 import { createHash, randomBytes } from "node:crypto";
+import * as OTPAuth from "otpauth";
 import { CookieJar, findForm, form, FORM, type HttpClient, type Response } from "./http.ts";
 import { BENCH_CLIENTS, REDIRECT_URI } from "./fixtures.ts";
 import type { Mailbox } from "./mailbox.ts";
@@ -251,6 +252,21 @@ export async function codeSignIn(http: HttpClient, target: Target, mailbox: Mail
   const codePage = browser.page(await browser.submit(signInPage, `/interaction/${uid}/login`, { email, password: "" }, `/interaction/${uid}/email-code`), "the code request");
   const signedIn = await browser.submit(codePage, `/interaction/${uid}/code`, { code: await mailed });
   await exchange(http, target, browser.done(signedIn, "the code"));
+}
+
+/**
+ * A person signing in with a password and an authenticator app from a fresh browser: the
+ * authorization request, the sign-in page, the password, the second-factor page, the app's code of
+ * now, the redirects to the client, the code exchange. A person's code works once per 30 seconds.
+ */
+export async function totpSignIn(http: HttpClient, target: Target, email: string, password: string, secret: string): Promise<void> {
+  const browser = new Browser(http, target);
+  const signInPage = await browser.start();
+  const uid = interactionOf(signInPage);
+  const secondFactor = browser.page(await browser.submit(signInPage, `/interaction/${uid}/login`, { email, password }), "the password");
+  const code = OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret) });
+  const signedIn = await browser.submit(secondFactor, `/interaction/${uid}/second-factor/totp`, { code });
+  await exchange(http, target, browser.done(signedIn, "the app's code"));
 }
 
 /**

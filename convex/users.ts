@@ -1,5 +1,5 @@
 import type { UserIdentity } from "convex/server";
-import { getUserIdentity, requireUser } from "./auth.js";
+import { getUserIdentity, requireRole, requireUser } from "./auth.js";
 import { mutation, query, type QueryCtx } from "./_generated/server.js";
 
 // The profile claims of our ID tokens, under their raw customJwt names (email_verified, picture),
@@ -63,5 +63,15 @@ export const viewer = query({
     if (identity === null) return null;
     const { email, name } = profile(identity);
     return { subject: identity.subject, tokenIdentifier: identity.tokenIdentifier, email: email ?? null, name: name ?? null };
+  },
+});
+
+/** Admins only (the `admin` role in the token: requireRole): every stored user, by subject. */
+export const list = query({
+  args: {},
+  handler: async (ctx) => {
+    await requireRole(ctx, "admin");
+    const users = await ctx.db.query("users").collect();
+    return users.map(({ subject, email, name }) => ({ subject, email: email ?? null, name: name ?? null }));
   },
 });

@@ -59,11 +59,20 @@ import { createInvitations } from "./accounts/invitations.ts";
 import { invitationRoutes } from "./interactions/invitation-routes.ts";
 import { createDeliveryWorker } from "./webhooks/delivery-worker.ts";
 import { WEBHOOK_SECRET_INFO } from "./webhooks/endpoints.ts";
-import { createIdpSessions, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
+import { createUpstreamDirectory } from "./federation/upstream-directory.ts";
+import { createUpstreamClient } from "./federation/upstream-client.ts";
+import { createFederatedSignIn } from "./federation/federated-sign-in.ts";
+import { redirectUriFor, UPSTREAM_SECRET_INFO } from "./federation/upstream-providers.ts";
+import { upstreamRoutes, UPSTREAM_STATE_INFO } from "./interactions/upstream-routes.ts";
+import { identitiesSection } from "./account/identities-section.ts";
+import { createIdpSessions, IDP_PAGES_CLIENT_ID, idpPagesClientMetadata, withIdpPagesClient } from "./http/idp-session.ts";
 import { accountRoutes } from "./account/routes.ts";
 import type { AccountSection } from "./account/sections.ts";
 import { createPasswordChange } from "./accounts/password-change.ts";
 import { passwordSection } from "./account/password-section.ts";
+import { createSignOuts } from "./accounts/sign-outs.ts";
+import { sessionsSection } from "./account/sessions-section.ts";
+import { eventsSection } from "./account/events-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
 import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
@@ -74,6 +83,11 @@ import { passkeyRoutes } from "./interactions/passkey-routes.ts";
 import { loadPasskeyScript, passkeyScriptRoute } from "./http/passkey-script.ts";
 import { passkeyForm } from "./pages/passkey.ts";
 import { passkeysSection } from "./account/passkeys-section.ts";
+import { createOperator, type FactorReset } from "./accounts/operator.ts";
+import { createServiceAuth } from "./admin/service-auth.ts";
+import { adminApiRoutes } from "./admin/api-routes.ts";
+import { adminConsoleRoutes } from "./admin/console-routes.ts";
+import { secondFactorSection } from "./account/second-factor-section.ts";
 
 export type AppDeps = {
   config: Config;
@@ -309,6 +323,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     notices: createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now }),
     now,
   });
+  // Upstream identity providers (idp/federation/, `idp upstreams`): their buttons and email
+  // domains read before each interaction request (at most once per CLIENT_CACHE_TTL), their
+  // secrets opened with the cookie keys, the pending sign-in sealed in a cookie of the browser.
+  const upstreamDirectory = createUpstreamDirectory({
+    upstreams: storesOn(db).upstreams,
+    ttlSeconds: config.clientCacheTtlSeconds,
+    now,
+    onError: (error) => app.log.warn({ err: error }, "could not read the upstream providers"),
+  });
+  app.addHook("onRequest", async (request) => {
+    if (request.url.startsWith("/interaction/")) await upstreamDirectory.refresh();
+  });
+  const federation = createFederatedSignIn({
+    db,
+    stores: storesOn,
+    // "Your sign-in methods changed" by mail when a provider is linked or unlinked, wherever mail can be sent.
+    notices: createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now }),
+    onMailQueued: mailWorker?.wake,
+  });
+  const registerUpstreamRoutes = () =>
+    app.register(async (scope) =>
+      upstreamRoutes(scope, {
+        ...interactionContext,
+        findProvider: (id) => storesOn(db).upstreams.findProvider(id),
+        client: createUpstreamClient({ sealer: createSealer(keys.cookieKeys, UPSTREAM_SECRET_INFO), redirectUri: redirectUriFor(config.issuer), production: config.production, now }),
+        federation,
+        sealer: createSealer(keys.cookieKeys, UPSTREAM_STATE_INFO),
+        signInWithPassword,
+        limitSignIn: rateLimits.signIn,
+        now,
+      }),
+    );
 
   const offer = (uid: string, view: View): SignInOffer => ({
     password: methods.has("password"),
@@ -317,6 +363,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     signUp: signUp !== undefined,
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
     passkey: { scriptHref: passkeyScript.href },
+    upstreams: upstreamDirectory.offered(),
   });
 
   // Second factors (accounts/second-factors.ts): TOTP and recovery codes, the MFA policy that
@@ -356,13 +403,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     secondFactorRoutes(scope, { ...interactionContext, secondFactors, pending: secondFactorStore, users, limitSignIn: rateLimits.signIn, passkeys: passkeyHooks }),
   );
   await app.register(async (scope) =>
-    interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer }),
+    interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer, homeRealm: upstreamDirectory.forEmail }),
   );
   // A passkey after a first factor (or in a step-up) must be that person's: only theirs are offered,
   // bound as finishSignIn binds it.
   const firstFactorAccount = async (details: Parameters<typeof stepUpOf>[0]) =>
     (await secondFactorStore.findPending(details.uid))?.userId ?? stepUpOf(details)?.accountId;
   await app.register(async (scope) => passkeyRoutes(scope, { ...interactionContext, passkeys, offer, limitSignIn: rateLimits.signIn, firstFactorAccount }));
+  await registerUpstreamRoutes();
   const allowedCountries = parseCountryList(config.smsAllowedCountries);
   const phoneNumber: PhoneNumberCheck = (input) => {
     const parsed = normalisePhone(input);
@@ -401,9 +449,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await app.register(async (scope) => emailVerificationRoutes(scope, { emailVerification, views: assets.views }));
   }
-  // Invitation links (sent by `idp users invite`): with SIGN_UP=invite or open, wherever mail can go out.
+  // Invitation links (sent by `idp users invite` and the admin API): with SIGN_UP=invite or open, wherever mail can go out.
+  let invitations: ReturnType<typeof createInvitations> | undefined;
   if (transport && mailWorker && config.signUp !== "off") {
-    const invitations = createInvitations({
+    const created = createInvitations({
       db,
       stores: storesOn,
       hasher,
@@ -411,8 +460,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       onMailQueued: mailWorker.wake,
       now,
     });
+    invitations = created;
     const passwordLength = { min: PASSWORD_MIN_LENGTH, max: PASSWORD_MAX_LENGTH };
-    await app.register(async (scope) => invitationRoutes(scope, { invitations, views: assets.views, passwordLength }));
+    await app.register(async (scope) => invitationRoutes(scope, { invitations: created, views: assets.views, passwordLength }));
   }
 
   // The IdP's own pages (/account, and /admin) sign people in through the provider as its built-in
@@ -439,8 +489,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onMailQueued: mailWorker?.wake,
     now,
   });
-  accountSections.push(passwordSection({ changePassword }));
+  const signOuts = createSignOuts({ db, stores: storesOn, hiddenClientIds: [IDP_PAGES_CLIENT_ID] });
   accountSections.push(
+    passwordSection({ changePassword }),
+    secondFactorSection({ secondFactors, mfaRequired: config.mfa === "required", hasPasskeys: passkeyHooks?.hasPasskeys }),
+    identitiesSection({ federation, providers: () => storesOn(db).upstreams.listProviders() }),
+    sessionsSection({ signOuts, clients: pagesClientLookup, endPageSession: (reply) => idpSessions.endPageSession(reply, "/account") }),
+    eventsSection({ audit: auditStore }),
     passkeysSection({
       passkeys,
       scriptHref: passkeyScript.href,
@@ -453,6 +508,56 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   );
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
+  // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
+  // operator module as the CLI (accounts/operator.ts).
+  // Resetting a user's factors removes their authenticator app and recovery codes (accounts/second-factors.ts),
+  // audited as mfa.reset and mailed to them, in the operator's transaction.
+  const factorResets: FactorReset[] = [
+    {
+      kind: "second_factors",
+      async reset(tx, user, actor) {
+        const scoped = storesOn(tx);
+        const totp = await scoped.secondFactors.removeTotp(user.id);
+        const recoveryCodes = await scoped.secondFactors.removeRecoveryCodes(user.id);
+        if (!totp && recoveryCodes === 0) return 0;
+        await securityNotices.record(scoped, { user, actor, change: "mfa_reset", event: "mfa.reset", details: { totp, recovery_codes: recoveryCodes, others: 0 } });
+        return (totp ? 1 : 0) + recoveryCodes;
+      },
+    },
+    // A lost device takes its passkeys with it: they go too, audited and mailed.
+    {
+      kind: "passkeys",
+      async reset(tx, user, actor) {
+        const scoped = storesOn(tx);
+        const removed = await scoped.passkeys.removeAllForUser(user.id);
+        if (removed > 0) await securityNotices.record(scoped, { user, actor, change: "passkey_removed", event: "passkey.removed", details: { count: removed } });
+        return removed;
+      },
+    },
+  ];
+  const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now }, factorResets });
+  const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
+  await app.register(async (scope) =>
+    adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
+  );
+  // The admin console (/admin): people with the admin role, signed in through the IdP's own pages,
+  // with their second factor whenever the MFA policy asks one of them (MFA=required, or one enrolled).
+  await app.register(async (scope) =>
+    adminConsoleRoutes(scope, {
+      config,
+      sessions: idpSessions,
+      operator,
+      users,
+      clients,
+      audit: auditStore,
+      payloads,
+      keyRing,
+      views: assets.views,
+      requiresSecondFactor: async (user) => (await secondFactors.requiredLevel(user.id, undefined)) === "mfa",
+      secondFactorsOf: (user) => secondFactors.factors(user.id),
+      now,
+    }),
+  );
 
   // Webhooks (idp/webhooks/): events queued with the changes they report (by this instance or the
   // CLI), delivered by a worker in every instance; polling an empty outbox is one indexed query.

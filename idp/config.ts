@@ -303,7 +303,7 @@ export const settings: { [K in keyof Config]: Setting } = {
     env: "CLIENT_CACHE_TTL",
     kind: "integer",
     fallback: constant("5"),
-    doc: "Seconds an instance keeps a registered client in memory for its token requests and sign-in pages (0 turns it off). After `idp clients remove` (which revokes everything issued so far at once), an instance with a cached copy accepts the client for up to this long more; what it issues meanwhile stops working when its copy expires, except signed JWTs (ID tokens, service tokens), which last their lifetime like any issued just before.",
+    doc: "Seconds an instance keeps a registered client in memory for its token requests and sign-in pages (0 turns it off); also how often the sign-in page re-reads the upstream identity providers (`idp upstreams`). After `idp clients remove` (which revokes everything issued so far at once), an instance with a cached copy accepts the client for up to this long more; what it issues meanwhile stops working when its copy expires, except signed JWTs (ID tokens, service tokens), which last their lifetime like any issued just before.",
   },
   // Abuse protection: rate limits and sign-in lockout (idp/abuse/, README "Abuse protection").
   redisUrl: {

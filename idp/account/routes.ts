@@ -3,6 +3,7 @@
 // in their own scope with the helpers every /account page uses.
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { IdpSessions } from "../http/idp-session.ts";
+import { IdpError } from "../errors.ts";
 import { setPagePolicy } from "../http/security-headers.ts";
 import { messagePattern, type MessageId } from "../pages/i18n.ts";
 import { accountPage } from "../pages/account.ts";
@@ -43,6 +44,11 @@ export async function accountRoutes(app: FastifyInstance, deps: AccountDeps): Pr
         sessions.endPageSession(reply, "/account");
         await reply.redirect("/account", 303);
         return undefined;
+      }
+      if (user.disabled) {
+        // Disabled since signing in: the provider refuses their tokens, and this page refuses them too.
+        sessions.endPageSession(reply, "/account");
+        throw new IdpError({ status: 403, code: "access_denied", title: "idpSession.failed.title", message: { id: "login.error.disabled" }, detail: "account disabled" });
       }
       // The CSRF secret's cookie lives under /account, where these forms post.
       return { session, user, view: viewFor(request), csrfToken: reply.generateCsrf(CSRF_COOKIE) } satisfies SignedInAccount;

@@ -14,7 +14,7 @@ import { INVITATION_LINK_TTL_SECONDS } from "../mail/templates.ts";
 import { hashToken } from "./password-reset.ts";
 import type { WebhookStore } from "../store/webhooks.ts";
 import { reportUser } from "../webhooks/events.ts";
-import { InvalidInputError, validateEmail } from "./operator.ts";
+import { InvalidInputError, validateEmail, validateRoles } from "./operator.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { passwordViolation, type PasswordViolation } from "./password-policy.ts";
 
@@ -82,9 +82,10 @@ export function createInvitations(deps: InvitationDeps) {
      * one stored (only its token's hash), its mail in the outbox and `user.invited` recorded.
      * Refuses an address that has an account.
      */
-    async invite(input: { email: string; name?: string; locale: string } & Inviter): Promise<Invitation> {
+    async invite(input: { email: string; name?: string; locale: string; roles?: string[] } & Inviter): Promise<Invitation> {
       const email = validateEmail(input.email);
       const name = validateName(input.name);
+      const roles = validateRoles(input.roles ?? []);
       const sealer = await deps.sealer();
       const existing = await users.findByEmail(email);
       if (existing) throw new InvalidInputError(`${existing.email} has an account already: nothing to invite (\`idp users send-verification\` confirms its address)`);
@@ -92,7 +93,7 @@ export function createInvitations(deps: InvitationDeps) {
       const expiresAt = new Date(now().getTime() + INVITATION_LINK_TTL_SECONDS * 1000);
       const invitation = await db.transaction(async (tx) => {
         const stores = deps.stores(tx);
-        const { invitation, revoked } = await stores.invitations.issue({ email, name, locale: input.locale, invitedBy: inviterLabel(input), tokenHash: hashToken(token), expiresAt });
+        const { invitation, revoked } = await stores.invitations.issue({ email, name, locale: input.locale, invitedBy: inviterLabel(input), roles, tokenHash: hashToken(token), expiresAt });
         await stores.outbox.enqueue({
           template: "invitation",
           recipient: email,
@@ -104,7 +105,7 @@ export function createInvitations(deps: InvitationDeps) {
           event: "user.invited",
           actor: input.actor,
           email,
-          details: { ...input.details, locale: input.locale, expires_at: expiresAt.toISOString(), replaced: revoked },
+          details: { ...input.details, locale: input.locale, expires_at: expiresAt.toISOString(), replaced: revoked, ...(roles.length ? { roles: roles.join(",") } : {}) },
         });
         return invitation;
       });
@@ -161,7 +162,7 @@ export function createInvitations(deps: InvitationDeps) {
           const stores = deps.stores(tx);
           const invitation = await stores.invitations.consume(tokenHash);
           if (!invitation) return { ok: false, reason: "invalid_link" } as const; // a concurrent post used it first
-          const user = await stores.users.create({ email: invitation.email, name: invitation.name, emailVerified: true, passwordHash });
+          const user = await stores.users.create({ email: invitation.email, name: invitation.name, emailVerified: true, passwordHash, roles: invitation.roles });
           await stores.audit.record({
             event: "user.created",
             actor: `user:${user.id}`,

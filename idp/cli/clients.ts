@@ -1,4 +1,5 @@
 // `idp clients ...`: the applications people sign in to, and the servers that get service tokens.
+import { ADMIN_SCOPES } from "../accounts/operator.ts";
 import { CliUsageError, parse, type CommandGroup } from "./command.ts";
 
 export const clients: CommandGroup = {
@@ -8,10 +9,10 @@ export const clients: CommandGroup = {
     {
       name: "clients add",
       usage: [
-        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL] [--require-mfa]",
-        "--id ID --native --redirect-uri URI [--redirect-uri URI ...] [--first-party] [--name N]",
-        "--id ID --device [--first-party] [--name N]",
-        "--id ID --service [--name N]",
+        "--id ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--first-party]\n[--post-logout-redirect-uri URI ...] [--name N] [--logo-uri URL] [--require-mfa] [--roles-claim]",
+        "--id ID --native --redirect-uri URI [--redirect-uri URI ...] [--first-party] [--name N] [--roles-claim]",
+        "--id ID --device [--first-party] [--name N] [--roles-claim]",
+        "--id ID --service [--name N] [--scopes S,S ...]",
       ],
       summary: "add an app people sign in to; with --service, a server\nthat gets service tokens (client_credentials)",
       details: [
@@ -32,6 +33,10 @@ export const clients: CommandGroup = {
         "--service         a server using client_credentials: confidential, no redirect URIs",
         "--require-mfa     everyone signing in to it needs a second factor (an authenticator app or",
         "                  a passkey); a person without one sets up an app while signing in",
+        "--scopes          what a service's tokens may do in the admin API (comma-separated, repeatable):",
+        `                  ${ADMIN_SCOPES.join(", ")}.`,
+        "                  A token request without `scope` gets all of them",
+        "--roles-claim     its ID tokens carry the person's roles as `roles` (an array of strings)",
       ].join("\n"),
       async run(args, ctx) {
         const { values } = parse(args, {
@@ -46,6 +51,8 @@ export const clients: CommandGroup = {
           native: { type: "boolean" },
           device: { type: "boolean" },
           "require-mfa": { type: "boolean" },
+          scopes: { type: "string", multiple: true },
+          "roles-claim": { type: "boolean" },
         });
         if (!values.id) throw new CliUsageError("--id is required");
         if ([values.native, values.device, values.service].filter(Boolean).length > 1) throw new CliUsageError("--native, --device and --service exclude each other");
@@ -61,9 +68,12 @@ export const clients: CommandGroup = {
           service: values.service ?? false,
           kind: values.native ? "native" : values.device ? "device" : "web",
           requireMfa: values["require-mfa"] ?? false,
+          rolesClaim: values["roles-claim"] ?? false,
+          scopes: (values.scopes ?? []).flatMap((value) => value.split(",")),
         });
         const kind = client.service ? "service" : secret ? "confidential" : client.kind === "web" ? "public" : `public ${client.kind}`;
         ctx.out(`added ${kind} client ${client.id}${client.requireMfa ? " (second factor required)" : ""}`);
+        if (client.scopes.length) ctx.out(`scopes: ${client.scopes.join(" ")}`);
         if (secret) ctx.out(`client secret (shown once, store it now): ${secret}`);
       },
     },

@@ -11,11 +11,12 @@ import { keys } from "./keys.ts";
 import { server } from "./server.ts";
 import { users } from "./users.ts";
 import { webhooks } from "./webhooks.ts";
+import { upstreams } from "./upstreams.ts";
 
 export { CliUsageError };
 
 /** Every command, by noun, in the order `idp help` lists them. */
-export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex, webhooks, doctor];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [server, users, clients, keys, audit, convex, webhooks, upstreams, doctor];
 
 const HELP_FLAGS = ["--help", "-h"];
 

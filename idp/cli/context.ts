@@ -18,6 +18,17 @@ import { createSealer } from "../mail/seal.ts";
 import { canSendMail } from "../mail/transports.ts";
 import { createInvitations, type Invitations } from "../accounts/invitations.ts";
 import { createWebhookEndpoints, WEBHOOK_SECRET_INFO, type WebhookEndpoints } from "../webhooks/endpoints.ts";
+import { createUpstreamProviders, UPSTREAM_SECRET_INFO, type UpstreamProviders } from "../federation/upstream-providers.ts";
+import { accountKey } from "../abuse/lockout.ts";
+import { createSecurityNotices } from "../accounts/security-notices.ts";
+import { resetSecondFactors } from "../accounts/second-factors.ts";
+
+/** A person's sign-in methods and state, for `idp users show` and `idp users reset-mfa`. */
+export type CliSecondFactors = {
+  show(userId: string, email: string): Promise<{ totp: "on" | "being set up" | "off"; recoveryCodesLeft: number; sessions: number; lastSignIn?: Date; lockedForSeconds?: number }>;
+  /** Removes the app and recovery codes, audited and (where mail can go out) mailed in one transaction. */
+  reset(person: { id: string; email: string }): Promise<{ totp: boolean; recoveryCodes: number }>;
+};
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
 export type CliOutput = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
@@ -52,6 +63,10 @@ export interface CliContext {
    * server's cookie keys (KEYS_DIR): the secret is sealed with them, and the server opens it to sign.
    */
   webhooks(): Promise<WebhookEndpoints>;
+  /** Upstream identity providers, audited as the CLI run by this OS user; a secret is sealed with KEYS_DIR's cookie keys. */
+  upstreams(): Promise<UpstreamProviders>;
+  /** Second factors (accounts/second-factors.ts): what a person has, and the operator's reset. */
+  secondFactors(): Promise<CliSecondFactors>;
 }
 
 /** The operator running the CLI, for the audit trail; undefined where the OS cannot say. */
@@ -103,6 +118,7 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         lockout: async () => createLockout(await (counters ??= openRateLimitStore(config, db, now)), lockoutPolicy(config), now),
         actor: "cli",
         actorDetails: osUser ? { os_user: osUser } : undefined,
+        keys: { config, now },
       });
     },
     async emailVerification() {
@@ -133,6 +149,22 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         actorDetails: osUser ? { os_user: osUser } : undefined,
       });
     },
+    async upstreams() {
+      const osUser = osUserName();
+      return createUpstreamProviders({
+        db: await database(),
+        stores: storesOn,
+        async sealer() {
+          const cookieKeys = await loadCookieKeys(config.keysDir);
+          if (!cookieKeys) throw new Error(`no cookie keys in ${config.keysDir}: run this with the server's KEYS_DIR (upstream secrets are sealed with its cookie keys), or \`idp keys generate\` first`);
+          return createSealer(cookieKeys, UPSTREAM_SECRET_INFO);
+        },
+        production: config.production,
+        issuer: config.issuer,
+        actor: "cli",
+        actorDetails: osUser ? { os_user: osUser } : undefined,
+      });
+    },
     async invitations() {
       return createInvitations({
         db: await database(),
@@ -146,6 +178,33 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         },
         now,
       });
+    },
+    async secondFactors() {
+      const db = await database();
+      const stores = storesOn(db);
+      // The notice mail is sealed with the server's cookie keys, where this configuration can send mail.
+      const cookieKeys = canSendMail(config) ? await loadCookieKeys(config.keysDir) : undefined;
+      const notices = createSecurityNotices({ sealer: cookieKeys ? createSealer(cookieKeys) : undefined, defaultLocale: config.defaultLocale, now });
+      const osUser = osUserName();
+      return {
+        async show(userId, email) {
+          const [totp, recoveryCodesLeft, sessions] = await Promise.all([
+            stores.secondFactors.findTotp(userId),
+            stores.secondFactors.recoveryCodesLeft(userId),
+            stores.payloads.listByAccountId("Session", userId),
+          ]);
+          const lockout = createLockout(await (counters ??= openRateLimitStore(config, db, now)), lockoutPolicy(config), now);
+          const logins = sessions.map((session) => session.loginTs).filter((ts): ts is number => typeof ts === "number");
+          return {
+            totp: !totp ? "off" : totp.confirmedAt ? "on" : "being set up",
+            recoveryCodesLeft,
+            sessions: sessions.length,
+            lastSignIn: logins.length ? new Date(Math.max(...logins) * 1000) : undefined,
+            lockedForSeconds: await lockout.lockedFor(accountKey(email)),
+          };
+        },
+        reset: (person) => resetSecondFactors(db, storesOn, notices, person, { actor: osUser ? `cli:${osUser}` : "cli" }),
+      };
     },
   };
 

@@ -2,7 +2,6 @@
 import { keySchedulePolicy } from "../config.ts";
 import { generateCookieKeys, loadCookieKeys } from "../keys/cookie-keys.ts";
 import { keySchedule } from "../keys/key-schedule.ts";
-import { rotateSigningKey } from "../keys/rotation.ts";
 import { generateSigningKey, loadSigningKeys } from "../keys/signing-keys.ts";
 import { CliUsageError, parse, type CommandGroup } from "./command.ts";
 
@@ -42,9 +41,7 @@ export const keys: CommandGroup = {
       async run(args, ctx) {
         const { values } = parse(args, { immediate: { type: "boolean" }, "revoke-current": { type: "boolean" } });
         if (values["revoke-current"] && !values.immediate) throw new CliUsageError("--revoke-current goes with --immediate");
-        const operator = await ctx.operator();
-        const rotation = await rotateSigningKey(ctx.config, { now: new Date(), immediate: values.immediate, revokeCurrent: values["revoke-current"] });
-        await operator.keyGenerated(rotation.key.kid);
+        const rotation = await (await ctx.operator()).rotateKey({ immediate: values.immediate, revokeCurrent: values["revoke-current"] });
         ctx.out(`added signing key ${rotation.key.kid}: published now, signing from ${rotation.activatesAt.toISOString()}`);
         if (rotation.replaced && !rotation.revoked) {
           ctx.out(`key ${rotation.replaced.kid} stays published until the tokens it signed have expired, then retires`);

@@ -31,3 +31,9 @@ export async function readNewPassword(): Promise<string> {
   if (first !== second) throw new Error("the passwords do not match");
   return first;
 }
+
+/** A secret that is not a password (an upstream's client secret): piped, or typed once at a prompt. */
+export async function readSecret(question: string): Promise<string> {
+  if (!process.stdin.isTTY) return readSecretFromStdin();
+  return promptHidden(question);
+}

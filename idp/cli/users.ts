@@ -5,7 +5,7 @@ import { INVITATION_LINK_TTL_SECONDS, VERIFICATION_LINK_TTL_SECONDS } from "../m
 import { CliUsageError, parse, type CommandGroup } from "./command.ts";
 import { osUserName, type CliContext } from "./context.ts";
 import { readNewPassword } from "./prompt.ts";
-import { validatePhone } from "../accounts/operator.ts";
+import { validatePhone, validateRoles } from "../accounts/operator.ts";
 
 const PHONE_INPUT = "PHONE is in international format (+4915112345678; spaces and dashes are fine) and stored as E.164.";
 
@@ -51,9 +51,9 @@ export const users: CommandGroup = {
   commands: [
     {
       name: "users add",
-      usage: ["--email E [--name N] [--verified | --send-verification [--locale L]] [--phone PHONE [--phone-verified]]"],
+      usage: ["--email E [--name N] [--verified | --send-verification [--locale L]] [--phone PHONE [--phone-verified]]\n[--role R ...]"],
       summary: "add a user (password from stdin or a prompt)",
-      details: `${PASSWORD_INPUT}\nPrints the new user's sub, the id tokens carry. Without a flag the address is unverified (email_verified\nfalse in tokens). --verified (or --email-verified) marks it verified; --send-verification mails the\nperson a link that verifies it when they confirm it.\n${VERIFICATION_MAIL}\n${PHONE_INPUT} --phone-verified marks it as checked.`,
+      details: `${PASSWORD_INPUT}\nPrints the new user's sub, the id tokens carry. Without a flag the address is unverified (email_verified\nfalse in tokens). --verified (or --email-verified) marks it verified; --send-verification mails the\nperson a link that verifies it when they confirm it.\n${VERIFICATION_MAIL}\n${PHONE_INPUT} --phone-verified marks it as checked.\n--role (repeatable, or a comma-separated list) gives roles: --role admin makes an administrator.`,
       async run(args, ctx) {
         const { values } = parse(args, {
           email: { type: "string" },
@@ -64,8 +64,10 @@ export const users: CommandGroup = {
           locale: { type: "string" },
           phone: { type: "string" },
           "phone-verified": { type: "boolean" },
+          role: { type: "string", multiple: true },
         });
         if (!values.email) throw new CliUsageError("--email is required");
+        const roles = cliRoles(values.role);
         const verified = values.verified || values["email-verified"];
         const send = values["send-verification"];
         if (verified && send) throw new CliUsageError("--verified and --send-verification exclude each other: choose one");
@@ -84,8 +86,9 @@ export const users: CommandGroup = {
           password,
           phone,
           phoneVerified: values["phone-verified"],
+          roles,
         });
-        ctx.out(`added user ${user.email} (sub ${user.id})`);
+        ctx.out(`added user ${user.email} (sub ${user.id})${user.roles.length ? ` with roles ${user.roles.join(", ")}` : ""}`);
         if (verification) await sendVerification(ctx, verification, user.email, locale);
       },
     },
@@ -101,15 +104,16 @@ export const users: CommandGroup = {
     },
     {
       name: "users invite",
-      usage: ["--email E [--name N] [--locale L]"],
+      usage: ["--email E [--name N] [--locale L] [--role R ...]"],
       summary: "mail E a link to create their account (SIGN_UP=invite)",
-      details: `The person chooses their password on the link's page; the account is created then, its address verified\n(the link came to it), with --name as its name. Refuses an address that has an account.\n${INVITATION_MAIL}`,
+      details: `The person chooses their password on the link's page; the account is created then, its address verified\n(the link came to it), with --name as its name and --role's roles. Refuses an address that has an account.\n${INVITATION_MAIL}`,
       async run(args, ctx) {
-        const { values } = parse(args, { email: { type: "string" }, name: { type: "string" }, locale: { type: "string" } });
+        const { values } = parse(args, { email: { type: "string" }, name: { type: "string" }, locale: { type: "string" }, role: { type: "string", multiple: true } });
         if (!values.email) throw new CliUsageError("--email is required");
         const locale = mailLocale(values.locale, ctx);
+        const roles = cliRoles(values.role);
         const invitations = await ctx.invitations();
-        const invitation = await invitations.invite({ email: values.email, name: values.name, locale, ...cliActor() });
+        const invitation = await invitations.invite({ email: values.email, name: values.name, locale, roles, ...cliActor() });
         ctx.out(`invitation mail queued for ${invitation.email} (the link works until ${invitation.expiresAt.toISOString()}; a running server sends it)`);
       },
     },
@@ -154,6 +158,25 @@ export const users: CommandGroup = {
       },
     },
     {
+      name: "users roles",
+      usage: ["E [--add R ...] [--remove R ...]"],
+      summary: "show E's roles, or add and remove some",
+      details:
+        "--add and --remove are repeatable and take comma-separated lists. Role names are lower-case letters,\ndigits and _ . : - (starting with a letter). `admin` opens the admin console. ID tokens of clients\nadded with --roles-claim carry them as `roles` from the next token on.",
+      async run(args, ctx) {
+        const { positionals, values } = parse(args, { add: { type: "string", multiple: true }, remove: { type: "string", multiple: true } }, 1);
+        const email = positionals[0]!;
+        const add = cliRoles(values.add);
+        const remove = cliRoles(values.remove);
+        const user =
+          add.length || remove.length
+            ? await (await ctx.operator()).setRoles(email, { add, remove })
+            : await (await ctx.stores()).users.findByEmail(email);
+        if (!user) throw new Error(`no user with email ${email}`);
+        ctx.out(`${user.email}\t${user.roles.length ? user.roles.join(",") : "-"}`);
+      },
+    },
+    {
       name: "users set-phone",
       usage: ["E PHONE [--verified]", "E --remove"],
       summary: "set or remove E's phone number (the `phone` scope releases it)",
@@ -179,6 +202,49 @@ export const users: CommandGroup = {
       usage: ["E"],
       summary: "let a disabled user sign in again",
       run: (args, ctx) => setDisabled(args, ctx, false),
+    },
+    {
+      name: "users show",
+      usage: ["E"],
+      summary: "E's account: sub, state, sign-in methods, sessions, lockout",
+      details: "One fact a line: the sub, whether the address is verified and the account active, the phone number,\nthe password, the authenticator app (on, off, being set up) and recovery codes left, the active sessions\nand the last sign-in, and whether E is locked out. Needs the server's DATABASE_URL and REDIS_URL.",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        const user = await (await ctx.stores()).users.findByEmail(positionals[0]!);
+        if (!user) throw new CliUsageError(`no user with email ${positionals[0]}`);
+        const state = await (await ctx.secondFactors()).show(user.id, user.email);
+        const lines: [string, string][] = [
+          ["email", `${user.email} (${user.emailVerified ? "verified" : "unverified"})`],
+          ["sub", user.id],
+          ["name", user.name ?? "-"],
+          ["state", user.disabled ? "disabled" : "active"],
+          ["phone", user.phone ? `${user.phone}${user.phoneVerified ? " (verified)" : ""}` : "-"],
+          ["password", user.passwordHash ? "set" : "none"],
+          ["authenticator app", state.totp],
+          ["recovery codes", `${state.recoveryCodesLeft} left`],
+          ["sessions", `${state.sessions}${state.lastSignIn ? ` (last sign-in ${state.lastSignIn.toISOString()})` : ""}`],
+          ["locked", state.lockedForSeconds === undefined ? "no" : `for ${state.lockedForSeconds} more seconds (idp users unlock ${user.email})`],
+        ];
+        for (const [label, value] of lines) ctx.out(`${label.padEnd(18)}${value}`);
+      },
+    },
+    {
+      name: "users reset-mfa",
+      usage: ["E"],
+      summary: "remove E's authenticator app and recovery codes (a lost device)",
+      details:
+        "E then signs in with the password alone, unless MFA=required or a client requires a second factor:\nthen E sets up a new app while signing in. Audited (mfa.reset); E is told by mail where this\nconfiguration can send mail (run it with the server's KEYS_DIR and SMTP_URL). Check who is asking first:\nthis is what an attacker who knows the password would ask for.",
+      async run(args, ctx) {
+        const { positionals } = parse(args, {}, 1);
+        const user = await (await ctx.stores()).users.findByEmail(positionals[0]!);
+        if (!user) throw new CliUsageError(`no user with email ${positionals[0]}`);
+        const removed = await (await ctx.secondFactors()).reset({ id: user.id, email: user.email });
+        ctx.out(
+          removed.totp || removed.recoveryCodes > 0
+            ? `removed ${user.email}'s authenticator app${removed.recoveryCodes > 0 ? ` and ${removed.recoveryCodes} recovery codes` : ""}`
+            : `${user.email} had no authenticator app or recovery codes; nothing removed (recorded all the same)`,
+        );
+      },
     },
     {
       name: "users unlock",
@@ -219,6 +285,15 @@ export const users: CommandGroup = {
     },
   ],
 };
+
+/** Roles from repeated and/or comma-separated flags, validated (a usage error says what is wrong). */
+function cliRoles(given: string[] | undefined): string[] {
+  try {
+    return validateRoles((given ?? []).flatMap((value) => value.split(",")));
+  } catch (error) {
+    throw new CliUsageError((error as Error).message);
+  }
+}
 
 async function setDisabled(args: string[], ctx: CliContext, disabled: boolean): Promise<void> {
   const { positionals } = parse(args, {}, 1);

@@ -18,12 +18,16 @@ export type ErrorFormat = "html" | "json";
 
 export type RenderedError = { status: number; headers: Record<string, string>; contentType: string; body: string | Record<string, string> };
 
-const PAGE_PATHS = ["/interaction", "/reset", "/verify-email", "/email-link", "/sign-up", "/invite"];
+const PAGE_PATHS = ["/interaction", "/reset", "/verify-email", "/email-link", "/sign-up", "/invite", "/account", "/admin"];
+// Under a page path, but JSON: the admin API.
+const API_PATHS = ["/admin/api"];
 
-/** Paths whose errors are pages: sign-in, sign-up, invitations, password reset, email verification and mailed links. Everything else is an API and answers JSON. */
+const under = (path: string, prefixes: string[]) => prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+
+/** Paths whose errors are pages: sign-in, sign-up, invitations, password reset, email verification, mailed links, the account page and the admin console (and their sign-in, http/idp-session.ts). Everything else is an API and answers JSON. */
 export function wantsPage(url: string): boolean {
   const path = url.split(/[?#]/, 1)[0]!.toLowerCase();
-  return PAGE_PATHS.some((page) => path === page || path.startsWith(`${page}/`));
+  return under(path, PAGE_PATHS) && !under(path, API_PATHS);
 }
 
 /** Whatever was thrown, as the IdpError it is answered with. */

@@ -117,6 +117,9 @@ export function withIdpPagesClient(lookup: Pick<ClientStore, "find">, options: {
     service: false,
     kind: "web",
     requireMfa: false,
+    // The admin console reads roles from the database at each request, not from a token.
+    rolesClaim: false,
+    scopes: [],
     createdAt: new Date(0),
   };
   return { find: (id) => (id === IDP_PAGES_CLIENT_ID ? Promise.resolve(builtIn) : lookup.find(id)) };

@@ -16,6 +16,8 @@ export type InteractionDeps = InteractionContext & {
   limitSignIn?: (ip: string, email: string) => Promise<number | undefined>;
   /** What a sign-in page offers: the methods of SIGN_IN_METHODS, sign-up, "Forgot password?". */
   offer: (uid: string, view: View) => SignInOffer;
+  /** Home-realm discovery: the upstream provider (idp/federation/) an email's domain signs in at. */
+  homeRealm?: (email: string) => string | undefined;
 };
 
 type LoginBody = { Params: { uid: string }; Body: { email: string; password: string; _csrf: string } };
@@ -90,6 +92,9 @@ export async function interactionRoutes(app: FastifyInstance, deps: InteractionD
       const { view: offerView } = await pageFor(request, reply, details);
       if (!deps.offer(details.uid, offerView).password) throw idpErrors.notFound();
       const { email, password } = request.body;
+      // An email whose domain has an upstream provider signs in there, whatever was typed as a password.
+      const realm = deps.homeRealm?.(email);
+      if (realm) return reply.redirect(`/interaction/${details.uid}/upstream/${realm}?${new URLSearchParams({ login_hint: email })}`, 303);
       const wait = await deps.limitSignIn?.(request.ip, email);
       const result: SignInResult | SignInFailure =
         wait !== undefined

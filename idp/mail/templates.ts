@@ -76,6 +76,8 @@ const SECURITY_CHANGES = {
   mfa_reset: "mail.securityNotice.change.mfa_reset",
   passkey_added: "mail.securityNotice.change.passkey_added",
   passkey_removed: "mail.securityNotice.change.passkey_removed",
+  identity_linked: "mail.securityNotice.change.identity_linked",
+  identity_unlinked: "mail.securityNotice.change.identity_unlinked",
 } as const satisfies Record<string, MessageId>;
 export type SecurityChange = keyof typeof SECURITY_CHANGES;
 

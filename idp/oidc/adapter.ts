@@ -24,6 +24,8 @@ export function clientMetadata(client: Client): AdapterPayload {
       grant_types: ["client_credentials"],
       response_types: [],
       service: true,
+      // What its tokens may do in the admin API (oidc/service-tokens.ts grants them).
+      service_scopes: client.scopes,
     };
   }
   if (client.kind === "device") {
@@ -39,6 +41,7 @@ export function clientMetadata(client: Client): AdapterPayload {
       require_auth_time: true,
       first_party: client.firstParty,
       service: false,
+      roles_claim: client.rolesClaim,
     };
   }
   return {
@@ -56,6 +59,7 @@ export function clientMetadata(client: Client): AdapterPayload {
     require_auth_time: true,
     first_party: client.firstParty,
     service: false,
+    roles_claim: client.rolesClaim,
   };
 }
 

@@ -13,7 +13,7 @@ import { signedOutPage, signOutPage } from "../pages/sign-out.ts";
 import { IdpError, idpErrors } from "../errors.ts";
 import { fromOAuth, type ErrorFormat, type ErrorResponses } from "../http/error-responses.ts";
 import { createFindAccount, scopeClaims } from "./account.ts";
-import { serviceTokenFeatures } from "./service-tokens.ts";
+import { grantAllServiceScopesByDefault, serviceTokenFeatures } from "./service-tokens.ts";
 import { tokenUnitOfWorkMiddleware, type PendingWrite } from "./token-unit-of-work.ts";
 import { isDatabaseUnavailable } from "../db/availability.ts";
 import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-without-prompt.ts";
@@ -92,7 +92,7 @@ export function baseConfiguration(input: {
     responseTypes: ["code"],
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
     enabledJWA: { idTokenSigningAlgValues: ["RS256"], userinfoSigningAlgValues: ["RS256"] },
-    extraClientMetadata: { properties: ["first_party", "service"] },
+    extraClientMetadata: { properties: ["first_party", "service", "roles_claim", "service_scopes"] },
     extraTokenClaims: serviceTokens.extraTokenClaims as Configuration["extraTokenClaims"],
     // Browsers may call the token endpoint only from the origin of one of a public client's redirect URIs.
     clientBasedCORS(_ctx, origin, client) {
@@ -190,6 +190,7 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
     return clientSecretMatches(actual, this.clientSecret);
   };
   nameSessionsInIdTokens(provider);
+  grantAllServiceScopesByDefault(provider);
   // A native app's loopback redirect registered without a port accepts any port; with one, only it.
   installNativeRedirectMatching(provider);
 

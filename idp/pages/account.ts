@@ -48,3 +48,19 @@ ${primaryButton(t("reset.choose.submit"))}
 </form>`,
   });
 }
+
+/** A time as the account page shows it: in the page's language, in UTC (said so). */
+export function formatTime(view: View, time: Date): string {
+  return `${new Intl.DateTimeFormat(view.locale, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" }).format(time)} UTC`;
+}
+
+/** After signing out from the account page (this browser, or everywhere). */
+export function signedOutPage(view: View, message: string): { title: string; body: Html } {
+  const { t } = view;
+  return {
+    title: t("loggedOut.title"),
+    body: html`<h1>${t("loggedOut.title")}</h1>
+<p>${message}</p>
+<p><a href="/account">${t("account.signInAgain")}</a></p>`,
+  };
+}

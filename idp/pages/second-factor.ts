@@ -84,13 +84,10 @@ export type TotpEnrolmentInput = {
   backHref?: { href: string; label: string };
 };
 
-/** Setting up an authenticator app: scan (or type the key), then confirm with a code. */
-export function totpEnrolmentPage(view: View, input: TotpEnrolmentInput): string {
+/** Setting up an authenticator app: scan (or type the key), then confirm with a code. The page's body. */
+export function totpEnrolmentBody(view: View, input: TotpEnrolmentInput): Html {
   const { t } = view;
-  return layout(view, {
-    title: t("secondFactor.enrol.title"),
-    client: input.client,
-    body: html`<h1>${t("secondFactor.enrol.title")}</h1>
+  return html`<h1>${t("secondFactor.enrol.title")}</h1>
 ${continueTo(view, input.client)}
 ${errorSummary(view, input.error ? [input.error] : [])}
 ${input.intro ? html`<p>${input.intro}</p>` : ""}
@@ -104,23 +101,29 @@ ${codeField(view, "code", t("secondFactor.code"), input.error, true)}
 ${primaryButton(t("secondFactor.enrol.submit"))}
 </form>
 ${input.cancelAction ? buttonForm(input.cancelAction, input.csrfToken, t("login.cancel"), "link") : ""}
-${input.backHref ? html`<p><a href="${input.backHref.href}">${input.backHref.label}</a></p>` : ""}`,
-  });
+${input.backHref ? html`<p><a href="${input.backHref.href}">${input.backHref.label}</a></p>` : ""}`;
 }
 
-/** The recovery codes, shown once, and a form that carries on. */
-export function recoveryCodesPage(view: View, input: { codes: string[]; continueAction: string; csrfToken: string; client?: ClientBrand }): string {
+/** Setting up an authenticator app, as a whole page (inside a sign-in). */
+export function totpEnrolmentPage(view: View, input: TotpEnrolmentInput): string {
+  return layout(view, { title: view.t("secondFactor.enrol.title"), client: input.client, body: totpEnrolmentBody(view, input) });
+}
+
+/** The recovery codes, shown once, and the way on: a form that carries on (a sign-in), or a link (the account page). */
+export function recoveryCodesBody(view: View, input: { codes: string[]; continueAction?: string; continueHref?: string; csrfToken: string; client?: ClientBrand }): Html {
   const { t } = view;
-  return layout(view, {
-    title: t("secondFactor.recoveryCodes.title"),
-    client: input.client,
-    body: html`<h1>${t("secondFactor.recoveryCodes.title")}</h1>
+  const label = t("secondFactor.recoveryCodes.continue");
+  return html`<h1>${t("secondFactor.recoveryCodes.title")}</h1>
 ${continueTo(view, input.client)}
 <p>${t("secondFactor.recoveryCodes.intro")}</p>
 <h2 id="recovery-codes-title">${t("secondFactor.recoveryCodes.list")}</h2>
 <ul class="recovery-codes" id="recovery-codes" aria-labelledby="recovery-codes-title">
 ${input.codes.map((code) => html`<li><code>${code}</code></li>`)}
 </ul>
-${buttonForm(input.continueAction, input.csrfToken, t("secondFactor.recoveryCodes.continue"), "primary")}`,
-  });
+${input.continueAction ? buttonForm(input.continueAction, input.csrfToken, label, "primary") : html`<p><a href="${input.continueHref ?? "/"}">${label}</a></p>`}`;
+}
+
+/** The recovery codes as a whole page (inside a sign-in). */
+export function recoveryCodesPage(view: View, input: { codes: string[]; continueAction: string; csrfToken: string; client?: ClientBrand }): string {
+  return layout(view, { title: view.t("secondFactor.recoveryCodes.title"), client: input.client, body: recoveryCodesBody(view, input) });
 }

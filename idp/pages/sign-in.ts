@@ -11,6 +11,8 @@ export type SignInOffer = {
   smsCode: boolean;
   signUp: boolean;
   forgotPasswordHref?: string;
+  /** Upstream identity providers (idp/federation/): a "Continue with <name>" button each. */
+  upstreams?: { id: string; name: string }[];
   /** Passkeys: the script that shows the passkey form and offers passkeys in the email field's autofill. */
   passkey?: { scriptHref: string };
 };
@@ -34,6 +36,9 @@ export function signInPage(
     body: html`<h1>${t("login.title")}</h1>
 ${continueTo(view, input.client)}
 ${errorSummary(view, errors)}
+${offer.upstreams?.length ? html`<ul class="upstreams">
+${offer.upstreams.map((upstream) => html`<li><a class="button-secondary" href="/interaction/${uid}/upstream/${upstream.id}">${t("login.continueWith", { provider: upstream.name })}</a></li>`)}
+</ul>` : ""}
 ${offer.password || offer.emailCode ? html`<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
 ${csrfField(input.csrfToken)}
 ${field({ id: "email", label: t("login.email"), type: "email", autocomplete: offer.passkey ? "username webauthn" : "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}

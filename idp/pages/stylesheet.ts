@@ -58,6 +58,7 @@ button { font: inherit; cursor: pointer; border-radius: 0.5rem; padding: 0.65rem
 .button-primary { width: 100%; margin-top: 1.5rem; background: var(--accent); color: var(--on-accent); border: 1px solid var(--accent); font-weight: 600; }
 a.button-primary { display: block; text-align: center; text-decoration: none; padding: 0.65rem 1rem; border-radius: 0.5rem; }
 .button-secondary { background: transparent; color: var(--text); border: 1px solid var(--border); }
+.upstreams { list-style: none; padding: 0; margin: 1rem 0 0; } .upstreams li + li { margin-top: 0.75rem; } .upstreams a { display: block; text-align: center; text-decoration: none; padding: 0.65rem 1rem; border-radius: 0.5rem; min-height: 2.75rem; box-sizing: border-box; }
 /* A second way to send the same form ("Email me a sign-in code" under "Sign in"): as wide, and apart from it. */
 .button-primary + .button-secondary { width: 100%; margin-top: 0.75rem; }
 .button-link { background: none; border: 0; padding: 0.5rem 0; min-height: auto; color: var(--link); text-decoration: underline; }
@@ -77,6 +78,22 @@ h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
 .form-trap { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
 altcha-widget { display: none; }
 :focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
+/* The account page (/account): its sections, their lists (sessions, apps, events) and the notice after an action. */
+main section + section { margin-top: 1.5rem; }
+.notice { border: 1px solid var(--border); border-left: 0.35rem solid var(--accent); border-radius: 0.5rem; padding: 0.5rem 0.75rem; }
+.account-list { list-style: none; padding: 0; margin: 0.5rem 0; }
+.account-list li { border-top: 1px solid var(--border); padding: 0.5rem 0; display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 0.5rem; }
+.account-list form { margin: 0; }
+/* The admin console (pages/admin.ts): wide tables, scrolled sideways on a phone. */
+main:has(.table-scroll) { max-width: 64rem; }
+.table-scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
+caption { text-align: left; font-weight: 600; margin: 1rem 0 0.25rem; }
+th, td { text-align: left; vertical-align: top; padding: 0.4rem 0.5rem; border-bottom: 1px solid var(--border); }
+td code { overflow-wrap: anywhere; }
+.admin-nav { padding-left: 1.25rem; }
+.admin-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; }
+input[type=search] { display: block; width: 100%; padding: 0.65rem 0.75rem; font: inherit; color: var(--text); background: var(--card); border: 1px solid var(--border); border-radius: 0.5rem; margin-bottom: 0.5rem; }
 `;
   const hash = createHash("sha256").update(css).digest("base64url").slice(0, 12);
   return { path: STYLESHEET_PATH, href: `${STYLESHEET_PATH}?v=${hash}`, css };

@@ -27,8 +27,19 @@ export type AuditEventName =
   | "user.enabled"
   | "user.phone_changed"
   | "user.deleted"
+  | "user.roles_changed"
+  | "user.updated"
+  | "user.factors_reset"
+  | "user.sessions_revoked"
+  | "client.updated"
   | "webhook.added"
   | "webhook.removed"
+  | "upstream.added"
+  | "upstream.removed"
+  | "upstream.disabled"
+  | "upstream.enabled"
+  | "identity.linked"
+  | "identity.unlinked"
   | "client.created"
   | "client.removed"
   | "key.generated"
@@ -107,11 +118,30 @@ export interface AuditStore {
    */
   list(filter?: { email?: string; since?: Date; limit?: number }): Promise<StoredAuditEvent[]>;
   /**
+   * A page of events, newest first (by id: the order they were written), `limit` at most, before the
+   * event `before` (a cursor: an id). Every filter narrows: the event name, the actor, the user id, the
+   * client id, the email (case-insensitively), and a time range [since, until). Events written
+   * meanwhile never make another skip or repeat.
+   */
+  query(filter: AuditQuery): Promise<{ events: StoredAuditEvent[]; next: string | undefined }>;
+  /**
    * Retention: deletes the events that occurred before `cutoff` and records how many went, as an
    * `audit.expired` event (none when nothing was old enough); returns the count.
    */
   expireBefore(cutoff: Date): Promise<number>;
 }
+
+export type AuditQuery = {
+  event?: string;
+  actor?: string;
+  userId?: string;
+  clientId?: string;
+  email?: string;
+  since?: Date;
+  until?: Date;
+  before?: string;
+  limit: number;
+};
 
 export function createAuditStore(db: Queryable, now: () => Date = () => new Date()): AuditStore {
   return {
@@ -146,6 +176,32 @@ export function createAuditStore(db: Queryable, now: () => Date = () => new Date
         [filter.email ?? null, filter.since ?? null, filter.limit ?? 1000],
       );
       return rows.map(toEvent);
+    },
+
+    async query(filter) {
+      const { rows } = await db.query<AuditRow>(
+        `SELECT ${AUDIT_COLUMNS} FROM audit_events
+         WHERE ($1::text IS NULL OR event = $1) AND ($2::text IS NULL OR actor = $2)
+           AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR client_id = $4)
+           AND ($5::text IS NULL OR lower(email) = lower($5))
+           AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)
+           AND ($8::bigint IS NULL OR id < $8)
+         ORDER BY id DESC
+         LIMIT $9`,
+        [
+          filter.event ?? null,
+          filter.actor ?? null,
+          filter.userId ?? null,
+          filter.clientId ?? null,
+          filter.email ?? null,
+          filter.since ?? null,
+          filter.until ?? null,
+          filter.before ?? null,
+          filter.limit + 1,
+        ],
+      );
+      const events = rows.slice(0, filter.limit).map(toEvent);
+      return { events, next: rows.length > filter.limit ? events.at(-1)?.id : undefined };
     },
 
     // One statement: it first declares the cutoff for its own transaction (set_config(..., true)),

@@ -19,6 +19,10 @@ export type Client = {
   kind: ClientKind;
   /** Everyone signing in to it needs a second factor (`idp clients add --require-mfa`). */
   requireMfa: boolean;
+  /** Whether its ID tokens carry the person's `roles` (migration 017). */
+  rolesClaim: boolean;
+  /** What a service client's tokens may do (admin:users:read, ...); empty for other clients. */
+  scopes: string[];
   createdAt: Date;
 };
 
@@ -36,11 +40,13 @@ type ClientRow = {
   service: boolean;
   kind: ClientKind;
   require_mfa: boolean;
+  roles_claim: boolean;
+  scopes: string[];
   created_at: Date;
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa, created_at";
+const CLIENT_COLUMNS = "id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa, roles_claim, scopes, created_at";
 
 const toClient = (row: ClientRow): Client => ({
   id: row.id,
@@ -53,10 +59,19 @@ const toClient = (row: ClientRow): Client => ({
   service: row.service,
   kind: row.kind,
   requireMfa: row.require_mfa,
+  rolesClaim: row.roles_claim,
+  scopes: row.scopes,
   createdAt: row.created_at,
 });
 
-export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind" | "requireMfa"> & { service?: boolean; logoUri?: string | null; kind?: ClientKind; requireMfa?: boolean };
+export type NewClient = Omit<Client, "createdAt" | "service" | "logoUri" | "kind" | "requireMfa" | "rolesClaim" | "scopes"> & {
+  service?: boolean;
+  logoUri?: string | null;
+  kind?: ClientKind;
+  requireMfa?: boolean;
+  rolesClaim?: boolean;
+  scopes?: string[];
+};
 
 /** The clients table's contract. Values arrive validated (accounts/operator.ts); the store only keeps them. */
 export interface ClientStore {
@@ -65,6 +80,8 @@ export interface ClientStore {
   find(id: string): Promise<Client | undefined>;
   /** Every client, by id. */
   list(): Promise<Client[]>;
+  /** Replaces the redirect URIs (and, when given, the post-logout ones). Throws NotFoundError for an unknown id. */
+  setRedirectUris(id: string, redirectUris: string[], postLogoutRedirectUris?: string[]): Promise<Client>;
   /** Throws NotFoundError for an unknown id. */
   remove(id: string): Promise<void>;
 }
@@ -74,8 +91,8 @@ export function createClientStore(db: Queryable): ClientStore {
     async create(client) {
       try {
         const { rows } = await db.query<ClientRow>(
-          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${CLIENT_COLUMNS}`,
+          `INSERT INTO clients (id, name, logo_uri, secret_hash, redirect_uris, post_logout_redirect_uris, first_party, service, kind, require_mfa, roles_claim, scopes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${CLIENT_COLUMNS}`,
           [
             client.id,
             client.name,
@@ -87,6 +104,8 @@ export function createClientStore(db: Queryable): ClientStore {
             client.service ?? false,
             client.kind ?? "web",
             client.requireMfa ?? false,
+            client.rolesClaim ?? false,
+            client.scopes ?? [],
           ],
         );
         return toClient(rows[0]!);
@@ -104,6 +123,16 @@ export function createClientStore(db: Queryable): ClientStore {
     async list() {
       const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients ORDER BY id`);
       return rows.map(toClient);
+    },
+
+    async setRedirectUris(id, redirectUris, postLogoutRedirectUris) {
+      const { rows } = await db.query<ClientRow>(
+        `UPDATE clients SET redirect_uris = $2, post_logout_redirect_uris = coalesce($3, post_logout_redirect_uris), updated_at = now()
+         WHERE id = $1 RETURNING ${CLIENT_COLUMNS}`,
+        [id, redirectUris, postLogoutRedirectUris ?? null],
+      );
+      if (!rows[0]) throw new NotFoundError(`no client with id ${id}`);
+      return toClient(rows[0]);
     },
 
     async remove(id) {

@@ -9,6 +9,8 @@ export type Invitation = {
   name: string | null;
   locale: string;
   invitedBy: string;
+  /** The roles the account gets when the invitation is accepted (migration 017). */
+  roles: string[];
   createdAt: Date;
   expiresAt: Date;
   consumedAt: Date | null;
@@ -30,6 +32,7 @@ export type NewInvitation = {
   name: string | null;
   locale: string;
   invitedBy: string;
+  roles?: string[];
   tokenHash: Buffer;
   expiresAt: Date;
 };
@@ -40,6 +43,7 @@ type InvitationRow = {
   name: string | null;
   locale: string;
   invited_by: string;
+  roles: string[];
   created_at: Date;
   expires_at: Date;
   consumed_at: Date | null;
@@ -47,7 +51,7 @@ type InvitationRow = {
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const COLUMNS = "id, email, name, locale, invited_by, created_at, expires_at, consumed_at, revoked_at";
+const COLUMNS = "id, email, name, locale, invited_by, roles, created_at, expires_at, consumed_at, revoked_at";
 
 const toInvitation = (row: InvitationRow): Invitation => ({
   id: row.id,
@@ -55,6 +59,7 @@ const toInvitation = (row: InvitationRow): Invitation => ({
   name: row.name,
   locale: row.locale,
   invitedBy: row.invited_by,
+  roles: row.roles,
   createdAt: row.created_at,
   expiresAt: row.expires_at,
   consumedAt: row.consumed_at,
@@ -91,9 +96,9 @@ export function createInvitationStore(db: Queryable, now: () => Date = () => new
       );
       try {
         const { rows } = await db.query<InvitationRow>(
-          `INSERT INTO invitations (email, token_hash, name, locale, invited_by, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-          [invitation.email, invitation.tokenHash, invitation.name, invitation.locale, invitation.invitedBy, at, invitation.expiresAt],
+          `INSERT INTO invitations (email, token_hash, name, locale, invited_by, created_at, expires_at, roles)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+          [invitation.email, invitation.tokenHash, invitation.name, invitation.locale, invitation.invitedBy, at, invitation.expiresAt, invitation.roles ?? []],
         );
         return { invitation: toInvitation(rows[0]!), revoked: rowCount ?? 0 };
       } catch (error) {

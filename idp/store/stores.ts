@@ -12,6 +12,7 @@ import { createPasskeyStore } from "./passkeys.ts";
 import { createOneTimeTokenStore } from "./one-time-tokens.ts";
 import { createUserStore } from "./users.ts";
 import { createWebhookStore } from "./webhooks.ts";
+import { createUpstreamStore } from "./upstreams.ts";
 import { createSecondFactorStore } from "./second-factors.ts";
 
 export function storesOver(queryable: Queryable, now: () => Date) {
@@ -25,6 +26,7 @@ export function storesOver(queryable: Queryable, now: () => Date) {
     codes: createOneTimeCodeStore(queryable, now),
     invitations: createInvitationStore(queryable, now),
     webhooks: createWebhookStore(queryable, now),
+    upstreams: createUpstreamStore(queryable, now),
     secondFactors: createSecondFactorStore(queryable, now),
     passkeys: createPasskeyStore(queryable, now),
   };

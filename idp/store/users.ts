@@ -14,6 +14,8 @@ export type User = {
   /** E.164 (idp/sms/phone-numbers.ts), or null. */
   phone: string | null;
   phoneVerified: boolean;
+  /** Role names (migration 017); the `roles` claim of clients that ask for it. */
+  roles: string[];
   createdAt: Date;
   updatedAt: Date;
 };
@@ -28,12 +30,13 @@ type UserRow = {
   disabled: boolean;
   phone: string | null;
   phone_verified: boolean;
+  roles: string[];
   created_at: Date;
   updated_at: Date;
 };
 
 // Named, never *: prepared statements must keep their result columns when a migration adds one.
-const USER_COLUMNS = "id, email, email_verified, name, picture, password_hash, disabled, phone, phone_verified, created_at, updated_at";
+const USER_COLUMNS = "id, email, email_verified, name, picture, password_hash, disabled, phone, phone_verified, roles, created_at, updated_at";
 
 const toUser = (row: UserRow): User => ({
   id: row.id,
@@ -45,6 +48,7 @@ const toUser = (row: UserRow): User => ({
   disabled: row.disabled,
   phone: row.phone,
   phoneVerified: row.phone_verified,
+  roles: row.roles,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -58,7 +62,15 @@ export type NewUser = {
   /** E.164, normalised by the caller. */
   phone?: string | null;
   phoneVerified?: boolean;
+  /** Validated by the caller (accounts/operator.ts). */
+  roles?: string[];
 };
+
+/** Where a page of users starts: after the user with this creation time (microseconds since the epoch, exact) and id. */
+export type UserCursor = { createdAtMicros: string; id: string };
+
+/** A page of users and where the next one starts (none: this was the last). */
+export type UserPage = { users: User[]; next: UserCursor | undefined };
 
 /** Which user a change is for: by id (the flows) or by email (the operator). */
 export type UserRef = { id: string } | { email: string };
@@ -74,6 +86,16 @@ export interface UserStore {
   findByPhone(e164: string): Promise<User | undefined>;
   /** Every user, oldest first. */
   list(): Promise<User[]>;
+  /**
+   * Users in (created_at, id) order, `limit` at most, after `after`; `search` matches a part of the
+   * email or name, case-insensitively. A keyset page: users added meanwhile never make another user
+   * skip or repeat.
+   */
+  page(options: { search?: string; after?: UserCursor; limit: number }): Promise<UserPage>;
+  /** Replaces the roles (validated by the caller). Throws NotFoundError for an unknown id. */
+  setRoles(id: string, roles: string[]): Promise<User>;
+  /** Changes the name and/or whether the email is verified. Throws NotFoundError for an unknown id. */
+  updateProfile(id: string, profile: { name?: string | null; emailVerified?: boolean }): Promise<User>;
   /** Throws NotFoundError for an unknown email. */
   setDisabled(email: string, disabled: boolean): Promise<User>;
   /**
@@ -105,8 +127,8 @@ export function createUserStore(db: Queryable): UserStore {
     async create(user: NewUser): Promise<User> {
       try {
         const { rows } = await db.query<UserRow>(
-          `INSERT INTO users (id, email, email_verified, name, picture, password_hash, phone, phone_verified)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${USER_COLUMNS}`,
+          `INSERT INTO users (id, email, email_verified, name, picture, password_hash, phone, phone_verified, roles)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${USER_COLUMNS}`,
           [
             randomUUID(),
             user.email,
@@ -116,6 +138,7 @@ export function createUserStore(db: Queryable): UserStore {
             user.passwordHash ?? null,
             user.phone ?? null,
             (user.phone ?? null) !== null && (user.phoneVerified ?? false),
+            user.roles ?? [],
           ],
         );
         return toUser(rows[0]!);
@@ -144,6 +167,39 @@ export function createUserStore(db: Queryable): UserStore {
     async list(): Promise<User[]> {
       const { rows } = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY created_at, email`);
       return rows.map(toUser);
+    },
+
+    async page({ search, after, limit }) {
+      // The cursor's time travels as exact microseconds: a JavaScript Date would round it to
+      // milliseconds and repeat users created within the same millisecond.
+      const { rows } = await db.query<UserRow & { created_micros: string }>(
+        `SELECT ${USER_COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_micros FROM users
+         WHERE ($1::text IS NULL OR strpos(lower(email), lower($1)) > 0 OR strpos(lower(coalesce(name, '')), lower($1)) > 0)
+           AND ($2::bigint IS NULL OR (created_at, id) > ('epoch'::timestamptz + $2::bigint * interval '1 microsecond', $3::text))
+         ORDER BY created_at, id
+         LIMIT $4`,
+        [search || null, after?.createdAtMicros ?? null, after?.id ?? null, limit + 1],
+      );
+      const more = rows.length > limit;
+      const shown = rows.slice(0, limit);
+      const last = shown.at(-1);
+      return { users: shown.map(toUser), next: more && last ? { createdAtMicros: last.created_micros, id: last.id } : undefined };
+    },
+
+    async setRoles(id, roles) {
+      const { rows } = await db.query<UserRow>(`UPDATE users SET roles = $2, updated_at = now() WHERE id = $1 RETURNING ${USER_COLUMNS}`, [id, roles]);
+      if (!rows[0]) throw new NotFoundError(`no user with id ${id}`);
+      return toUser(rows[0]);
+    },
+
+    async updateProfile(id, profile) {
+      const { rows } = await db.query<UserRow>(
+        `UPDATE users SET name = CASE WHEN $2 THEN $3 ELSE name END, email_verified = coalesce($4, email_verified), updated_at = now()
+         WHERE id = $1 RETURNING ${USER_COLUMNS}`,
+        [id, profile.name !== undefined, profile.name ?? null, profile.emailVerified ?? null],
+      );
+      if (!rows[0]) throw new NotFoundError(`no user with id ${id}`);
+      return toUser(rows[0]);
     },
 
     async setDisabled(email: string, disabled: boolean): Promise<User> {

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrowserContext, Page } from "playwright-core";
 import { launchChromium, collectCspViolations, type Chromium } from "../support/chromium.ts";
 import { startTestIdp, type TestIdp } from "../support/idp.ts";
+import { Browser } from "../support/browser.ts";
 
 const PASSWORD = "violet tractor sandwich";
 
@@ -55,7 +56,7 @@ async function signInToAccount(page: Page, email: string): Promise<void> {
   await page.waitForURL(`${idp.baseUrl}/account`);
 }
 
-describe("the IdP's own sign-in for its pages", () => {
+describe("the IdP's own sign-in for its pages", { timeout: 90_000 }, () => {
   it("sends a stranger through the provider's sign-in and back to /account, then lets a second visit straight in", async () => {
     const email = await newPerson();
     const { page, context, csp } = await newPage();
@@ -128,8 +129,44 @@ describe("the IdP's own sign-in for its pages", () => {
     expect(new URL(page.url()).pathname).toMatch(/^\/interaction\//);
   });
 
+  it("turns away a person disabled since signing in, and sends a deleted one to sign in", async () => {
+    const disabled = await newPerson();
+    const { page } = await newPage();
+    await signInToAccount(page, disabled);
+    await idp.admin.setDisabled(disabled, true);
+    const refused = await page.goto(`${idp.baseUrl}/account`);
+    expect(refused?.status()).toBe(403);
+    await expect(page.locator("main").textContent()).resolves.toContain("disabled");
+
+    const deleted = await newPerson();
+    const other = await newPage();
+    await signInToAccount(other.page, deleted);
+    await idp.admin.deleteUser(deleted);
+    await other.page.goto(`${idp.baseUrl}/account`);
+    await other.page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+  });
+
   it("refuses a callback without the browser's pending sign-in (state)", async () => {
     const response = await idp.app.inject({ method: "GET", url: "/account/signed-in?code=x&state=y", headers: { host: new URL(idp.issuer).host, accept: "text/html" } });
     expect(response.statusCode).toBe(400);
+  });
+});
+
+describe("the IdP's own pages under the MFA policy", { timeout: 90_000 }, () => {
+  let strict: TestIdp;
+  beforeAll(async () => {
+    strict = await startTestIdp({ env: { MFA: "required", SIGN_IN_LIMIT_PER_IP: "0" } });
+    await strict.admin.addUser({ email: "mira@example.com", password: PASSWORD });
+  }, 60_000);
+  afterAll(async () => strict?.close());
+
+  it("asks for the second factor before /account, as for any application (MFA=required: set one up first)", async () => {
+    const browser = new Browser();
+    const atAccount = (url: string) => new URL(url).pathname === "/account";
+    const login = await browser.follow(`${strict.baseUrl}/account`, atAccount);
+    expect(login.url).toMatch(/\/interaction\/[^/]+$/);
+    const next = await browser.submit(login, "/login", { email: "mira@example.com", password: PASSWORD }, atAccount);
+    expect(next.url).toMatch(/\/interaction\/[^/]+\/second-factor$/);
+    expect(browser.cookieNames()).not.toContain("idp_account");
   });
 });

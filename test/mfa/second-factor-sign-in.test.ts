@@ -252,3 +252,34 @@ describe("MFA=optional: TOTP and recovery codes as the second factor", () => {
     expect(page.html).toContain('name="password"');
   });
 });
+
+describe("failures of a second factor count towards the sign-in lockout", () => {
+  let idp: TestIdp;
+  let web: oidc.Configuration;
+  beforeAll(async () => {
+    idp = await startTestIdp({ now, env: { SIGN_IN_LIMIT_PER_IP: "0", LOCKOUT_THRESHOLD: "3", MFA: "required" } });
+    await idp.admin.addUser({ email: "lou@example.com", password, emailVerified: true });
+    await idp.admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
+    web = await discover(idp.issuer, "web");
+  });
+  afterAll(async () => idp?.close());
+
+  it("locks the email after three wrong codes: the code form and the password both answer 'locked'", async () => {
+    const browser = new Browser();
+    let page = await passwordStep(browser, await startAuthorization(web), "lou@example.com");
+    const wrong = String((Number(codeFor(secretOf(page))) + 500_000) % 1_000_000).padStart(6, "0");
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      page = await browser.submit(page, "/second-factor/enrol", { code: wrong }, atCallback);
+      statuses.push(page.status);
+    }
+    expect(statuses).toEqual([401, 401, 429]);
+    // The right code now waits for the lock to end too.
+    expect((await browser.submit(page, "/second-factor/enrol", { code: codeFor(secretOf(page)) }, atCallback)).status).toBe(429);
+    const other = new Browser();
+    const login = await other.follow((await startAuthorization(web)).url.toString(), atCallback);
+    expect((await other.submit(login, "/login", { email: "lou@example.com", password }, atCallback)).status).toBe(429);
+    const events = (await idp.database.db.query<{ event: string }>("SELECT event FROM audit_events WHERE event IN ('mfa.failed', 'account.locked') ORDER BY id")).rows.map((row) => row.event);
+    expect(events).toEqual(["mfa.failed", "mfa.failed", "mfa.failed", "account.locked"]);
+  });
+});

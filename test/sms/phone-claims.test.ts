@@ -22,6 +22,7 @@ describe("userClaims", () => {
     disabled: false,
     phone: null,
     phoneVerified: false,
+    roles: [],
     createdAt: new Date(0),
     updatedAt: new Date(1_700_000_000_000),
   };

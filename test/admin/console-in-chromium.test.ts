@@ -1,0 +1,185 @@
+// The admin console in a real Chromium: an administrator signs in through the IdP's own sign-in,
+// finds a user in the table, disables them (their refresh token then fails at openid-client's
+// refreshTokenGrant), rotates a signing key and reads both changes in the audit trail, attributed
+// to user:<id>; a person without the admin role gets 403; a change with a sign-in older than 15
+// minutes asks for the password again; every page is axe clean, without CSP violations, and every
+// form that changes something carries its CSRF token.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { BrowserContext, Page } from "playwright-core";
+import * as oidc from "openid-client";
+import { launchChromium, collectCspViolations, type Chromium } from "../support/chromium.ts";
+import { startTestIdp, type TestIdp } from "../support/idp.ts";
+import { Browser } from "../support/browser.ts";
+import { discover, exchange, signIn, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
+import { axeProblems, markupProblems } from "../pages/page-checks.ts";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+const PASSWORD = "violet tractor sandwich";
+
+let idp: TestIdp;
+let chromium: Chromium | undefined;
+let adminId: string;
+let artefacts: string;
+
+beforeAll(async () => {
+  const launching = launchChromium().then((launched) => (chromium = launched));
+  launching.catch(() => {});
+  idp = await startTestIdp({ env: { BRAND_NAME: "Acme", SIGN_IN_LIMIT_PER_IP: "0" } });
+  adminId = (await idp.admin.addUser({ email: "root@example.com", password: PASSWORD, roles: ["admin"], emailVerified: true })).id;
+  await idp.admin.addClient({ id: "web", public: true, firstParty: true, redirectUris: [REDIRECT_URI] });
+  artefacts = await mkdtemp(path.join(os.tmpdir(), "admin-console-"));
+  await launching;
+}, 120_000);
+const open: BrowserContext[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((context) => context.close()));
+});
+afterAll(async () => {
+  await chromium?.close();
+  await idp?.close();
+});
+
+async function newPage(): Promise<{ page: Page; context: BrowserContext; csp: string[] }> {
+  const context = await chromium!.newContext();
+  open.push(context);
+  const page = await context.newPage();
+  return { page, context, csp: collectCspViolations(page) };
+}
+
+async function signInOnPage(page: Page, email: string | undefined): Promise<void> {
+  await page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+  if (email) await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+/** No serious axe violation, no inline script or handler, a CSRF token in every form that posts. */
+async function checkPage(page: Page, name: string): Promise<void> {
+  expect(await axeProblems(page, path.join(artefacts, name)), `axe on ${name}`).toEqual([]);
+  const markup = await markupProblems(page);
+  expect(markup.inlineScripts).toEqual([]);
+  expect(markup.handlers).toEqual([]);
+  expect(markup.inputsWithoutAutocomplete).toEqual([]);
+  const postingWithoutToken = await page.evaluate(() =>
+    [...document.forms].filter((form) => form.method === "post" && !form.querySelector('input[type="hidden"][name="_csrf"]')?.getAttribute("value")).length,
+  );
+  expect(postingWithoutToken).toBe(0);
+}
+
+describe("the admin console", () => {
+  it("lets an administrator find and disable a user (whose refresh token then fails), rotate a key and read it all in the audit trail", async () => {
+    // The person to be disabled holds a refresh token of an app.
+    const victim = await idp.admin.addUser({ email: "mallory@example.com", name: "Mallory", password: PASSWORD });
+    const web = await discover(idp.issuer, "web");
+    const start = await startAuthorization(web);
+    const callback = await signIn(new Browser(), start, { email: victim.email, password: PASSWORD });
+    const tokens = await exchange(web, start, callback.url);
+    expect(tokens.refresh_token).toBeTruthy();
+
+    const { page, csp } = await newPage();
+    await page.goto(`${idp.baseUrl}/admin`);
+    await signInOnPage(page, "root@example.com");
+    await page.waitForURL(`${idp.baseUrl}/admin`);
+    await page.getByRole("heading", { name: "Administration", level: 1 }).waitFor();
+    await checkPage(page, "home");
+
+    await page.getByRole("link", { name: "Users" }).click();
+    await page.waitForURL(`${idp.baseUrl}/admin/users`);
+    await expect(page.locator("table#users tbody tr").count()).resolves.toBe(2);
+    await checkPage(page, "users");
+    await page.getByLabel("Search by email or name").fill("mallo");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL(/\/admin\/users\?search=mallo/);
+    await expect(page.locator("table#users tbody tr").count()).resolves.toBe(1);
+    await page.getByRole("link", { name: "mallory@example.com" }).click();
+    await page.getByRole("heading", { name: "mallory@example.com", level: 1 }).waitFor();
+    await expect(page.locator("#session-count").textContent()).resolves.toBe("1 active session");
+    await checkPage(page, "user");
+
+    await page.getByRole("button", { name: "Disable" }).click();
+    await page.waitForURL(/\?done=disable$/);
+    await expect(page.locator("#user-status").textContent()).resolves.toBe("Disabled");
+    await expect(oidc.refreshTokenGrant(web, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+
+    await page.getByLabel("Roles (comma-separated)").fill("Bad Role");
+    await page.getByRole("button", { name: "Save roles" }).click();
+    await page.getByRole("alert").waitFor();
+    await checkPage(page, "user-error");
+    expect((await idp.admin.users.findById(victim.id))!.roles).toEqual([]);
+    await page.getByLabel("Roles (comma-separated)").fill("support, billing");
+    await page.getByRole("button", { name: "Save roles" }).click();
+    await page.waitForURL(/\?done=roles$/);
+    await expect(page.locator("#user-roles").textContent()).resolves.toBe("billing, support");
+
+    await page.goto(`${idp.baseUrl}/admin/keys`);
+    await expect(page.locator("table#keys tbody tr").count()).resolves.toBe(1);
+    await checkPage(page, "keys");
+    await page.getByRole("button", { name: "Rotate signing key" }).click();
+    await page.waitForURL(/\/admin\/keys\?done=rotate$/);
+    const statuses = await page.locator("table#keys tbody tr td:nth-child(2)").allTextContents();
+    expect(statuses.sort()).toEqual(["next", "signing"]);
+
+    await page.goto(`${idp.baseUrl}/admin/audit`);
+    await page.getByLabel("Actor").fill(`user:${adminId}`);
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/\/admin\/audit\?/);
+    await checkPage(page, "audit");
+    const events = await page.locator("table.audit tbody tr td:nth-child(2)").allTextContents();
+    // Newest first; the administrator's own sign-in is theirs too.
+    expect(events.filter((event) => !event.startsWith("sign_in."))).toEqual(["key.generated", "user.roles_changed", "user.disabled"]);
+    expect(events).toContain("sign_in.succeeded");
+    const rows = await idp.database.db.query<{ event: string; actor: string; user_id: string | null }>(
+      "SELECT event, actor, user_id FROM audit_events WHERE actor = $1 AND event NOT LIKE 'sign_in.%' ORDER BY id",
+      [`user:${adminId}`],
+    );
+    expect(rows.rows).toEqual([
+      { event: "user.disabled", actor: `user:${adminId}`, user_id: victim.id },
+      { event: "user.roles_changed", actor: `user:${adminId}`, user_id: victim.id },
+      { event: "key.generated", actor: `user:${adminId}`, user_id: null },
+    ]);
+
+    await page.goto(`${idp.baseUrl}/admin/clients`);
+    await expect(page.locator("table#clients tbody tr").count()).resolves.toBe(1);
+    await checkPage(page, "clients");
+    expect(csp).toEqual([]);
+  }, 180_000);
+
+  it("answers 403 to a signed-in person without the admin role", async () => {
+    await idp.admin.addUser({ email: "editor@example.com", password: PASSWORD, roles: ["editor"] });
+    const { page } = await newPage();
+    await page.goto(`${idp.baseUrl}/admin/users`);
+    const answer = page.waitForResponse((response) => new URL(response.url()).pathname === "/admin/users");
+    await signInOnPage(page, "editor@example.com");
+    expect((await answer).status()).toBe(403);
+    await page.getByRole("heading", { name: "Not allowed", level: 1 }).waitFor();
+    await checkPage(page, "forbidden");
+    expect((await page.goto(`${idp.baseUrl}/admin`))?.status()).toBe(403);
+  }, 60_000);
+
+  it("asks for the password again before a change when the sign-in is older than 15 minutes", async () => {
+    const target = await idp.admin.addUser({ email: "target@example.com", password: PASSWORD });
+    const { page, context } = await newPage();
+    await page.goto(`${idp.baseUrl}/admin/users/${target.id}`);
+    await signInOnPage(page, "root@example.com");
+    await page.getByRole("heading", { name: "target@example.com", level: 1 }).waitFor();
+
+    // The IdP session's sign-in becomes 16 minutes old; reading still works, a change does not.
+    await idp.database.db.query(
+      `UPDATE oidc_payloads SET payload = jsonb_set(payload, '{loginTs}', to_jsonb((payload->>'loginTs')::bigint - 960))
+        WHERE model = 'Session' AND payload->>'accountId' = $1`,
+      [adminId],
+    );
+    await context.clearCookies({ name: "idp_admin" });
+    await page.reload();
+    await page.getByRole("heading", { name: "target@example.com", level: 1 }).waitFor();
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+    const before = await idp.database.db.query("SELECT 1 FROM audit_events WHERE event = 'user.sessions_revoked' AND user_id = $1", [target.id]);
+    expect(before.rowCount).toBe(0);
+    await signInOnPage(page, undefined);
+    await page.getByRole("heading", { name: "target@example.com", level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/admin/users/${target.id}`);
+  }, 60_000);
+});
