@@ -8,6 +8,7 @@ import * as OTPAuth from "otpauth";
 import { CookieJar, findForm, form, FORM, type HttpClient, type Response } from "./http.ts";
 import { BENCH_CLIENTS, REDIRECT_URI } from "./fixtures.ts";
 import type { Mailbox } from "./mailbox.ts";
+import type { SoftwareAuthenticator } from "../test/support/software-authenticator.ts";
 
 export type Target = {
   /** "ours" or "bare": which pages the sign-in walks. */
@@ -175,6 +176,18 @@ class Browser {
     return this.go(new URL(formAction ?? found.action, page.url), { ...found.hidden, ...fields });
   }
 
+  /** A JSON POST from a page's script, with the page's cookies and CSRF token (no redirects). */
+  async postJson(page: Page, path: string, csrfToken: string): Promise<unknown> {
+    const url = new URL(path, page.url);
+    const headers: Record<string, string> = { accept: "application/json", "content-type": "application/json", "csrf-token": csrfToken };
+    const cookie = this.jar.header(url);
+    if (cookie) headers.cookie = cookie;
+    const response = await this.http.request(url.toString(), { method: "POST", headers, body: "{}" });
+    this.jar.store(response.headers["set-cookie"]);
+    expectStatus(response, 200, `POST ${url.pathname}`);
+    return JSON.parse(response.body);
+  }
+
   async get(page: Page, path: string): Promise<Page> {
     return this.page(await this.go(new URL(path, page.url)), path);
   }
@@ -271,4 +284,22 @@ export async function signUp(http: HttpClient, target: Target, mailbox: Mailbox,
   const passwordPage = browser.page(await browser.submit(codePage, `/interaction/${uid}/sign-up/code`, { code: await mailed }), "the sign-up code");
   const signedIn = await browser.submit(passwordPage, `/interaction/${uid}/sign-up/password`, { password, repeat: password });
   await exchange(http, target, browser.done(signedIn, "the sign-up password"));
+}
+
+/**
+ * A person signing in with a passkey from a fresh browser, as the sign-in page's script does it:
+ * the authorization request, the sign-in page, the options (a challenge for this interaction), the
+ * assertion signed by a software authenticator (ES256, node:crypto), the passkey form posted, the
+ * redirects to the client, the code exchange.
+ */
+export async function passkeySignIn(http: HttpClient, target: Target, authenticator: SoftwareAuthenticator): Promise<void> {
+  const browser = new Browser(http, target);
+  const signInPage = await browser.start();
+  const uid = interactionOf(signInPage);
+  const passkeyForm = findForm(signInPage.html, (action) => action.endsWith(`/interaction/${uid}/passkey`));
+  if (!passkeyForm) throw new Error("no passkey form on the sign-in page");
+  const options = await browser.postJson(signInPage, `/interaction/${uid}/passkey/options`, passkeyForm.hidden._csrf!);
+  const credential = JSON.stringify(authenticator.assert(options as Parameters<SoftwareAuthenticator["assert"]>[0]));
+  const signedIn = await browser.submit(signInPage, `/interaction/${uid}/passkey`, { credential });
+  await exchange(http, target, browser.done(signedIn, "the passkey"));
 }

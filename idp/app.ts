@@ -76,8 +76,13 @@ import { eventsSection } from "./account/events-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
 import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
-import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
+import { stepUpOf, type SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
+import { createPasskeys } from "./accounts/passkeys.ts";
+import { passkeyRoutes } from "./interactions/passkey-routes.ts";
+import { loadPasskeyScript, passkeyScriptRoute } from "./http/passkey-script.ts";
+import { passkeyForm } from "./pages/passkey.ts";
+import { passkeysSection } from "./account/passkeys-section.ts";
 import { createOperator, type FactorReset } from "./accounts/operator.ts";
 import { createServiceAuth } from "./admin/service-auth.ts";
 import { adminApiRoutes } from "./admin/api-routes.ts";
@@ -305,6 +310,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           now,
         })
       : undefined;
+  // Passkeys (idp/accounts/passkeys.ts): passwordless from the sign-in page (its one script, served
+  // here), or the second factor after a first. passkeys.hasPasskeys tells the MFA policy who has one.
+  const passkeyScript = await loadPasskeyScript();
+  passkeyScriptRoute(app, passkeyScript);
+  const passkeys = createPasskeys({
+    db,
+    stores: storesOn,
+    lockout,
+    settings: { rpId: config.webauthnRpId, origin: new URL(config.issuer).origin, rpName: config.brandName },
+    // Adding or removing one is mailed to the person wherever mail can go out.
+    notices: createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now }),
+    now,
+  });
   // Upstream identity providers (idp/federation/, `idp upstreams`): their buttons and email
   // domains read before each interaction request (at most once per CLIENT_CACHE_TTL), their
   // secrets opened with the cookie keys, the pending sign-in sealed in a cookie of the browser.
@@ -344,6 +362,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     smsCode: sms !== undefined && methods.has("sms_code"),
     signUp: signUp !== undefined,
     forgotPasswordHref: passwordReset && forgotPasswordHref(uid, view),
+    passkey: { scriptHref: passkeyScript.href },
     upstreams: upstreamDirectory.offered(),
   });
 
@@ -352,7 +371,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Factor changes are audited and mailed (accounts/security-notices.ts) where mail can go out.
   const securityNotices = createSecurityNotices({ sealer: transport && mailWorker ? sealer : undefined, defaultLocale: config.defaultLocale, now });
   // The passkeys module lends its hooks here (whether a person has one, its button on the second-factor page).
-  const passkeyHooks = undefined as PasskeyHooks | undefined;
+  const passkeyHooks: PasskeyHooks = {
+    hasPasskeys: passkeys.hasPasskeys,
+    secondFactorOffer: ({ uid, view, csrfToken }) => passkeyForm(view, uid, csrfToken, passkeyScript.href),
+  };
   const secondFactorStore = storesOn(db).secondFactors;
   const secondFactors = createSecondFactors({
     db,
@@ -376,13 +398,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const provider = () => current.provider;
   // The pages know the built-in client of the IdP's own pages too (first-party: no consent step).
   const pagesClientLookup = withIdpPagesClient(clientLookup, { issuer: config.issuer, name: assets.views.brand.name });
-  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views, secondFactor: secondFactorGate };
+  const interactionContext = { provider, clients: pagesClientLookup, views: assets.views, secondFactor: secondFactorGate, passkeyScript: true };
   await app.register(async (scope) =>
     secondFactorRoutes(scope, { ...interactionContext, secondFactors, pending: secondFactorStore, users, limitSignIn: rateLimits.signIn, passkeys: passkeyHooks }),
   );
   await app.register(async (scope) =>
     interactionRoutes(scope, { ...interactionContext, signInWithPassword, limitSignIn: rateLimits.signIn, offer, homeRealm: upstreamDirectory.forEmail }),
   );
+  // A passkey after a first factor (or in a step-up) must be that person's: only theirs are offered,
+  // bound as finishSignIn binds it.
+  const firstFactorAccount = async (details: Parameters<typeof stepUpOf>[0]) =>
+    (await secondFactorStore.findPending(details.uid))?.userId ?? stepUpOf(details)?.accountId;
+  await app.register(async (scope) => passkeyRoutes(scope, { ...interactionContext, passkeys, offer, limitSignIn: rateLimits.signIn, firstFactorAccount }));
   await registerUpstreamRoutes();
   const allowedCountries = parseCountryList(config.smsAllowedCountries);
   const phoneNumber: PhoneNumberCheck = (input) => {
@@ -469,6 +496,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     identitiesSection({ federation, providers: () => storesOn(db).upstreams.listProviders() }),
     sessionsSection({ signOuts, clients: pagesClientLookup, endPageSession: (reply) => idpSessions.endPageSession(reply, "/account") }),
     eventsSection({ audit: auditStore }),
+    passkeysSection({
+      passkeys,
+      scriptHref: passkeyScript.href,
+      logoUrl: assets.views.brand.logoUrl,
+      // Other ways in that the sign-in page offers this person: the last passkey stays otherwise.
+      otherWayIn: (user) =>
+        (methods.has("password") && user.passwordHash !== null) ||
+        (transport !== undefined && methods.has("email_code")) ||
+        (sms !== undefined && methods.has("sms_code") && user.phoneVerified),
+    }),
   );
   await app.register(async (scope) => accountRoutes(scope, { sessions: idpSessions, users, views: assets.views, sections: accountSections }));
   // Administration (idp/admin/): the admin API for service tokens with admin scopes, over the same
@@ -485,6 +522,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (!totp && recoveryCodes === 0) return 0;
         await securityNotices.record(scoped, { user, actor, change: "mfa_reset", event: "mfa.reset", details: { totp, recovery_codes: recoveryCodes, others: 0 } });
         return (totp ? 1 : 0) + recoveryCodes;
+      },
+    },
+    // A lost device takes its passkeys with it: they go too, audited and mailed.
+    {
+      kind: "passkeys",
+      async reset(tx, user, actor) {
+        const scoped = storesOn(tx);
+        const removed = await scoped.passkeys.removeAllForUser(user.id);
+        if (removed > 0) await securityNotices.record(scoped, { user, actor, change: "passkey_removed", event: "passkey.removed", details: { count: removed } });
+        return removed;
       },
     },
   ];
@@ -536,6 +583,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Kept a day past expiry, so a late click still finds the link (and counts against the lockout).
     { what: "one-time tokens expired a day ago", run: () => tokens.deleteExpiredBefore(daysAgo(1)) },
     { what: "one-time codes expired a day ago", run: () => codes.deleteExpiredBefore(daysAgo(1)) },
+    { what: "passkey challenges expired a day ago", run: () => storesOn(db).passkeys.deleteExpiredChallengesBefore(daysAgo(1)) },
     { what: "invitations expired a day ago", run: () => invitationStore.deleteExpiredBefore(daysAgo(1)) },
     { what: "expired pending sign-ins", run: () => secondFactorStore.deleteExpiredPending() },
     { what: "mail sent or given up a week ago", run: () => outbox.deleteFinishedBefore(daysAgo(7)) },

@@ -107,6 +107,8 @@ export type Config = {
   deviceCodeLimitPerIp: number;
   // Second factors (idp/accounts/second-factors.ts, README "Second factors").
   mfa: string;
+  // Passkeys (idp/accounts/passkeys.ts, README "Passkeys").
+  webauthnRpId: string;
 };
 
 type Kind = "string" | "integer" | "boolean";
@@ -639,6 +641,12 @@ export const settings: { [K in keyof Config]: Setting } = {
     fallback: constant("optional"),
     doc: "`optional`: a second factor (authenticator app, passkey) is asked of people who set one up, at clients added with `--require-mfa`, and when an application asks for it (`acr_values`). `required`: of everyone; a person without one sets up an authenticator app while signing in.",
   },
+  webauthnRpId: {
+    env: "WEBAUTHN_RP_ID",
+    kind: "string",
+    fallback: (partial) => URL.parse(partial.issuer ?? "")?.hostname,
+    doc: "The WebAuthn relying party ID passkeys are created for: the ISSUER's host name (the default) or a parent domain of it (`example.com` for `auth.example.com`, so the passkeys also work on the parent's other subdomains). Each passkey is stored with the ID it was made for and only works for that one: changing this setting orphans every existing passkey (people then sign in another way and add a new one).",
+  },
   logLevel: {
     env: "LOG_LEVEL",
     kind: "string",
@@ -748,6 +756,17 @@ function validate(config: Config): void {
   validateSms(config);
   validateWebhooks(config);
   if (!["optional", "required"].includes(config.mfa)) throw new ConfigError(`MFA must be optional or required, got ${JSON.stringify(config.mfa)}`);
+  validateWebauthn(config);
+}
+
+function validateWebauthn(config: Config): void {
+  // A browser accepts an RP ID only if it is the page's host or a registrable parent of it.
+  const host = new URL(config.issuer).hostname.toLowerCase();
+  const rpId = config.webauthnRpId.toLowerCase();
+  const domain = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/.test(rpId);
+  if (rpId !== host && !(domain && rpId.includes(".") && host.endsWith(`.${rpId}`))) {
+    throw new ConfigError(`WEBAUTHN_RP_ID must be the ISSUER's host name (${host}) or a parent domain of it, got ${JSON.stringify(config.webauthnRpId)}`);
+  }
 }
 
 function validateWebhooks(config: Config): void {

@@ -37,9 +37,11 @@ export function contentSecurityPolicy(options: PolicyOptions = {}): string {
   }
   const directives: Record<string, readonly string[]> = {
     ...DIRECTIVES,
-    "script-src": options.scriptHashes?.length ? options.scriptHashes : options.proofOfWorkWidget ? ["'self'"] : DIRECTIVES["script-src"],
+    "script-src": options.scriptHashes?.length ? options.scriptHashes : options.proofOfWorkWidget || options.passkeyScript ? ["'self'"] : DIRECTIVES["script-src"],
     // The widget's worker and its challenge fetch come from the IdP too (default-src 'none' forbids both).
     ...(options.proofOfWorkWidget && { "worker-src": ["'self'"], "connect-src": ["'self'"] }),
+    // The passkey script fetches its options from the IdP.
+    ...(options.passkeyScript && { "connect-src": ["'self'"] }),
     "form-action": [...formAction],
     "img-src": [...new Set([...DIRECTIVES["img-src"], ...imageSources(options.imageSources)])],
   };
@@ -67,6 +69,8 @@ export type PolicyOptions = {
   imageSources?: Iterable<unknown>;
   /** The page carries the sign-up proof-of-work widget (pages/sign-up-fields.ts): its script, worker and challenge, all from the IdP. */
   proofOfWorkWidget?: boolean;
+  /** The sign-in page carries the passkey script (http/passkey-script.ts), which fetches from the IdP. */
+  passkeyScript?: boolean;
 };
 
 /** The origins of image URLs, for img-src; a URL that is not plain http(s) admits nothing. */

@@ -34,6 +34,11 @@ export type InteractionContext = {
   views: Views;
   /** The MFA policy; without it every first factor finishes the sign-in. */
   secondFactor?: SecondFactorGate;
+  /**
+   * The sign-in page loads the passkey script: every page of the login prompt (which may show the
+   * sign-in page again, with an error) admits scripts and fetches from the IdP.
+   */
+  passkeyScript?: boolean;
 };
 
 /** Where a sign-in goes for its second factor. */
@@ -126,7 +131,8 @@ export function interactionHelpers(deps: InteractionContext) {
       const view = views.forRequest({ uiLocales: details.params.ui_locales, acceptLanguage: request.headers["accept-language"] });
       const client = await clientBrand(view, details.params.client_id);
       // This page's forms end in a redirect to the client (validated by the provider), and it shows the logos.
-      setPagePolicy(reply, { ...policy, formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
+      const passkeyScript = deps.passkeyScript === true && details.prompt.name === "login";
+      setPagePolicy(reply, { ...(passkeyScript && { passkeyScript }), ...policy, formTargets: [details.params.redirect_uri], imageSources: [views.brand.logoUrl, client.logoUri] });
       return { view, client };
     },
 

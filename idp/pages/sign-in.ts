@@ -1,6 +1,7 @@
 // The sign-in and consent pages of an interaction.
 import { html } from "./html.ts";
 import type { MessageId } from "./i18n.ts";
+import { passkeyForm } from "./passkey.ts";
 import { buttonForm, continueTo, csrfField, errorSummary, field, layout, primaryButton, type ClientBrand, type FieldError, type View } from "./layout.ts";
 
 /** What the sign-in page offers besides the email field (SIGN_IN_METHODS, SIGN_UP). */
@@ -12,6 +13,8 @@ export type SignInOffer = {
   forgotPasswordHref?: string;
   /** Upstream identity providers (idp/federation/): a "Continue with <name>" button each. */
   upstreams?: { id: string; name: string }[];
+  /** Passkeys: the script that shows the passkey form and offers passkeys in the email field's autofill. */
+  passkey?: { scriptHref: string };
 };
 
 export function signInPage(
@@ -38,11 +41,12 @@ ${offer.upstreams.map((upstream) => html`<li><a class="button-secondary" href="/
 </ul>` : ""}
 ${offer.password || offer.emailCode ? html`<form method="post" action="/interaction/${uid}/${offer.password ? "login" : "email-code"}" novalidate>
 ${csrfField(input.csrfToken)}
-${field({ id: "email", label: t("login.email"), type: "email", autocomplete: "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}
+${field({ id: "email", label: t("login.email"), type: "email", autocomplete: offer.passkey ? "username webauthn" : "username", value: input.email ?? "", invalid: input.error?.field === "email", autofocus: focus === "email" })}
 ${offer.password ? field({ id: "password", label: t("login.password"), type: "password", autocomplete: "current-password", invalid: input.error?.field === "email", autofocus: focus === "password" }) : ""}
 ${offer.password ? primaryButton(t("login.submit")) : ""}
 ${offer.emailCode ? codeButton : ""}
 </form>` : ""}
+${offer.passkey ? passkeyForm(view, uid, input.csrfToken, offer.passkey.scriptHref) : ""}
 ${offer.password && offer.forgotPasswordHref ? html`<p><a href="${offer.forgotPasswordHref}">${t("login.forgotPassword")}</a></p>` : ""}
 ${offer.smsCode ? html`<p><a href="/interaction/${uid}/sms-code">${t("login.smsCode")}</a></p>` : ""}
 ${offer.signUp ? html`<p>${t("login.noAccount")} <a href="/interaction/${uid}/sign-up">${t("login.createAccount")}</a></p>` : ""}

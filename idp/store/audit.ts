@@ -52,7 +52,12 @@ export type AuditEventName =
   | "mfa.recovery_codes_regenerated"
   | "mfa.recovery_code_used"
   | "mfa.reset"
-  | "mfa.failed";
+  | "mfa.failed"
+  // Passkeys (accounts/passkeys.ts).
+  | "passkey.added"
+  | "passkey.renamed"
+  | "passkey.removed"
+  | "passkey.counter_regressed";
 
 export type AuditEvent = {
   event: AuditEventName;

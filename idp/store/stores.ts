@@ -8,6 +8,7 @@ import { createInvitationStore } from "./invitations.ts";
 import { createMailOutboxStore } from "./mail-outbox.ts";
 import { createOidcPayloadStore } from "./oidc-payloads.ts";
 import { createOneTimeCodeStore } from "./one-time-codes.ts";
+import { createPasskeyStore } from "./passkeys.ts";
 import { createOneTimeTokenStore } from "./one-time-tokens.ts";
 import { createUserStore } from "./users.ts";
 import { createWebhookStore } from "./webhooks.ts";
@@ -27,6 +28,7 @@ export function storesOver(queryable: Queryable, now: () => Date) {
     webhooks: createWebhookStore(queryable, now),
     upstreams: createUpstreamStore(queryable, now),
     secondFactors: createSecondFactorStore(queryable, now),
+    passkeys: createPasskeyStore(queryable, now),
   };
 }
 

@@ -170,7 +170,10 @@ function headerChecks(get: () => Walk, https: boolean) {
       expect(response.headers.get("strict-transport-security"), where).toBe(https ? "max-age=31536000; includeSubDomains" : null);
       const csp = parseCsp(response.headers.get("content-security-policy"));
       expect(csp.get("default-src"), where).toEqual(["'none'"]);
-      expect(csp.get("script-src"), where).toEqual(["'none'"]);
+      // The login prompt's pages load the passkey script, which fetches its options: from the IdP only.
+      const passkeyScript = ["login page", "login failure page", "login", "login page again"].includes(response.label);
+      expect(csp.get("script-src"), where).toEqual(passkeyScript ? ["'self'"] : ["'none'"]);
+      expect(csp.get("connect-src"), where).toEqual(passkeyScript ? ["'self'"] : undefined);
       expect(csp.get("style-src"), where).toEqual(["'self'"]);
       expect(csp.get("img-src"), where).toEqual(["'self'", "data:"]);
       expect(csp.get("frame-ancestors"), where).toEqual(["'none'"]);

@@ -57,8 +57,8 @@ describe.each(PAGE_NAMES)("the %s page in Chromium", (name: PageName) => {
   });
 
   if (name === "sign-in" || name === "sign-in-error") {
-    it("asks for the email as username and the password as current-password", async () => {
-      expect(await page.locator('input[name="email"]').getAttribute("autocomplete")).toBe("username");
+    it("asks for the email as username (offering passkeys in its autofill) and the password as current-password", async () => {
+      expect(await page.locator('input[name="email"]').getAttribute("autocomplete")).toBe("username webauthn");
       expect(await page.locator('input[name="password"]').getAttribute("autocomplete")).toBe("current-password");
     });
   }
