@@ -92,4 +92,17 @@ describe.each<{ name: string; config: () => oidc.Configuration; params: Record<s
     expect(decodeJwt(tokens.id_token!)).toMatchObject(signedInWith);
     expect(decodeJwt(refreshed!.id_token!)).toMatchObject(signedInWith);
   });
+
+  it("prompt=login asks the signed-in browser for its password again and then reaches the application", async () => {
+    const browser = new Browser();
+    const first = await startAuthorization(config(), params);
+    expect((await signIn(browser, first, alice)).url.startsWith(REDIRECT_URI)).toBe(true);
+    const again = await startAuthorization(config(), { ...params, prompt: [params.prompt, "login"].filter(Boolean).join(" ") });
+    const login = await browser.follow(again.url.toString(), (url) => url.startsWith(REDIRECT_URI));
+    expect(login.url).toContain("/interaction/"); // the sign-in page, not the application
+    const page = await signIn(browser, again, alice);
+    expect(page.url.startsWith(REDIRECT_URI), page.html.slice(0, 300)).toBe(true);
+    const tokens = await exchange(config(), again, page.url);
+    expect(decodeJwt(tokens.id_token!).amr).toEqual(["pwd"]);
+  });
 });

@@ -81,7 +81,10 @@ export function interactionHelpers(deps: InteractionContext) {
     let redirectTo: string;
     try {
       const outcome = typeof result === "function" ? await result() : result;
-      redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission: false });
+      // A consent keeps the login submitted earlier in this authorization: with prompt=login the
+      // provider asks for that login again when the consent's result lacks it (an endless loop).
+      const mergeWithLastSubmission = "consent" in outcome;
+      redirectTo = await deps.provider().interactionResult(request.raw, reply.raw, outcome, { mergeWithLastSubmission });
     } catch (error) {
       if (!(error instanceof errors.SessionNotFound)) throw error;
       throw idpErrors.interactionExpired("the session ended before the interaction finished");
