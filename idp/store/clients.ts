@@ -19,7 +19,7 @@ export type Client = {
   kind: ClientKind;
   /** Everyone signing in to it needs a second factor (`idp clients add --require-mfa`). */
   requireMfa: boolean;
-  /** Whether its ID tokens carry the person's `roles` (migration 017). */
+  /** Whether its ID tokens carry the person's `roles` (migration 016). */
   rolesClaim: boolean;
   /** What a service client's tokens may do (admin:users:read, ...); empty for other clients. */
   scopes: string[];

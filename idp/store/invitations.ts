@@ -9,7 +9,7 @@ export type Invitation = {
   name: string | null;
   locale: string;
   invitedBy: string;
-  /** The roles the account gets when the invitation is accepted (migration 017). */
+  /** The roles the account gets when the invitation is accepted (migration 016). */
   roles: string[];
   createdAt: Date;
   expiresAt: Date;

@@ -14,7 +14,7 @@ export type User = {
   /** E.164 (idp/sms/phone-numbers.ts), or null. */
   phone: string | null;
   phoneVerified: boolean;
-  /** Role names (migration 017); the `roles` claim of clients that ask for it. */
+  /** Role names (migration 016); the `roles` claim of clients that ask for it. */
   roles: string[];
   createdAt: Date;
   updatedAt: Date;
