@@ -25,14 +25,15 @@ export function levelOfAcr(issuer: string, acr: unknown): AuthenticationLevel | 
 }
 
 // What kind of factor each method is: two different kinds make a second factor.
-const KIND: Partial<Record<AuthenticationMethod, "knowledge" | "possession" | "federated">> = {
+const KIND: Partial<Record<AuthenticationMethod, "knowledge" | "possession">> = {
   pwd: "knowledge",
   otp: "possession",
   sms: "possession",
   email: "possession",
   hwk: "possession",
   swk: "possession",
-  fed: "federated",
+  // `fed` is no kind of factor: an upstream sign-in proves only what the upstream checked, and
+  // counting it would make any upstream account plus a password a second factor.
 };
 
 /** A key-based method (a passkey) whose authenticator verified the person (PIN or biometrics). */

@@ -432,6 +432,10 @@ export async function adminApiRoutes(app: FastifyInstance, deps: AdminApiDeps): 
       ),
       async (request, reply) => {
         const body = request.body;
+        // A caller gives a new service client only scopes it holds itself: admin:clients alone must
+        // not mint a client with admin:users:write or admin:keys.
+        const notHeld = (body.scopes ?? []).find((scope) => !request.serviceCaller!.scopes.has(scope));
+        if (notHeld !== undefined) throw insufficientScope(notHeld);
         const { client, secret } = await deps.operator.as(`client:${request.serviceCaller!.clientId}`).addClient({
           id: body.id,
           name: body.name,

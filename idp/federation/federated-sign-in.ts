@@ -33,7 +33,9 @@ export type FederationOutcome =
 export type RequestContext = { ip?: string; userAgent?: string; /** The page's language, for the notice mail. */ locale?: string };
 
 // The RFC 8176 methods a trusted upstream may add to ours (mfa is recomputed from the kinds).
-const CARRIED: ReadonlySet<string> = new Set(["pwd", "otp", "sms", "hwk", "swk", "user", "pin"]);
+// A trusted upstream's passwords and codes count here (its password and one-time code together are
+// two factors), its keys do not: a passkey checked elsewhere is not phishing-resistant here.
+const CARRIED: ReadonlySet<string> = new Set(["pwd", "otp", "sms"]);
 
 export type FederatedSignInDeps = {
   db: Database;
@@ -136,7 +138,9 @@ export function createFederatedSignIn(deps: FederatedSignInDeps) {
       try {
         const user = await db.transaction(async (tx) => {
           const t = stores(tx);
-          const created = await t.users.create({ email: claims.email!, emailVerified: true, name: claims.name, picture: claims.picture });
+          // Verified here only when the provider is trusted for email: an untrusted one could claim
+          // someone else's address, and a verified address is what later links accounts by email.
+          const created = await t.users.create({ email: claims.email!, emailVerified: provider.trustEmail, name: claims.name, picture: claims.picture });
           await t.upstreams.link({ issuer: claims.issuer, subject: claims.subject, userId: created.id, providerId: provider.id, ...profileOf(claims) });
           await t.audit.record({ event: "user.created", ...who(created, context), details: { method: "federated", upstream: provider.id } });
           await t.audit.record({ event: "identity.linked", ...who(created, context), details: { upstream: provider.id, issuer: claims.issuer, proof: "sign_up" } });

@@ -308,7 +308,13 @@ describe("resetting factors", () => {
 
 describe("creating", () => {
   it("a client: its secret once, in the answer; a service client with scopes", async () => {
-    const clientsToken = await token(["admin:clients"]);
+    // Only scopes the caller holds itself: admin:clients alone cannot mint an auditor.
+    const refused = await call("POST", `${API}/clients`, await token(["admin:clients"]), { id: "reports-bot", kind: "service", scopes: ["admin:audit:read"] });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe("insufficient_scope");
+    expect(refused.headers.get("www-authenticate")).toContain('scope="admin:audit:read"');
+    expect(await idp.admin.clients.find("reports-bot")).toBeUndefined();
+    const clientsToken = await token(["admin:clients", "admin:audit:read"]);
     const created = await call("POST", `${API}/clients`, clientsToken, { id: "reports-bot", kind: "service", scopes: ["admin:audit:read"] });
     expect(created.status).toBe(201);
     expect(created.body.client).toMatchObject({ id: "reports-bot", kind: "service", confidential: true, scopes: ["admin:audit:read"] });
