@@ -494,7 +494,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
   );
   // The admin console (/admin): people with the admin role, signed in through the IdP's own pages,
-  // with their second factor whenever the MFA policy asks one of them (MFA=required, or one enrolled).
+  // always with a second factor (one without is led to set one up inside the sign-in).
   await app.register(async (scope) =>
     adminConsoleRoutes(scope, {
       config,
@@ -506,7 +506,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       payloads,
       keyRing,
       views: assets.views,
-      requiresSecondFactor: async (user) => (await secondFactors.requiredLevel(user.id, undefined)) === "mfa",
       secondFactorsOf: (user) => secondFactors.factors(user.id),
       now,
     }),

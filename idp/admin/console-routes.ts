@@ -1,8 +1,10 @@
 // The admin console at /admin: people with the `admin` role, signed in through the IdP's own
-// provider (http/idp-session.ts), read users, clients, keys and the audit trail, and change them
-// through the operator module (accounts/operator.ts), audited as user:<id>. Everyone else gets 403.
-// Every change is a CSRF-protected POST that needs a sign-in from the last 15 minutes.
+// provider (http/idp-session.ts) with a second factor, read users, clients, keys and the audit
+// trail, and change them through the operator module (accounts/operator.ts), audited as user:<id>.
+// Everyone else gets 403. Every change is a CSRF-protected POST that needs a sign-in from the last
+// 15 minutes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { levelSatisfies } from "../accounts/authentication-methods.ts";
 import { InvalidInputError, type Operator } from "../accounts/operator.ts";
 import type { Config } from "../config.ts";
 import { keySchedulePolicy } from "../config.ts";
@@ -36,12 +38,6 @@ export type AdminConsoleDeps = {
   payloads: Pick<OidcPayloadStore, "listByAccountId">;
   keyRing: KeyRing;
   views: Views;
-  /**
-   * Whether this admin must have signed in with a second factor (level "mfa"): the MFA policy's
-   * answer (accounts/second-factors.ts requiredLevel: MFA=required, or a factor they enrolled).
-   * Under MFA=required an admin without one is led to set one up inside the sign-in. None: never.
-   */
-  requiresSecondFactor?: (user: User) => Promise<boolean>;
   /** The user's second factors, for the detail page. */
   secondFactorsOf?: (user: User) => Promise<SecondFactorSummary>;
   now: () => Date;
@@ -68,7 +64,10 @@ export async function adminConsoleRoutes(app: FastifyInstance, deps: AdminConsol
     const user = await deps.users.findById(session.accountId);
     // Roles are read from the database at every request: a role taken away takes effect at once.
     if (!user || user.disabled || !user.roles.includes(ADMIN_ROLE)) throw forbidden();
-    if ((await deps.requiresSecondFactor?.(user)) && session.level === "1fa") {
+    // Every administrator signs in with a second factor, whatever the MFA policy. Asked only once the
+    // role is known (so nobody else is made to set one up for a 403); the step-up asks only for the
+    // missing factor, and leads an admin without one to set up an authenticator app inside the sign-in.
+    if (!levelSatisfies(session.level, "mfa")) {
       const stepped = await deps.sessions.requireIdpSession(request, reply, { level: "mfa", maxAgeSeconds: options.destructive ? ADMIN_REAUTH_SECONDS : undefined, returnTo: options.returnTo });
       if (!stepped) return undefined;
     }
