@@ -504,6 +504,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       clients,
       audit: auditStore,
       payloads,
+      upstreams: storesOn(db).upstreams,
       keyRing,
       views: assets.views,
       secondFactorsOf: (user) => secondFactors.factors(user.id),

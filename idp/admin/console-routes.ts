@@ -20,9 +20,10 @@ import type { AuditStore } from "../store/audit.ts";
 import type { ClientStore } from "../store/clients.ts";
 import { NotFoundError } from "../store/errors.ts";
 import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
+import type { UpstreamStore } from "../store/upstreams.ts";
 import type { User, UserStore } from "../store/users.ts";
 import { decodeUserCursor, encodeUserCursor } from "./api-routes.ts";
-import type { SecondFactorSummary } from "../pages/admin.ts";
+import type { LinkedIdentity, SecondFactorSummary } from "../pages/admin.ts";
 
 /** Destructive actions need a sign-in at most this old (re-authentication). */
 export const ADMIN_REAUTH_SECONDS = 900;
@@ -36,6 +37,8 @@ export type AdminConsoleDeps = {
   clients: Pick<ClientStore, "list">;
   audit: AuditStore;
   payloads: Pick<OidcPayloadStore, "listByAccountId">;
+  /** The user's linked upstream identities, named after their providers (idp/federation/). */
+  upstreams: Pick<UpstreamStore, "identitiesOf" | "listProviders">;
   keyRing: KeyRing;
   views: Views;
   /** The user's second factors, for the detail page. */
@@ -102,15 +105,24 @@ export async function adminConsoleRoutes(app: FastifyInstance, deps: AdminConsol
   const showUser = async (request: FastifyRequest, reply: FastifyReply, admin: { view: View }, id: string, extra: { notice?: string; error?: { field?: string; message: string } } = {}) => {
     const user = await deps.users.findById(id);
     if (!user) throw new NotFoundError(`no user with id ${id}`);
-    const [sessions, events, secondFactors] = await Promise.all([
+    const [sessions, events, secondFactors, linked, providers] = await Promise.all([
       deps.payloads.listByAccountId("Session", user.id),
       deps.audit.query({ userId: user.id, limit: 20 }),
       deps.secondFactorsOf?.(user) ?? Promise.resolve({ totp: false, recoveryCodesLeft: 0, passkeys: false }),
+      deps.upstreams.identitiesOf(user.id),
+      deps.upstreams.listProviders(),
     ]);
+    // A removed provider keeps its links (migrations/018): those are named by the provider's id.
+    const identities: LinkedIdentity[] = linked.map((identity) => ({
+      provider: providers.find((provider) => provider.id === identity.providerId)?.displayName ?? identity.providerId,
+      issuer: identity.issuer,
+      subject: identity.subject,
+      linkedAt: identity.createdAt,
+    }));
     return send(
       reply,
       admin.view,
-      userPage(admin.view, { user, sessions: sessions.length, events: events.events, csrfToken: reply.generateCsrf(CSRF_COOKIE), secondFactors, ...extra }),
+      userPage(admin.view, { user, sessions: sessions.length, events: events.events, csrfToken: reply.generateCsrf(CSRF_COOKIE), secondFactors, identities, ...extra }),
       extra.error ? 400 : 200,
     );
   };

@@ -15,6 +15,7 @@ import { startTestIdp, type TestIdp } from "../support/idp.ts";
 import { Browser } from "../support/browser.ts";
 import { discover, exchange, signIn, startAuthorization, REDIRECT_URI } from "../support/oidc-flow.ts";
 import { axeProblems, markupProblems } from "../pages/page-checks.ts";
+import { storesOver } from "../../idp/store/stores.ts";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -97,6 +98,17 @@ describe("the admin console", () => {
     const callback = await signIn(new Browser(), start, { email: victim.email, password: PASSWORD });
     const tokens = await exchange(web, start, callback.url);
     expect(tokens.refresh_token).toBeTruthy();
+    // Mallory also signs in through an upstream provider (kept off the sign-in page here), and has a
+    // link left by a provider since removed (its links stay: migrations/018).
+    const upstreamsAt = (iso: string) => storesOver(idp.database.db, () => new Date(iso)).upstreams;
+    const upstreams = upstreamsAt("2026-03-01T10:00:00.000Z");
+    await upstreams.addProvider({
+      id: "acme-sso", kind: "oidc", issuer: "https://sso.acme.example", clientId: "idp", clientSecret: null, scopes: "openid email",
+      displayName: "Acme SSO", trustEmail: false, allowSignUp: false, emailDomains: [], options: {},
+    });
+    await upstreams.setProviderEnabled("acme-sso", false);
+    await upstreams.link({ issuer: "https://sso.acme.example", subject: "mallory-4711", userId: victim.id, providerId: "acme-sso", email: "m@acme.example", name: null, picture: null });
+    await upstreamsAt("2026-04-02T11:30:00.000Z").link({ issuer: "https://old.example", subject: "m<&>", userId: victim.id, providerId: "old-sso", email: null, name: null, picture: null });
 
     const { page, csp } = await newPage();
     await page.goto(`${idp.baseUrl}/admin`);
@@ -127,6 +139,14 @@ describe("the admin console", () => {
     await page.getByRole("link", { name: "mallory@example.com" }).click();
     await page.getByRole("heading", { name: "mallory@example.com", level: 1 }).waitFor();
     await expect(page.locator("#session-count").textContent()).resolves.toBe("1 active session");
+    const identities = await page.locator("table#identities tbody tr").evaluateAll((rows) =>
+      rows.map((row) => [...row.querySelectorAll("td")].map((cell) => (cell.querySelector("time")?.getAttribute("datetime") ?? cell.textContent)!.trim())),
+    );
+    // Oldest first; named after the provider, or by its id once it is gone; the subject escaped.
+    expect(identities).toEqual([
+      ["Acme SSO", "https://sso.acme.example", "mallory-4711", "2026-03-01T10:00:00.000Z"],
+      ["old-sso", "https://old.example", "m<&>", "2026-04-02T11:30:00.000Z"],
+    ]);
     await checkPage(page, "user");
 
     await page.getByRole("button", { name: "Disable" }).click();
