@@ -74,7 +74,7 @@ import { createSignOuts } from "./accounts/sign-outs.ts";
 import { sessionsSection } from "./account/sessions-section.ts";
 import { eventsSection } from "./account/events-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
-import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
+import { createSecondFactors, secondFactorReset, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
 import type { SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
@@ -475,19 +475,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // operator module as the CLI (accounts/operator.ts).
   // Resetting a user's factors removes their authenticator app and recovery codes (accounts/second-factors.ts),
   // audited as mfa.reset and mailed to them, in the operator's transaction.
-  const factorResets: FactorReset[] = [
-    {
-      kind: "second_factors",
-      async reset(tx, user, actor) {
-        const scoped = storesOn(tx);
-        const totp = await scoped.secondFactors.removeTotp(user.id);
-        const recoveryCodes = await scoped.secondFactors.removeRecoveryCodes(user.id);
-        if (!totp && recoveryCodes === 0) return 0;
-        await securityNotices.record(scoped, { user, actor, change: "mfa_reset", event: "mfa.reset", details: { totp, recovery_codes: recoveryCodes, others: 0 } });
-        return (totp ? 1 : 0) + recoveryCodes;
-      },
-    },
-  ];
+  // The CLI's operator (cli/context.ts) is given the same resets.
+  const factorResets: FactorReset[] = [secondFactorReset(storesOn, securityNotices)];
   const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now }, factorResets });
   const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
   await app.register(async (scope) =>
