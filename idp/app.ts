@@ -74,11 +74,11 @@ import { createSignOuts } from "./accounts/sign-outs.ts";
 import { sessionsSection } from "./account/sessions-section.ts";
 import { eventsSection } from "./account/events-section.ts";
 import { createSecurityNotices } from "./accounts/security-notices.ts";
-import { createSecondFactors, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
+import { createSecondFactors, secondFactorReset, PENDING_SIGN_IN_TTL_SECONDS, TOTP_SEED_INFO } from "./accounts/second-factors.ts";
 import { createSecretBox } from "./keys/secret-box.ts";
 import { stepUpOf, type SecondFactorGate } from "./interactions/interaction-helpers.ts";
 import { secondFactorRoutes, type PasskeyHooks } from "./interactions/second-factor-routes.ts";
-import { createPasskeys } from "./accounts/passkeys.ts";
+import { createPasskeys, passkeyReset } from "./accounts/passkeys.ts";
 import { passkeyRoutes } from "./interactions/passkey-routes.ts";
 import { loadPasskeyScript, passkeyScriptRoute } from "./http/passkey-script.ts";
 import { passkeyForm } from "./pages/passkey.ts";
@@ -512,36 +512,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // operator module as the CLI (accounts/operator.ts).
   // Resetting a user's factors removes their authenticator app and recovery codes (accounts/second-factors.ts),
   // audited as mfa.reset and mailed to them, in the operator's transaction.
-  const factorResets: FactorReset[] = [
-    {
-      kind: "second_factors",
-      async reset(tx, user, actor) {
-        const scoped = storesOn(tx);
-        const totp = await scoped.secondFactors.removeTotp(user.id);
-        const recoveryCodes = await scoped.secondFactors.removeRecoveryCodes(user.id);
-        if (!totp && recoveryCodes === 0) return 0;
-        await securityNotices.record(scoped, { user, actor, change: "mfa_reset", event: "mfa.reset", details: { totp, recovery_codes: recoveryCodes, others: 0 } });
-        return (totp ? 1 : 0) + recoveryCodes;
-      },
-    },
-    // A lost device takes its passkeys with it: they go too, audited and mailed.
-    {
-      kind: "passkeys",
-      async reset(tx, user, actor) {
-        const scoped = storesOn(tx);
-        const removed = await scoped.passkeys.removeAllForUser(user.id);
-        if (removed > 0) await securityNotices.record(scoped, { user, actor, change: "passkey_removed", event: "passkey.removed", details: { count: removed } });
-        return removed;
-      },
-    },
-  ];
+  // The CLI's operator (cli/context.ts) is given the same resets.
+  const factorResets: FactorReset[] = [secondFactorReset(storesOn, securityNotices), passkeyReset(storesOn, securityNotices)];
   const operator = createOperator({ db, stores: storesOn, hasher, lockout: async () => lockout, actor: "system", keys: { config, now }, factorResets });
   const serviceAuth = createServiceAuth({ keyRing, clients, issuer: config.issuer, audience: config.serviceTokenAudience, now });
   await app.register(async (scope) =>
     adminApiRoutes(scope, { config, operator, users, clients, audit: auditStore, keyRing, auth: serviceAuth, errorResponses, invitations, now }),
   );
   // The admin console (/admin): people with the admin role, signed in through the IdP's own pages,
-  // with their second factor whenever the MFA policy asks one of them (MFA=required, or one enrolled).
+  // always with a second factor (one without is led to set one up inside the sign-in).
   await app.register(async (scope) =>
     adminConsoleRoutes(scope, {
       config,
@@ -551,9 +530,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       clients,
       audit: auditStore,
       payloads,
+      upstreams: storesOn(db).upstreams,
       keyRing,
       views: assets.views,
-      requiresSecondFactor: async (user) => (await secondFactors.requiredLevel(user.id, undefined)) === "mfa",
       secondFactorsOf: (user) => secondFactors.factors(user.id),
       now,
     }),

@@ -142,11 +142,13 @@ export type FactorReset = {
   /** Its name in the audit event: "totp", "recovery_codes", "passkeys", ... */
   kind: string;
   /**
-   * Removes the user's factors of this kind inside the transaction; how many went. `actor` is who
-   * asked, for the audit event and the "your sign-in methods changed" mail the module sends.
+   * Removes the user's factors of this kind inside the transaction; how many went (and, for the
+   * caller's output, what went in detail). `actor` (with `actorDetails`) is who asked, for the audit
+   * event and the "your sign-in methods changed" mail the module sends.
    */
-  reset(tx: Queryable, user: User, actor: string): Promise<number>;
+  reset(tx: Queryable, user: User, actor: string, actorDetails?: Record<string, string>): Promise<number | { count: number; details: FactorResetDetails }>;
 };
+export type FactorResetDetails = Record<string, number | boolean>;
 
 export type NewUserInput = {
   email: string;
@@ -219,7 +221,7 @@ export interface Operator {
   /** Changes the name (null removes it) and whether the email counts as verified. */
   updateProfile(user: UserTarget, profile: { name?: string | null; emailVerified?: boolean }): Promise<User>;
   /** Removes the user's second factors (FactorReset) and signs them out everywhere, so they enrol again. */
-  resetFactors(user: UserTarget): Promise<{ user: User; reset: Record<string, number> }>;
+  resetFactors(user: UserTarget): Promise<{ user: User; reset: Record<string, number>; details: Record<string, FactorResetDetails> }>;
   /** Signs the user out everywhere: sessions, grants and every token under them (refresh tokens fail at once). */
   revokeSessions(user: UserTarget): Promise<{ user: User; revoked: number }>;
   setPassword(email: string, password: string): Promise<void>;
@@ -315,11 +317,16 @@ export function createOperator(deps: OperatorDeps): Operator {
         const { users, payloads, audit } = stores(tx);
         const user = await find(users, target);
         const reset: Record<string, number> = {};
-        for (const factor of deps.factorResets ?? []) reset[factor.kind] = await factor.reset(tx, user, actor);
+        const details: Record<string, FactorResetDetails> = {};
+        for (const factor of deps.factorResets ?? []) {
+          const outcome = await factor.reset(tx, user, actor, deps.actorDetails);
+          reset[factor.kind] = typeof outcome === "number" ? outcome : outcome.count;
+          if (typeof outcome !== "number") details[factor.kind] = outcome.details;
+        }
         // Whoever holds a session made with the old factors is signed out with them.
         const revoked = await payloads.revokeByAccountId(user.id);
         await audited(audit, { event: "user.factors_reset", userId: user.id, email: user.email, details: { ...reset, sessions_revoked: revoked } });
-        return { user, reset };
+        return { user, reset, details };
       });
     },
 

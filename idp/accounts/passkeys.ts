@@ -22,6 +22,7 @@ import { accountKey, type Lockout } from "../abuse/lockout.ts";
 import type { AuthenticationMethod } from "./authentication-methods.ts";
 import type { SignInContext } from "./sign-in.ts";
 import type { SecurityNotices } from "./security-notices.ts";
+import type { FactorReset } from "./operator.ts";
 
 /** How long a ceremony's challenge may be answered. */
 export const CHALLENGE_TTL_SECONDS = 300;
@@ -338,3 +339,19 @@ export function createPasskeys(deps: PasskeyDeps) {
 }
 
 export type Passkeys = ReturnType<typeof createPasskeys>;
+
+/**
+ * The passkeys' part of the operator's "reset factors" (a lost device takes its passkeys with it):
+ * they go, audited (passkey.removed) and mailed in the operator's transaction when there were any.
+ */
+export function passkeyReset(stores: (queryable: Queryable) => Pick<Stores, "passkeys" | "audit" | "outbox" | "users">, notices: Pick<SecurityNotices, "record">): FactorReset {
+  return {
+    kind: "passkeys",
+    async reset(tx, user, actor, actorDetails) {
+      const scoped = stores(tx);
+      const removed = await scoped.passkeys.removeAllForUser(user.id);
+      if (removed > 0) await notices.record(scoped, { user, actor, change: "passkey_removed", event: "passkey.removed", details: { ...actorDetails, count: removed } });
+      return removed;
+    },
+  };
+}

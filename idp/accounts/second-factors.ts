@@ -14,6 +14,7 @@ import type { MailOutboxStore } from "../store/mail-outbox.ts";
 import type { SecondFactorStore } from "../store/second-factors.ts";
 import { levelSatisfies, type AuthenticationLevel } from "./authentication-methods.ts";
 import type { SecurityNotices } from "./security-notices.ts";
+import type { FactorReset } from "./operator.ts";
 
 export const TOTP_PERIOD_SECONDS = 30;
 export const TOTP_DIGITS = 6;
@@ -248,30 +249,21 @@ export function createSecondFactors(deps: SecondFactorDeps) {
 export type SecondFactors = ReturnType<typeof createSecondFactors>;
 
 /**
- * The operator's reset for a lost device (`idp users reset-mfa`): the app and recovery codes go,
- * audited and mailed in one transaction. Passkeys are the passkeys module's to remove (through
- * `removeOthers`, inside the same transaction). Whether anything was removed.
+ * The second factors' part of the operator's "reset factors" (accounts/operator.ts resetFactors:
+ * `idp users reset-mfa`, the admin API and console), for a lost device: the app and recovery codes
+ * go, audited (mfa.reset) and mailed in the operator's transaction when there was something to
+ * remove. Passkeys are the passkeys module's own FactorReset.
  */
-export async function resetSecondFactors(
-  db: Database,
-  stores: (queryable: Queryable) => SecondFactorStores,
-  notices: SecurityNotices,
-  person: Person,
-  context: { actor: string; locale?: string; removeOthers?: (tx: Queryable) => Promise<number> },
-): Promise<{ totp: boolean; recoveryCodes: number; others: number }> {
-  return db.transaction(async (tx) => {
-    const scoped = stores(tx);
-    const totp = await scoped.secondFactors.removeTotp(person.id);
-    const recoveryCodes = await scoped.secondFactors.removeRecoveryCodes(person.id);
-    const others = (await context.removeOthers?.(tx)) ?? 0;
-    await notices.record(scoped, {
-      user: person,
-      actor: context.actor,
-      locale: context.locale,
-      change: "mfa_reset",
-      event: "mfa.reset",
-      details: { totp, recovery_codes: recoveryCodes, others },
-    });
-    return { totp, recoveryCodes, others };
-  });
+export function secondFactorReset(stores: (queryable: Queryable) => SecondFactorStores, notices: Pick<SecurityNotices, "record">): FactorReset {
+  return {
+    kind: "second_factors",
+    async reset(tx, user, actor, actorDetails) {
+      const scoped = stores(tx);
+      const totp = await scoped.secondFactors.removeTotp(user.id);
+      const recoveryCodes = await scoped.secondFactors.removeRecoveryCodes(user.id);
+      if (!totp && recoveryCodes === 0) return 0;
+      await notices.record(scoped, { user, actor, change: "mfa_reset", event: "mfa.reset", details: { ...actorDetails, totp, recovery_codes: recoveryCodes, others: 0 } });
+      return { count: (totp ? 1 : 0) + recoveryCodes, details: { totp, recovery_codes: recoveryCodes } };
+    },
+  };
 }

@@ -1,8 +1,10 @@
 // The admin console at /admin: people with the `admin` role, signed in through the IdP's own
-// provider (http/idp-session.ts), read users, clients, keys and the audit trail, and change them
-// through the operator module (accounts/operator.ts), audited as user:<id>. Everyone else gets 403.
-// Every change is a CSRF-protected POST that needs a sign-in from the last 15 minutes.
+// provider (http/idp-session.ts) with a second factor, read users, clients, keys and the audit
+// trail, and change them through the operator module (accounts/operator.ts), audited as user:<id>.
+// Everyone else gets 403. Every change is a CSRF-protected POST that needs a sign-in from the last
+// 15 minutes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { levelSatisfies } from "../accounts/authentication-methods.ts";
 import { InvalidInputError, type Operator } from "../accounts/operator.ts";
 import type { Config } from "../config.ts";
 import { keySchedulePolicy } from "../config.ts";
@@ -18,9 +20,10 @@ import type { AuditStore } from "../store/audit.ts";
 import type { ClientStore } from "../store/clients.ts";
 import { NotFoundError } from "../store/errors.ts";
 import type { OidcPayloadStore } from "../store/oidc-payloads.ts";
+import type { UpstreamStore } from "../store/upstreams.ts";
 import type { User, UserStore } from "../store/users.ts";
 import { decodeUserCursor, encodeUserCursor } from "./api-routes.ts";
-import type { SecondFactorSummary } from "../pages/admin.ts";
+import type { LinkedIdentity, SecondFactorSummary } from "../pages/admin.ts";
 
 /** Destructive actions need a sign-in at most this old (re-authentication). */
 export const ADMIN_REAUTH_SECONDS = 900;
@@ -34,14 +37,10 @@ export type AdminConsoleDeps = {
   clients: Pick<ClientStore, "list">;
   audit: AuditStore;
   payloads: Pick<OidcPayloadStore, "listByAccountId">;
+  /** The user's linked upstream identities, named after their providers (idp/federation/). */
+  upstreams: Pick<UpstreamStore, "identitiesOf" | "listProviders">;
   keyRing: KeyRing;
   views: Views;
-  /**
-   * Whether this admin must have signed in with a second factor (level "mfa"): the MFA policy's
-   * answer (accounts/second-factors.ts requiredLevel: MFA=required, or a factor they enrolled).
-   * Under MFA=required an admin without one is led to set one up inside the sign-in. None: never.
-   */
-  requiresSecondFactor?: (user: User) => Promise<boolean>;
   /** The user's second factors, for the detail page. */
   secondFactorsOf?: (user: User) => Promise<SecondFactorSummary>;
   now: () => Date;
@@ -68,7 +67,10 @@ export async function adminConsoleRoutes(app: FastifyInstance, deps: AdminConsol
     const user = await deps.users.findById(session.accountId);
     // Roles are read from the database at every request: a role taken away takes effect at once.
     if (!user || user.disabled || !user.roles.includes(ADMIN_ROLE)) throw forbidden();
-    if ((await deps.requiresSecondFactor?.(user)) && session.level === "1fa") {
+    // Every administrator signs in with a second factor, whatever the MFA policy. Asked only once the
+    // role is known (so nobody else is made to set one up for a 403); the step-up asks only for the
+    // missing factor, and leads an admin without one to set up an authenticator app inside the sign-in.
+    if (!levelSatisfies(session.level, "mfa")) {
       const stepped = await deps.sessions.requireIdpSession(request, reply, { level: "mfa", maxAgeSeconds: options.destructive ? ADMIN_REAUTH_SECONDS : undefined, returnTo: options.returnTo });
       if (!stepped) return undefined;
     }
@@ -103,15 +105,24 @@ export async function adminConsoleRoutes(app: FastifyInstance, deps: AdminConsol
   const showUser = async (request: FastifyRequest, reply: FastifyReply, admin: { view: View }, id: string, extra: { notice?: string; error?: { field?: string; message: string } } = {}) => {
     const user = await deps.users.findById(id);
     if (!user) throw new NotFoundError(`no user with id ${id}`);
-    const [sessions, events, secondFactors] = await Promise.all([
+    const [sessions, events, secondFactors, linked, providers] = await Promise.all([
       deps.payloads.listByAccountId("Session", user.id),
       deps.audit.query({ userId: user.id, limit: 20 }),
       deps.secondFactorsOf?.(user) ?? Promise.resolve({ totp: false, recoveryCodesLeft: 0, passkeys: false }),
+      deps.upstreams.identitiesOf(user.id),
+      deps.upstreams.listProviders(),
     ]);
+    // A removed provider keeps its links (migrations/018): those are named by the provider's id.
+    const identities: LinkedIdentity[] = linked.map((identity) => ({
+      provider: providers.find((provider) => provider.id === identity.providerId)?.displayName ?? identity.providerId,
+      issuer: identity.issuer,
+      subject: identity.subject,
+      linkedAt: identity.createdAt,
+    }));
     return send(
       reply,
       admin.view,
-      userPage(admin.view, { user, sessions: sessions.length, events: events.events, csrfToken: reply.generateCsrf(CSRF_COOKIE), secondFactors, ...extra }),
+      userPage(admin.view, { user, sessions: sessions.length, events: events.events, csrfToken: reply.generateCsrf(CSRF_COOKIE), secondFactors, identities, ...extra }),
       extra.error ? 400 : 200,
     );
   };

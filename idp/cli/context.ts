@@ -20,14 +20,13 @@ import { createInvitations, type Invitations } from "../accounts/invitations.ts"
 import { createWebhookEndpoints, WEBHOOK_SECRET_INFO, type WebhookEndpoints } from "../webhooks/endpoints.ts";
 import { createUpstreamProviders, UPSTREAM_SECRET_INFO, type UpstreamProviders } from "../federation/upstream-providers.ts";
 import { accountKey } from "../abuse/lockout.ts";
-import { createSecurityNotices } from "../accounts/security-notices.ts";
-import { resetSecondFactors } from "../accounts/second-factors.ts";
+import { createSecurityNotices, type SecurityNotices } from "../accounts/security-notices.ts";
+import { secondFactorReset } from "../accounts/second-factors.ts";
+import { passkeyReset } from "../accounts/passkeys.ts";
 
-/** A person's sign-in methods and state, for `idp users show` and `idp users reset-mfa`. */
+/** A person's sign-in methods and state, for `idp users show`. */
 export type CliSecondFactors = {
   show(userId: string, email: string): Promise<{ totp: "on" | "being set up" | "off"; recoveryCodesLeft: number; sessions: number; lastSignIn?: Date; lockedForSeconds?: number }>;
-  /** Removes the app and recovery codes, audited and (where mail can go out) mailed in one transaction. */
-  reset(person: { id: string; email: string }): Promise<{ totp: boolean; recoveryCodes: number }>;
 };
 
 /** Where a command's output goes: the process's streams, or a test's buffers. */
@@ -65,7 +64,7 @@ export interface CliContext {
   webhooks(): Promise<WebhookEndpoints>;
   /** Upstream identity providers, audited as the CLI run by this OS user; a secret is sealed with KEYS_DIR's cookie keys. */
   upstreams(): Promise<UpstreamProviders>;
-  /** Second factors (accounts/second-factors.ts): what a person has, and the operator's reset. */
+  /** Second factors (accounts/second-factors.ts): what a person has (the operator resets them). */
   secondFactors(): Promise<CliSecondFactors>;
 }
 
@@ -99,6 +98,20 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
     }
     return createSealer(cookieKeys);
   };
+  /**
+   * "Your sign-in methods changed" notices, sealed with the server's cookie keys where this
+   * configuration can send mail; the keys are read only when a notice is recorded.
+   */
+  let notices: Promise<SecurityNotices> | undefined;
+  const securityNotices: Pick<SecurityNotices, "record"> = {
+    async record(stores, notice) {
+      notices ??= (async () => {
+        const cookieKeys = canSendMail(config) ? await loadCookieKeys(config.keysDir) : undefined;
+        return createSecurityNotices({ sealer: cookieKeys ? createSealer(cookieKeys) : undefined, defaultLocale: config.defaultLocale, now });
+      })();
+      return (await notices).record(stores, notice);
+    },
+  };
 
   const ctx: CliContext = {
     config,
@@ -119,6 +132,8 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
         actor: "cli",
         actorDetails: osUser ? { os_user: osUser } : undefined,
         keys: { config, now },
+        // The same resets as the server's operator (app.ts): one implementation of `reset factors`.
+        factorResets: [secondFactorReset(storesOn, securityNotices), passkeyReset(storesOn, securityNotices)],
       });
     },
     async emailVerification() {
@@ -182,10 +197,6 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
     async secondFactors() {
       const db = await database();
       const stores = storesOn(db);
-      // The notice mail is sealed with the server's cookie keys, where this configuration can send mail.
-      const cookieKeys = canSendMail(config) ? await loadCookieKeys(config.keysDir) : undefined;
-      const notices = createSecurityNotices({ sealer: cookieKeys ? createSealer(cookieKeys) : undefined, defaultLocale: config.defaultLocale, now });
-      const osUser = osUserName();
       return {
         async show(userId, email) {
           const [totp, recoveryCodesLeft, sessions] = await Promise.all([
@@ -203,7 +214,6 @@ export async function withCliContext<T>(config: Config, output: CliOutput, fn: (
             lockedForSeconds: await lockout.lockedFor(accountKey(email)),
           };
         },
-        reset: (person) => resetSecondFactors(db, storesOn, notices, person, { actor: osUser ? `cli:${osUser}` : "cli" }),
       };
     },
   };

@@ -233,12 +233,13 @@ export const users: CommandGroup = {
       usage: ["E"],
       summary: "remove E's authenticator app and recovery codes (a lost device)",
       details:
-        "E then signs in with the password alone, unless MFA=required or a client requires a second factor:\nthen E sets up a new app while signing in. Audited (mfa.reset); E is told by mail where this\nconfiguration can send mail (run it with the server's KEYS_DIR and SMTP_URL). Check who is asking first:\nthis is what an attacker who knows the password would ask for.",
+        "E is signed out everywhere, then signs in with the password alone, unless MFA=required or a client\nrequires a second factor: then E sets up a new app while signing in. The same action as the admin API's\nand console's reset factors. Audited (mfa.reset, user.factors_reset); E is told by mail where this\nconfiguration can send mail (run it with the server's KEYS_DIR and SMTP_URL). Check who is asking first:\nthis is what an attacker who knows the password would ask for.",
       async run(args, ctx) {
         const { positionals } = parse(args, {}, 1);
-        const user = await (await ctx.stores()).users.findByEmail(positionals[0]!);
-        if (!user) throw new CliUsageError(`no user with email ${positionals[0]}`);
-        const removed = await (await ctx.secondFactors()).reset({ id: user.id, email: user.email });
+        const found = await (await ctx.stores()).users.findByEmail(positionals[0]!);
+        if (!found) throw new CliUsageError(`no user with email ${positionals[0]}`);
+        const { user, details } = await (await ctx.operator()).resetFactors({ id: found.id });
+        const removed = { totp: details.second_factors?.totp === true, recoveryCodes: Number(details.second_factors?.recovery_codes ?? 0) };
         ctx.out(
           removed.totp || removed.recoveryCodes > 0
             ? `removed ${user.email}'s authenticator app${removed.recoveryCodes > 0 ? ` and ${removed.recoveryCodes} recovery codes` : ""}`

@@ -12,6 +12,9 @@ export type AdminPage = { title: string; body: Html };
 /** A person's second factors, as accounts/second-factors.ts counts them. */
 export type SecondFactorSummary = { totp: boolean; recoveryCodesLeft: number; passkeys: boolean };
 
+/** An identity at an upstream provider linked to the user (store/upstreams.ts), with the provider's display name. */
+export type LinkedIdentity = { provider: string; issuer: string; subject: string; linkedAt: Date };
+
 const time = (date: Date | undefined | null) => (date ? html`<time datetime="${date.toISOString()}">${date.toISOString().replace("T", " ").slice(0, 19)} UTC</time>` : html`–`);
 
 function nav(view: View): Html {
@@ -99,7 +102,7 @@ function auditTable(view: View, events: StoredAuditEvent[], caption: string): Ht
 
 export function userPage(
   view: View,
-  input: { user: User; sessions: number; events: StoredAuditEvent[]; csrfToken: string; notice?: string; error?: FieldError; secondFactors: SecondFactorSummary },
+  input: { user: User; sessions: number; events: StoredAuditEvent[]; csrfToken: string; notice?: string; error?: FieldError; secondFactors: SecondFactorSummary; identities: LinkedIdentity[] },
 ): AdminPage {
   const { t } = view;
   const { user } = input;
@@ -129,7 +132,22 @@ ${input.secondFactors.totp || input.secondFactors.passkeys ? "" : html`<p>${t("a
 <section aria-labelledby="sessions-heading"><h2 id="sessions-heading">${t("admin.user.sessions")}</h2>
 <p id="session-count">${t("admin.user.sessionsCount", { count: input.sessions })}</p></section>
 <section aria-labelledby="identities-heading"><h2 id="identities-heading">${t("admin.user.identities")}</h2>
-<p>${t("admin.user.identitiesNone")}</p></section>
+${
+  input.identities.length === 0
+    ? html`<p>${t("admin.user.identitiesNone")}</p>`
+    : html`<div class="table-scroll"><table id="identities">
+<caption>${t("admin.user.identities")}</caption>
+<thead><tr><th scope="col">${t("admin.identities.provider")}</th><th scope="col">${t("admin.identities.issuer")}</th><th scope="col">${t("admin.identities.subject")}</th><th scope="col">${t("admin.identities.linked")}</th></tr></thead>
+<tbody>${input.identities.map(
+        (identity) => html`<tr>
+<td>${identity.provider}</td>
+<td><code>${identity.issuer}</code></td>
+<td><code>${identity.subject}</code></td>
+<td>${time(identity.linkedAt)}</td>
+</tr>`,
+      )}</tbody>
+</table></div>`
+}</section>
 <section aria-labelledby="actions-heading"><h2 id="actions-heading">${t("admin.user.actions")}</h2>
 <div class="admin-actions">
 ${user.disabled ? action("enable", t("admin.action.enable")) : action("disable", t("admin.action.disable"))}

@@ -270,9 +270,16 @@ describe("the audit trail", () => {
     const viaApi = await newUser();
     await cliOk(["users", "disable", viaCli.email], env);
     await cliOk(["users", "roles", viaCli.email, "--add", "editor,billing"], env);
+    // A lost device: `idp users reset-mfa` and the API's reset-factors are one operator action.
+    for (const user of [viaCli, viaApi]) {
+      await idp.database.db.query("INSERT INTO totp_factors (user_id, sealed_secret, confirmed_at) VALUES ($1, $2, now())", [user.id, Buffer.from("sealed")]);
+      for (let i = 0; i < 2; i++) await idp.database.db.query("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, now())", [user.id, Buffer.from(`${user.id}-${i}`)]);
+    }
+    await cliOk(["users", "reset-mfa", viaCli.email], env);
     const write = await token(["admin:users:write"]);
     expect((await call("POST", `${API}/users/${viaApi.id}/disable`, write)).status).toBe(200);
     expect((await call("PUT", `${API}/users/${viaApi.id}/roles`, write, { roles: ["billing", "editor"] })).status).toBe(200);
+    expect((await call("POST", `${API}/users/${viaApi.id}/reset-factors`, write)).status).toBe(200);
 
     const read = await token(["admin:audit:read"]);
     const rows = async (userId: string) => (await call("GET", `${API}/audit?user_id=${userId}`, read)).body.events.filter((e: { event: string }) => e.event !== "user.created");
@@ -282,8 +289,9 @@ describe("the audit trail", () => {
     };
     const cliRows = (await rows(viaCli.id)).map((event: any) => shape(event, viaCli));
     const apiRows = (await rows(viaApi.id)).map((event: any) => shape(event, viaApi));
-    expect(cliRows.map((row: any) => row.actor)).toEqual(["cli", "cli"]);
-    expect(apiRows.map((row: any) => row.actor)).toEqual(["client", "client"]);
+    expect(cliRows.map((row: any) => row.event)).toEqual(["user.factors_reset", "mfa.reset", "user.roles_changed", "user.disabled"]);
+    expect(cliRows.map((row: any) => row.actor)).toEqual(["cli", "cli", "cli", "cli"]);
+    expect(apiRows.map((row: any) => row.actor)).toEqual(["client", "client", "client", "client"]);
     expect(cliRows.map((row: any) => ({ ...row, actor: undefined }))).toEqual(apiRows.map((row: any) => ({ ...row, actor: undefined })));
   }, 120_000);
 });
@@ -295,7 +303,7 @@ describe("resetting factors", () => {
     for (let i = 0; i < 3; i++) await idp.database.db.query("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, now())", [user.id, Buffer.from(`code${i}`)]);
     const answer = await call("POST", `${API}/users/${user.id}/reset-factors`, await token(["admin:users:write"]));
     expect(answer.status).toBe(200);
-    expect(answer.body.reset).toEqual({ second_factors: 4 });
+    expect(answer.body.reset).toEqual({ second_factors: 4, passkeys: 0 });
     const left = await idp.database.db.query("SELECT 1 FROM totp_factors WHERE user_id = $1 UNION ALL SELECT 1 FROM recovery_codes WHERE user_id = $1", [user.id]);
     expect(left.rowCount).toBe(0);
     const events = (await call("GET", `${API}/audit?user_id=${user.id}`, await token(["admin:audit:read"]))).body.events as { event: string; actor: string }[];
