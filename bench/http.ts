@@ -1,6 +1,7 @@
 // A lean keep-alive HTTP/1.1 client for the load generator (node:http, no dependency), and a cookie
 // jar with form handling for walking sign-in pages. Every request has a timeout, so nothing hangs.
 import http from "node:http";
+import https from "node:https";
 
 export type Response = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
@@ -11,14 +12,17 @@ export type HttpClient = {
   close(): void;
 };
 
-export function createHttpClient(connections: number): HttpClient {
+/** `ca`: a certificate to trust for https URLs (the bench's upstream provider's, self-signed). */
+export function createHttpClient(connections: number, options: { ca?: string } = {}): HttpClient {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
+  const secureAgent = new https.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections, ca: options.ca });
   return {
     request(url, { method = "GET", headers = {}, body, timeoutMs = 30_000 } = {}) {
       return new Promise((resolve, reject) => {
-        const request = http.request(
+        const secure = url.startsWith("https:");
+        const request = (secure ? https : http).request(
           url,
-          { method, agent, headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) } },
+          { method, agent: secure ? secureAgent : agent, headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) } },
           (response) => {
             const chunks: Buffer[] = [];
             response.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -31,7 +35,7 @@ export function createHttpClient(connections: number): HttpClient {
         request.end(body);
       });
     },
-    close: () => agent.destroy(),
+    close: () => (agent.destroy(), secureAgent.destroy()),
   };
 }
 

@@ -41,6 +41,12 @@ import { sealContext, TOTP_SEED_INFO } from "../idp/accounts/second-factors.ts";
 import { createSecondFactorStore } from "../idp/store/second-factors.ts";
 import { CodeUsers } from "./code-users.ts";
 import { startMailbox, type Mailbox } from "./mailbox.ts";
+import { createPasskeys } from "../idp/accounts/passkeys.ts";
+import { storesOver } from "../idp/store/stores.ts";
+import { SoftwareAuthenticator } from "../test/support/software-authenticator.ts";
+import { createUpstreamProviders, UPSTREAM_SECRET_INFO } from "../idp/federation/upstream-providers.ts";
+import { createSealer } from "../idp/mail/seal.ts";
+import { federatedLogin, federatedUserEmail, startBenchUpstream, type BenchUpstream } from "./upstream.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -71,7 +77,7 @@ const rounds = Math.max(1, Number(args.rounds));
 const extraIdpNodeArgs = args["idp-node-args"]!.split(/\s+/).filter(Boolean);
 const startIdp = (env: Record<string, string>, nodeArgs: string[] = [], collect?: RegExp) => startIdpWith(env, [...extraIdpNodeArgs, ...nodeArgs], collect);
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in", "code_sign_in", "sign_up", "totp_sign_in"] as const;
+const ALL_SCENARIOS = ["refresh_token", "client_credentials", "discovery", "jwks", "sign-in", "code_sign_in", "sign_up", "totp_sign_in", "passkey_sign_in", "federated_sign_in"] as const;
 const chosen = args.scenarios?.split(",").map((name) => name.trim());
 const unknown = chosen?.filter((name) => !(ALL_SCENARIOS as readonly string[]).includes(name)) ?? [];
 if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(", ")}; choose from ${ALL_SCENARIOS.join(", ")}`);
@@ -116,6 +122,16 @@ let totpUsers: CodeUsers | undefined;
 // Sign-ups need new addresses: numbered, with this run's own tag.
 const runTag = Date.now().toString(36);
 let signUps = 0;
+// The people passkey_sign_in signs in, one synced passkey each (a counter that stays 0, so one
+// passkey can sign in many times at once), made by a software authenticator.
+let passkeyUsers: SoftwareAuthenticator[] = [];
+// The upstream provider federated_sign_in signs in at (bench/upstream.ts), and its id on ours.
+let upstream: BenchUpstream | undefined;
+const UPSTREAM_ID = "bench-upstream";
+
+/** A passkey as the browser on `issuer`'s pages uses it: the assertion names that page's origin. */
+const passkeyOn = (index: number, issuer: string): SoftwareAuthenticator =>
+  Object.assign(Object.create(SoftwareAuthenticator.prototype) as SoftwareAuthenticator, passkeyUsers[index % passkeyUsers.length]!, { origin: new URL(issuer).origin });
 
 async function freshDatabase() {
   const database = await createEmptyPostgresDatabase();
@@ -173,7 +189,7 @@ type Server = {
 
 /** One run of a scenario against one server. */
 async function measureOnce(server: Server, name: ScenarioName, warmup: number, duration: number): Promise<RawLoad> {
-  const http = createHttpClient(connections);
+  const http = createHttpClient(connections, { ca: upstream?.ca });
   try {
     const { target } = server;
     const operation = (index: number): (() => Promise<void>) => {
@@ -199,6 +215,17 @@ async function measureOnce(server: Server, name: ScenarioName, warmup: number, d
           // The bare provider's baseline, as for code_sign_in: its sign-in and the same code exchange.
           if (target.kind === "bare") return () => scenario.signInAndExchange(http, target, { login: `bench-user-${index}` });
           return async () => scenario.totpSignIn(http, target, await totpUsers!.take(), TOTP_USER_PASSWORD, TOTP_USER_SECRET);
+        }
+        case "passkey_sign_in": {
+          // The bare provider's baseline, as for code_sign_in: its sign-in and the same code exchange.
+          if (target.kind === "bare") return () => scenario.signInAndExchange(http, target, { login: `bench-user-${index}` });
+          const authenticator = passkeyOn(index, target.issuer);
+          return () => scenario.passkeySignIn(http, target, authenticator);
+        }
+        case "federated_sign_in": {
+          // The bare provider's baseline, as for code_sign_in: its sign-in and the same code exchange.
+          if (target.kind === "bare") return () => scenario.signInAndExchange(http, target, { login: `bench-user-${index}` });
+          return () => scenario.federatedSignIn(http, target, UPSTREAM_ID, federatedLogin(index));
         }
         case "sign_up":
           if (target.kind === "bare") throw new Error("the bare provider has no sign-up");
@@ -403,7 +430,21 @@ async function main() {
   }
   const database = await freshDatabase();
   const keysDir = await freshKeysDir();
-  const idpEnv = { ...baseEnv, ...mailSettings, SMTP_URL: mailbox.url, ...limitsTo("1000000000"), DATABASE_URL: database.url, KEYS_DIR: keysDir };
+  if (scenarioNames.includes("federated_sign_in")) {
+    const started = await startBenchUpstream();
+    upstream = started;
+    cleanups.push(() => started.stop());
+  }
+  const idpEnv = {
+    ...baseEnv,
+    ...mailSettings,
+    SMTP_URL: mailbox.url,
+    ...limitsTo("1000000000"),
+    DATABASE_URL: database.url,
+    KEYS_DIR: keysDir,
+    // The upstream's self-signed certificate, trusted by our IdP (and only there).
+    ...(upstream ? { NODE_EXTRA_CA_CERTS: upstream.caFile } : {}),
+  };
   await (await startIdp(idpEnv)).stop(); // migrates and creates the keys
   const restartMs: number[] = [];
   for (let run = 0; run < Number(args["restart-runs"]); run++) {
@@ -445,6 +486,40 @@ async function main() {
       },
       totpUserEmail,
     );
+  }
+
+  if (scenarioNames.includes("passkey_sign_in")) {
+    // As signing up and adding a passkey on the account page leaves them: a person without a
+    // password and one passkey, registered through idp/accounts/passkeys.ts (the origin in the
+    // registration is any of ours: a passkey is bound to the relying party ID, 127.0.0.1).
+    const origin = "http://127.0.0.1";
+    const passkeys = createPasskeys({
+      db,
+      stores: (queryable) => storesOver(queryable, () => new Date()),
+      settings: { rpId: "127.0.0.1", origin, rpName: "Bench" },
+      now: () => new Date(),
+    });
+    for (let index = 0; index < connections; index++) {
+      const person = await seed.users.create({ email: `bench-passkey-user-${index}@example.com`, emailVerified: true, passwordHash: null });
+      const authenticator = new SoftwareAuthenticator(origin, { synced: true });
+      const registered = await passkeys.register({ userId: person.id, response: authenticator.register(await passkeys.registrationOptions(person.id)), name: "Bench" });
+      if (!registered.ok) throw new Error(`registering a bench passkey failed: ${JSON.stringify(registered)}`);
+      passkeyUsers.push(authenticator);
+    }
+  }
+  if (upstream) {
+    // As `idp upstreams add bench-upstream --issuer ... --trust-email` leaves it, and a person on
+    // ours with each upstream account's verified address: the first sign-in links them, the rest
+    // find the link.
+    const providers = createUpstreamProviders({
+      db,
+      stores: (queryable) => storesOver(queryable, () => new Date()),
+      sealer: async () => createSealer((await loadCookieKeys(keysDir))!, UPSTREAM_SECRET_INFO),
+      production: true,
+      issuer: "http://127.0.0.1",
+    });
+    await providers.add({ id: UPSTREAM_ID, issuer: upstream.issuer, clientId: upstream.clientId, secret: upstream.clientSecret, name: "Bench Upstream", trustEmail: true });
+    for (let index = 0; index < connections; index++) await seed.users.create({ email: federatedUserEmail(federatedLogin(index)), emailVerified: true, passwordHash: null });
   }
 
   // 4. The servers: ours as configured for production (limits counted in the database), the bare

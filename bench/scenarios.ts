@@ -1,7 +1,7 @@
 // What the benchmark asks a server to do, one operation each: discovery and JWKS GETs, the
 // client_credentials grant, one step of a refresh-token chain, a whole password sign-in through
 // the server's own pages, and on ours a whole sign-in by an emailed code and a whole sign-up (each
-// to the token exchange), the codes read from the mail, and a password + authenticator app sign-in. Each checks the answer and throws when it
+// to the token exchange), the codes read from the mail, a password + authenticator app sign-in, a passkey sign-in and a sign-in through an upstream provider. Each checks the answer and throws when it
 // is not the expected one.
 import { createHash, randomBytes } from "node:crypto";
 import * as OTPAuth from "otpauth";
@@ -176,6 +176,13 @@ class Browser {
     return this.go(new URL(formAction ?? found.action, page.url), { ...found.hidden, ...fields });
   }
 
+  /** A page's first form posted with these fields (a page with one form: the upstream's login and consent). */
+  async submitFirst(page: Page, fields: Record<string, string>): Promise<Page | SignInResult> {
+    const found = findForm(page.html, () => true);
+    if (!found) throw new Error(`no form at ${page.url.href}`);
+    return this.go(new URL(found.action, page.url), { ...found.hidden, ...fields });
+  }
+
   /** A JSON POST from a page's script, with the page's cookies and CSRF token (no redirects). */
   async postJson(page: Page, path: string, csrfToken: string): Promise<unknown> {
     const url = new URL(path, page.url);
@@ -207,7 +214,7 @@ class Browser {
   private async go(first: URL, fields?: Record<string, string>): Promise<Page | SignInResult> {
     let url = first;
     let body = fields && form(fields);
-    for (let hop = 0; hop < 8; hop++) {
+    for (let hop = 0; hop < 10; hop++) {
       const headers: Record<string, string> = { accept: "text/html" };
       const cookie = this.jar.header(url);
       if (cookie) headers.cookie = cookie;
@@ -302,4 +309,21 @@ export async function passkeySignIn(http: HttpClient, target: Target, authentica
   const credential = JSON.stringify(authenticator.assert(options as Parameters<SoftwareAuthenticator["assert"]>[0]));
   const signedIn = await browser.submit(signInPage, `/interaction/${uid}/passkey`, { credential });
   await exchange(http, target, browser.done(signedIn, "the passkey"));
+}
+
+/**
+ * A person signing in through an upstream OpenID Connect provider from a fresh browser: the
+ * authorization request, the sign-in page, "Continue with <upstream>" (to the upstream's /auth), the
+ * upstream's login and consent pages, its redirect to our callback, our IdP's code exchange with the
+ * upstream and the ID token checked, the redirects to the client, the code exchange.
+ */
+export async function federatedSignIn(http: HttpClient, target: Target, upstreamId: string, login: string): Promise<void> {
+  const browser = new Browser(http, target);
+  const signInPage = await browser.start();
+  const href = new RegExp(`href="(/interaction/[A-Za-z0-9_-]+/upstream/${upstreamId})"`).exec(signInPage.html)?.[1];
+  if (!href) throw new Error(`no "Continue with" ${upstreamId} on the sign-in page`);
+  const upstreamLogin = await browser.get(signInPage, href);
+  let next = await browser.submitFirst(upstreamLogin, { login, password: "any" });
+  if ("html" in next && next.html.includes('value="consent"')) next = await browser.submitFirst(next, {});
+  await exchange(http, target, browser.done(next, "the upstream sign-in"));
 }
