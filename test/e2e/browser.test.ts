@@ -96,7 +96,7 @@ const atApp = (pathname: string) => (url: URL) => url.origin === appOrigin && ur
 
 /** Clicks the app's "Sign in" and waits for the IdP's login form. */
 async function goToLogin(page: Page): Promise<void> {
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForURL(atLoginPage);
   await page.getByLabel("Password").waitFor();
 }
@@ -106,7 +106,7 @@ async function signIn(page: Page): Promise<void> {
   await goToLogin(page);
   await page.getByLabel("Email").fill(alice.email);
   await page.getByLabel("Password").fill(alice.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForURL(atApp("/"));
   await page.getByText(`Signed in as ${alice.email}`).waitFor();
 }
@@ -175,7 +175,7 @@ describe("the example app in Chromium", () => {
     await page.getByLabel("Email").fill(alice.email);
     await page.getByLabel("Password").fill(alice.password);
     if (SCREENSHOT_DIR) await page.screenshot({ path: path.join(SCREENSHOT_DIR, "idp-login-page.png"), fullPage: true });
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
 
     await page.waitForURL(atApp("/"));
     await page.getByText(`Signed in as ${alice.email}`).waitFor();
@@ -264,7 +264,7 @@ describe("the example app in Chromium", () => {
     await page.getByRole("button", { name: "Cancel" }).click();
     await page.waitForURL(atApp("/"));
     expect(await page.getByRole("alert").textContent()).toMatch(/^Sign-in failed: /);
-    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.getByRole("button", { name: "Sign in", exact: true }).waitFor();
     expect(await fetchToken(page, false)).toBeNull();
   });
 });
@@ -276,7 +276,7 @@ describe("the example app when the IdP cannot be reached", () => {
   it("says so, and signs in once the IdP answers again", async () => {
     const page = await openApp();
     await page.route(discovery, (route) => route.abort("connectionrefused"));
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     expect(await page.getByRole("alert").textContent()).toMatch(/^Could not reach the identity provider/);
 
     await page.unroute(discovery);
@@ -288,7 +288,7 @@ describe("the example app when the IdP cannot be reached", () => {
     await signIn(page);
     await page.route(tokenEndpoint, (route) => route.abort("connectionrefused"));
     await page.reload();
-    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await page.getByRole("button", { name: "Sign in", exact: true }).waitFor();
     expect(await page.evaluate((key) => sessionStorage.getItem(key), REFRESH_KEY)).toBeTypeOf("string");
 
     await page.unroute(tokenEndpoint);

@@ -77,7 +77,7 @@ describe("a device signs in with a code typed in a browser", () => {
 
       await page.getByLabel("Email").fill(person.email);
       await page.getByLabel("Password").fill(person.password);
-      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
       await page.getByRole("heading", { name: "Device connected" }).waitFor();
       expect(await page.getByRole("status").textContent()).toContain("Acme CLI is signed in on your device");
       await expectAccessible(page, "success");

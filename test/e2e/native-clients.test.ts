@@ -129,7 +129,7 @@ describe("a native app", () => {
       expect(signInPage!.headers()["content-security-policy"]).toContain("form-action 'self' com.example.app:;");
       await page.getByLabel("Email").fill(person.email);
       await page.getByLabel("Password").fill(person.password);
-      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
       const callback = await appOpened;
       expect(callback).toMatch(/^com\.example\.app:\/callback\?code=/);
       expect(cspViolations).toEqual([]);

@@ -146,7 +146,7 @@ async function signIn(page: Page): Promise<void> {
   await goToLogin(page);
   await page.getByLabel("Email").fill(alice.email);
   await page.getByLabel("Password").fill(alice.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForURL(atHome);
   await page.getByText(`Signed in as ${alice.email}`).waitFor();
 }

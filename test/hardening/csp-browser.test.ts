@@ -79,7 +79,7 @@ async function signInWithConsent(page: Page): Promise<void> {
   await page.goto(authorizationUrl());
   await page.getByLabel("Email").fill(alice.email);
   await page.getByLabel("Password").fill(alice.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("button", { name: "Allow" }).click();
   await page.waitForURL(at("/callback"));
 }
@@ -93,7 +93,7 @@ describe("the IdP's Content-Security-Policy in Chromium", () => {
     expect(await page.locator("main").evaluate((main) => getComputedStyle(main).borderTopLeftRadius)).toBe("12px");
     await page.getByLabel("Email").fill(alice.email);
     await page.getByLabel("Password").fill(alice.password);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await page.getByRole("button", { name: "Allow" }).click();
     await page.waitForURL(at("/callback"));
     expect(new URL(page.url()).searchParams.get("code")).toBeTruthy();

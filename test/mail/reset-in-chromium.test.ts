@@ -49,7 +49,7 @@ describe("password reset in Chromium", () => {
       await page.getByLabel("Email").fill(person.email);
       await page.getByLabel("Password").fill(NEW_PASSWORD);
       const callback = page.waitForRequest((request) => request.url().startsWith(REDIRECT_URI));
-      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
       expect(new URL((await callback).url()).searchParams.get("code")).toBeTruthy();
     } finally {
       await context.close();
