@@ -158,8 +158,9 @@ export function createSecondFactors(deps: SecondFactorDeps) {
     async requiredLevel(userId: string, client: { requireMfa?: boolean } | undefined, requested: AuthenticationLevel = "1fa"): Promise<AuthenticationLevel> {
       if (levelSatisfies(requested, "mfa")) return requested;
       if (deps.mfaRequired || client?.requireMfa) return "mfa";
-      const factors = await api.factors(userId);
-      return factors.totp || factors.passkeys ? "mfa" : requested;
+      // Asked on every authorization of a one-factor session (oidc/acr-values.ts): the app and the passkeys only.
+      const [totp, passkeys] = await Promise.all([store.findTotp(userId), deps.hasPasskeys?.(userId) ?? false]);
+      return totp?.confirmedAt != null || passkeys ? "mfa" : requested;
     },
 
     /**
