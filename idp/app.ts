@@ -147,6 +147,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       devicePollTooSoon: (subject, intervalSeconds) => rateLimits.devicePollTooSoon(subject, intervalSeconds),
       // The IdP's own pages sign in as this client (http/idp-session.ts).
       builtInClients: [idpPagesClientMetadata(config.issuer)],
+      // Bound late (built below): a single sign-on session below the MFA policy is asked for the missing factor.
+      requiredLevel: async (accountId, clientId, requested) => secondFactors.requiredLevel(accountId, await pagesClientLookup.find(clientId), requested),
     });
     built.on("server_error", (_ctx, error) => app.log.error({ err: error }, "oidc-provider server_error"));
     // Token and grant revocations, and sign-outs, go to the audit trail (never the token values).

@@ -3,7 +3,7 @@
 // Each change needs a sign-in within the last five minutes, at the level the person's factors
 // give (so a password alone cannot remove the app); the app is not removed where it is the only
 // second factor and one is required (MFA=required).
-import type { SecondFactors } from "../accounts/second-factors.ts";
+import { TOTP_ENROLMENT_PATTERN, type SecondFactors } from "../accounts/second-factors.ts";
 import { formBody } from "../interactions/schemas.ts";
 import { html } from "../pages/html.ts";
 import { formatMessage } from "../pages/i18n.ts";
@@ -51,15 +51,17 @@ ${buttonForm(REMOVE_PATH, csrfToken, t("account.mfa.remove"), "secondary")}`
     },
 
     routes(scope, routeContext) {
-      async function enrolmentPage(reply: FastifyReply, account: SignedInAccount, error?: string) {
+      /** The set-up page: a new key, or after a wrong code the key this page showed (`continuing`). */
+      async function enrolmentPage(reply: FastifyReply, account: SignedInAccount, error?: string, continuing?: string) {
         const { view, user, csrfToken } = account;
-        const enrolment = await secondFactors.beginTotp({ id: user.id, email: user.email });
+        const enrolment = await secondFactors.beginTotp({ id: user.id, email: user.email }, continuing);
         if (!enrolment) return routeContext.backToAccount(reply, { section: "two-step" });
         const body = totpEnrolmentBody(view, {
           action: TOTP_PATH,
           csrfToken,
           qr: await qrCodeSvg(enrolment.uri, view.t("secondFactor.enrol.qrLabel")),
           secret: enrolment.secret,
+          enrolment: enrolment.enrolment,
           error: error === undefined ? undefined : { field: "code", message: error },
           backHref: { href: "/account", label: view.t("account.back") },
         });
@@ -72,9 +74,9 @@ ${buttonForm(REMOVE_PATH, csrfToken, t("account.mfa.remove"), "secondary")}`
         return enrolmentPage(reply, account);
       });
 
-      scope.post<{ Body: { code: string; _csrf: string } }>(
+      scope.post<{ Body: { code: string; enrolment: string; _csrf: string } }>(
         TOTP_PATH,
-        { schema: { body: formBody(["code"], { code: CODE_INPUT }) }, preHandler: routeContext.csrfProtection },
+        { schema: { body: formBody(["code", "enrolment"], { code: CODE_INPUT, enrolment: { type: "string", pattern: TOTP_ENROLMENT_PATTERN } }) }, preHandler: routeContext.csrfProtection },
         async (request, reply) => {
           const account = await fresh(routeContext, request, reply, TOTP_PATH);
           if (!account) return reply;
@@ -83,10 +85,11 @@ ${buttonForm(REMOVE_PATH, csrfToken, t("account.mfa.remove"), "secondary")}`
             ...context(account),
             ip: request.ip,
             userAgent: request.headers["user-agent"],
+            enrolment: request.body.enrolment,
           });
           if (!result.ok) {
             const message = result.reason === "locked" ? formatMessage(view.t, { id: "login.error.locked", values: { wait: result.retryAfterSeconds } }) : view.t("secondFactor.error.invalidCode");
-            return enrolmentPage(reply, account, message);
+            return enrolmentPage(reply, account, message, request.body.enrolment);
           }
           reply.header("Cache-Control", "no-store");
           const body = recoveryCodesBody(view, { codes: result.recoveryCodes, continueHref: "/account?notice=totpEnrolled#two-step", csrfToken: account.csrfToken });

@@ -4,7 +4,7 @@
 // recovery codes are kept as SHA-256 digests. A TOTP code is accepted once: the step of the last
 // accepted code only moves forward, in one UPDATE. Every failure counts towards the lockout of the
 // person's email, and every change is audited and mailed (security-notices.ts) in its transaction.
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import * as OTPAuth from "otpauth";
 import type { Database, Queryable } from "../db/database.ts";
 import { accountKey, type Lockout } from "../abuse/lockout.ts";
@@ -26,6 +26,12 @@ export const RECOVERY_CODE_COUNT = 10;
 export const RECOVERY_CODE_PATTERN = "^[A-Za-z2-7 -]{16,40}$";
 /** The context a seed is sealed with: its row's person (the benchmark seeds people with it too). */
 export const sealContext = (userId: string) => `totp:${userId}`;
+/** How long an app being set up waits for its first code: a key shown and abandoned is not kept. */
+export const TOTP_ENROLMENT_TTL_SECONDS = 10 * 60;
+/** The enrolment a page shows (its form carries it back): the digest of the sealed seed, 43 base64url characters. */
+export const TOTP_ENROLMENT_PATTERN = "^[A-Za-z0-9_-]{43}$";
+const enrolmentOf = (sealed: Buffer) => createHash("sha256").update(sealed).digest("base64url");
+const sameEnrolment = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
@@ -78,12 +84,17 @@ export type Factors = { totp: boolean; recoveryCodesLeft: number; passkeys: bool
 
 export type FactorCheck = { ok: true } | { ok: false; reason: "invalid" } | { ok: false; reason: "locked"; retryAfterSeconds: number };
 
-export type TotpEnrolment = { secret: string; uri: string };
+/** An app being set up: its seed, the otpauth URI, and the enrolment the page's form carries back. */
+export type TotpEnrolment = { secret: string; uri: string; enrolment: string };
 
 export function createSecondFactors(deps: SecondFactorDeps) {
   const { db, box, notices, lockout } = deps;
   const now = deps.now ?? (() => new Date());
   const { secondFactors: store, audit } = deps.stores(db);
+
+  /** Enrolments begun before this have expired. */
+  const enrolmentStart = () => new Date(now().getTime() - TOTP_ENROLMENT_TTL_SECONDS * 1000);
+  const enrolling = (factor: { createdAt: Date }) => factor.createdAt > enrolmentStart();
 
   const totpFor = (person: Person, secret: string) =>
     new OTPAuth.TOTP({ issuer: deps.issuerName, label: person.email, algorithm: "SHA1", digits: TOTP_DIGITS, period: TOTP_PERIOD_SECONDS, secret: OTPAuth.Secret.fromBase32(secret) });
@@ -148,39 +159,46 @@ export function createSecondFactors(deps: SecondFactorDeps) {
     async requiredLevel(userId: string, client: { requireMfa?: boolean } | undefined, requested: AuthenticationLevel = "1fa"): Promise<AuthenticationLevel> {
       if (levelSatisfies(requested, "mfa")) return requested;
       if (deps.mfaRequired || client?.requireMfa) return "mfa";
-      const factors = await api.factors(userId);
-      return factors.totp || factors.passkeys ? "mfa" : requested;
+      // Asked on every authorization of a one-factor session (oidc/acr-values.ts): the app and the passkeys only.
+      const [totp, passkeys] = await Promise.all([store.findTotp(userId), deps.hasPasskeys?.(userId) ?? false]);
+      return totp?.confirmedAt != null || passkeys ? "mfa" : requested;
     },
 
     /**
-     * Starts setting up an authenticator app: a new seed, or the one being set up already (a reload
-     * shows the same QR code). Undefined when the person has a confirmed app.
+     * Starts setting up an authenticator app with a new seed. Only the page that began an enrolment
+     * (`continuing`, carried by its form) is shown its seed again, after a wrong code, while it lasts:
+     * a seed shown elsewhere (a sign-in abandoned by whoever had the password) is never offered to
+     * the person. Undefined when the person has a confirmed app.
      */
-    async beginTotp(person: Person): Promise<TotpEnrolment | undefined> {
+    async beginTotp(person: Person, continuing?: string): Promise<TotpEnrolment | undefined> {
       const existing = await store.findTotp(person.id);
       if (existing?.confirmedAt) return undefined;
-      let secret = existing && box.open(existing.sealedSecret, sealContext(person.id));
-      if (!secret) {
-        secret = new OTPAuth.Secret({ size: 20 }).base32;
-        if (!(await store.beginTotp(person.id, box.seal(secret, sealContext(person.id))))) return undefined;
+      if (existing && continuing !== undefined && enrolling(existing) && sameEnrolment(continuing, enrolmentOf(existing.sealedSecret))) {
+        const secret = box.open(existing.sealedSecret, sealContext(person.id));
+        if (secret) return { secret, uri: totpFor(person, secret).toString(), enrolment: continuing };
       }
-      return { secret, uri: totpFor(person, secret).toString() };
+      const secret = new OTPAuth.Secret({ size: 20 }).base32;
+      const sealed = box.seal(secret, sealContext(person.id));
+      if (!(await store.beginTotp(person.id, sealed))) return undefined;
+      return { secret, uri: totpFor(person, secret).toString(), enrolment: enrolmentOf(sealed) };
     },
 
     /**
-     * Confirms the app being set up with a code from it: the app is on, ten new recovery codes
-     * replace any old ones (returned to be shown once), the person is told by mail.
+     * Confirms the app being set up with a code from it: only the enrolment the page showed, within
+     * TOTP_ENROLMENT_TTL_SECONDS of its start. The app is on, ten new recovery codes replace any old
+     * ones (returned to be shown once), the person is told by mail.
      */
-    async confirmTotp(person: Person, code: string, context: FactorContext = {}): Promise<({ ok: true; recoveryCodes: string[] }) | Exclude<FactorCheck, { ok: true }>> {
+    async confirmTotp(person: Person, code: string, context: FactorContext & { enrolment: string }): Promise<({ ok: true; recoveryCodes: string[] }) | Exclude<FactorCheck, { ok: true }>> {
       const lock = await locked(person);
       if (lock && !lock.ok) return lock;
-      const pending = await store.findTotp(person.id);
-      const secret = pending && !pending.confirmedAt ? box.open(pending.sealedSecret, sealContext(person.id)) : undefined;
+      const found = await store.findTotp(person.id);
+      const pending = found && !found.confirmedAt && enrolling(found) && sameEnrolment(context.enrolment, enrolmentOf(found.sealedSecret)) ? found : undefined;
+      const secret = pending ? box.open(pending.sealedSecret, sealContext(person.id)) : undefined;
       const step = secret === undefined ? undefined : stepOf(person, secret, code);
       if (step === undefined) return (await failed(person, "totp", "invalid_enrolment_code", context)) as Exclude<FactorCheck, { ok: true }>;
       const recoveryCodes = await db.transaction(async (tx) => {
         const stores = deps.stores(tx);
-        if (!(await stores.secondFactors.confirmTotp(person.id, step))) return undefined;
+        if (!(await stores.secondFactors.confirmTotp(person.id, step, pending!.sealedSecret, enrolmentStart()))) return undefined;
         const codes = await newRecoveryCodes(stores, person.id);
         await notices.record(stores, { ...notice(person, context), change: "totp_enrolled", event: "mfa.totp_enrolled" });
         return codes;

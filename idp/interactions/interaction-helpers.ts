@@ -9,7 +9,7 @@ import { idpErrors } from "../errors.ts";
 import type { ClientBrand, View, Views } from "../pages/layout.ts";
 import { setPagePolicy, type PolicyOptions } from "../http/security-headers.ts";
 import { acrOf, completeMethods, levelOf, levelSatisfies, type AuthenticationLevel, type AuthenticationMethod } from "../accounts/authentication-methods.ts";
-import { ACR_VALUES_REASON, requestedLevel } from "../oidc/acr-values.ts";
+import { ACR_VALUES_REASON, MFA_POLICY_REASON, requestedLevel } from "../oidc/acr-values.ts";
 import type { Client } from "../store/clients.ts";
 import type { SecondFactorStore } from "../store/second-factors.ts";
 import { IdpError } from "../errors.ts";
@@ -45,10 +45,11 @@ export type InteractionContext = {
 export const secondFactorPath = (uid: string) => `/interaction/${uid}/second-factor`;
 
 /** The login prompt's reasons that only ask more of the session's own person (step-up), not a new sign-in. */
-const STEP_UP_REASONS = new Set([ACR_VALUES_REASON, "essential_acr", "essential_acrs"]);
+const STEP_UP_REASONS = new Set([ACR_VALUES_REASON, MFA_POLICY_REASON, "essential_acr", "essential_acrs"]);
 
 /**
- * The session's person and methods when the login prompt only asks for a higher level (acr_values):
+ * The session's person and methods when the login prompt only asks for a higher level (acr_values,
+ * or the MFA policy of the client or the person):
  * then only the missing factor is asked, of that same person. Undefined for a sign-in from scratch
  * (no session, prompt=login, max_age passed, another subject hinted).
  */

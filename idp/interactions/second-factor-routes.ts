@@ -9,7 +9,7 @@ import type { View } from "../pages/layout.ts";
 import { formatMessage, type Message } from "../pages/i18n.ts";
 import { qrCodeSvg, recoveryCodesPage, secondFactorPage, totpEnrolmentPage } from "../pages/second-factor.ts";
 import { completeMethods, type AuthenticationMethod } from "../accounts/authentication-methods.ts";
-import { RECOVERY_CODE_PATTERN, type FactorCheck, type SecondFactors } from "../accounts/second-factors.ts";
+import { RECOVERY_CODE_PATTERN, TOTP_ENROLMENT_PATTERN, type FactorCheck, type SecondFactors } from "../accounts/second-factors.ts";
 import type { UserStore } from "../store/users.ts";
 import type { SecondFactorStore } from "../store/second-factors.ts";
 import { requestedLevel } from "../oidc/acr-values.ts";
@@ -35,11 +35,13 @@ export type SecondFactorRouteDeps = InteractionContext & {
 /** Six digits, as apps show them (a space in the middle is forgiven). */
 const TOTP_INPUT = { type: "string", pattern: "^ *[0-9]{3} ?[0-9]{3} *$" } as const;
 const totpBody = formBody(["code"], { code: TOTP_INPUT });
+const enrolBody = formBody(["code", "enrolment"], { code: TOTP_INPUT, enrolment: { type: "string", pattern: TOTP_ENROLMENT_PATTERN } });
 const recoveryBody = formBody(["recovery_code"], { recovery_code: { type: "string", pattern: RECOVERY_CODE_PATTERN } });
 const csrfOnly = formBody([], {});
 const METHOD_QUERY = { type: "object", properties: { method: { type: "string", enum: ["totp", "recovery"] } }, additionalProperties: false } as const;
 
 type CodePost = UidParams & { Body: { code: string } };
+type EnrolPost = UidParams & { Body: { code: string; enrolment: string } };
 type RecoveryPost = UidParams & { Body: { recovery_code: string } };
 
 const failure = (check: Exclude<FactorCheck, { ok: true }>, invalid: Message["id"]): { status: number; message: Message } =>
@@ -62,7 +64,14 @@ export async function secondFactorRoutes(app: FastifyInstance, deps: SecondFacto
     return { details, pending, person, context } as const;
   }
 
-  async function render(request: FastifyRequest, reply: FastifyReply, details: Details, person: { id: string; email: string }, options: { method?: "totp" | "recovery"; status?: number; error?: Message; errorField?: string }) {
+  async function render(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    details: Details,
+    person: { id: string; email: string },
+    // `enrolment`: the app this page is setting up (after a wrong code, the same key again); none: a new key.
+    options: { method?: "totp" | "recovery"; status?: number; error?: Message; errorField?: string; enrolment?: string },
+  ) {
     const { view, client } = await pageFor(request, reply, details);
     const csrfToken = reply.generateCsrf();
     const error = options.error && { field: options.errorField ?? "code", message: formatMessage(view.t, options.error) };
@@ -71,7 +80,7 @@ export async function secondFactorRoutes(app: FastifyInstance, deps: SecondFacto
     const passkeyOffer = passkeys ? deps.passkeys?.secondFactorOffer?.({ uid: details.uid, view, csrfToken }) : undefined;
     // A person without any factor sets up an app here (the policy asked for one they do not have).
     if (!factors.totp && !passkeys) {
-      const enrolment = await secondFactors.beginTotp(person);
+      const enrolment = await secondFactors.beginTotp(person, options.enrolment);
       if (!enrolment) return reply.redirect(secondFactorPath(details.uid), 303);
       const page = totpEnrolmentPage(view, {
         action: `${secondFactorPath(details.uid)}/enrol`,
@@ -80,6 +89,7 @@ export async function secondFactorRoutes(app: FastifyInstance, deps: SecondFacto
         intro: view.t("secondFactor.enrol.required"),
         qr: await qrCodeSvg(enrolment.uri, view.t("secondFactor.enrol.qrLabel")),
         secret: enrolment.secret,
+        enrolment: enrolment.enrolment,
         error,
         cancelAction: `/interaction/${details.uid}/abort`,
       });
@@ -134,15 +144,20 @@ export async function secondFactorRoutes(app: FastifyInstance, deps: SecondFacto
 
   // Setting up an app inside the sign-in: the code confirms it, the recovery codes are shown once,
   // and the held sign-in now has both factors; "continue" finishes it.
-  app.post<CodePost>("/interaction/:uid/second-factor/enrol", post(totpBody), async (request, reply) => {
+  // Only a person with no factor at all sets one up here (whoever has just their password must not
+  // add one beside theirs): one who has since got an app or a passkey is asked for it instead.
+  app.post<EnrolPost>("/interaction/:uid/second-factor/enrol", post(enrolBody), async (request, reply) => {
     const found = await held(request, reply);
     if ("redirect" in found) return found.redirect;
+    const factors = await secondFactors.factors(found.person.id);
+    if (factors.totp || factors.passkeys) return reply.redirect(secondFactorPath(found.details.uid), 303);
     const code = request.body.code.replace(/ /g, "");
     const { view, client } = await pageFor(request, reply, found.details);
-    const result = (await limited(request, found.person.email)) ?? (await secondFactors.confirmTotp(found.person, code, { ...found.context, locale: view.locale }));
+    const { enrolment } = request.body;
+    const result = (await limited(request, found.person.email)) ?? (await secondFactors.confirmTotp(found.person, code, { ...found.context, locale: view.locale, enrolment }));
     if (!result.ok) {
       const { status, message } = failure(result, "secondFactor.error.invalidCode");
-      return render(request, reply, found.details, found.person, { status, error: message });
+      return render(request, reply, found.details, found.person, { status, error: message, enrolment });
     }
     const amr = completeMethods([...(found.pending.amr as AuthenticationMethod[]), "otp"]);
     await deps.pending.savePending({ ...found.pending, amr });

@@ -20,7 +20,7 @@ import { createLogoutWithoutPrompt, nameSessionsInIdTokens } from "./logout-with
 import { staleLogoutConfirmation } from "./stale-logout.ts";
 import type { UserStore } from "../store/users.ts";
 import { installNativeRedirectMatching } from "./native-redirects.ts";
-import { interactionPolicyFor } from "./acr-values.ts";
+import { interactionPolicyFor, type SessionLevelPolicy } from "./acr-values.ts";
 import { deviceFlowFeature, enforceDevicePollInterval, prefillCodeFromLink } from "./device-flow.ts";
 
 export type ProviderDeps = {
@@ -40,6 +40,8 @@ export type ProviderDeps = {
   devicePollTooSoon?: (subject: string, intervalSeconds: number) => Promise<boolean>;
   /** Clients built into the IdP (its own pages' sign-in, http/idp-session.ts): found before the clients table. */
   builtInClients?: Configuration["clients"];
+  /** The MFA policy for an existing session (acr-values.ts); none: only acr_values is checked. */
+  requiredLevel?: SessionLevelPolicy;
 };
 
 /** The view of a provider request: end_session and authorization take `ui_locales`. */
@@ -136,7 +138,7 @@ export function baseConfiguration(input: {
   };
 }
 
-export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon, builtInClients }: ProviderDeps): Provider {
+export function createProvider({ config, keys, adapter, users, commitTokenWrites, views, errorResponses, now = () => new Date(), devicePollTooSoon, builtInClients, requiredLevel }: ProviderDeps): Provider {
   const base = baseConfiguration({ config, keys, findAccount: createFindAccount(users) });
   const endSessionWithoutPrompt = createLogoutWithoutPrompt(now);
   const configuration: Configuration = {
@@ -161,8 +163,8 @@ export function createProvider({ config, keys, adapter, users, commitTokenWrites
         },
       },
     },
-    // acr_values asking for more than the session reached prompts for a login (acr-values.ts).
-    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyFor(config.issuer) },
+    // acr_values, or the MFA policy, asking for more than the session reached prompts for a login (acr-values.ts).
+    interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid), policy: interactionPolicyFor(config.issuer, requiredLevel) },
     async renderError(ctx, out, error) {
       // A sign-out confirmed after the session already ended (another tab), or after a newer sign-out page.
       const stale = staleLogoutConfirmation(ctx, error);

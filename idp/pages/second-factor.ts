@@ -77,6 +77,8 @@ export type TotpEnrolmentInput = {
   intro?: string;
   qr: Html;
   secret: string;
+  /** The enrolment shown (accounts/second-factors.ts): the form carries it back, so only this page confirms it. */
+  enrolment: string;
   error?: FieldError;
   /** A Cancel form's action, inside a sign-in. */
   cancelAction?: string;
@@ -97,6 +99,7 @@ ${input.intro ? html`<p>${input.intro}</p>` : ""}
 <p class="confirmation-code" id="totp-secret">${grouped(input.secret)}</p>
 <form method="post" action="${input.action}" novalidate>
 ${csrfField(input.csrfToken)}
+<input type="hidden" name="enrolment" value="${input.enrolment}">
 ${codeField(view, "code", t("secondFactor.code"), input.error, true)}
 ${primaryButton(t("secondFactor.enrol.submit"))}
 </form>

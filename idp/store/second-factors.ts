@@ -3,17 +3,18 @@
 // UPDATE that only one caller can win.
 import type { Queryable } from "../db/database.ts";
 
-export type TotpFactor = { userId: string; sealedSecret: Buffer; confirmedAt: Date | null; lastUsedStep: number };
+export type TotpFactor = { userId: string; sealedSecret: Buffer; confirmedAt: Date | null; lastUsedStep: number; createdAt: Date };
 
 export type PendingSignIn = { interactionUid: string; userId: string; amr: string[]; expiresAt: Date };
 
-type TotpRow = { user_id: string; sealed_secret: Buffer; confirmed_at: Date | null; last_used_step: string };
+type TotpRow = { user_id: string; sealed_secret: Buffer; confirmed_at: Date | null; last_used_step: string; created_at: Date };
 
 const toTotp = (row: TotpRow): TotpFactor => ({
   userId: row.user_id,
   sealedSecret: row.sealed_secret,
   confirmedAt: row.confirmed_at,
   lastUsedStep: Number(row.last_used_step),
+  createdAt: row.created_at,
 });
 
 export interface SecondFactorStore {
@@ -21,8 +22,11 @@ export interface SecondFactorStore {
   findTotp(userId: string): Promise<TotpFactor | undefined>;
   /** Starts (or restarts) setting up an app; a confirmed one is kept: false then. */
   beginTotp(userId: string, sealedSecret: Buffer): Promise<boolean>;
-  /** Confirms an app being set up with the step of the code that confirmed it; false when none was being set up. */
-  confirmTotp(userId: string, step: number): Promise<boolean>;
+  /**
+   * Confirms the app being set up with the step of the code that confirmed it: only the seed the code
+   * was checked against, begun after `begunAfter`; false otherwise (none, replaced, or expired).
+   */
+  confirmTotp(userId: string, step: number, sealedSecret: Buffer, begunAfter: Date): Promise<boolean>;
   /** Accepts a code of `step`: only when it is later than the last one accepted (one winner). */
   advanceTotpStep(userId: string, step: number): Promise<boolean>;
   /** Seals a seed again (under the current key), only if it is still the one read. */
@@ -46,7 +50,7 @@ export interface SecondFactorStore {
 export function createSecondFactorStore(db: Queryable, now: () => Date = () => new Date()): SecondFactorStore {
   return {
     async findTotp(userId) {
-      const { rows } = await db.query<TotpRow>("SELECT user_id, sealed_secret, confirmed_at, last_used_step FROM totp_factors WHERE user_id = $1", [userId]);
+      const { rows } = await db.query<TotpRow>("SELECT user_id, sealed_secret, confirmed_at, last_used_step, created_at FROM totp_factors WHERE user_id = $1", [userId]);
       return rows[0] && toTotp(rows[0]);
     },
 
@@ -60,10 +64,11 @@ export function createSecondFactorStore(db: Queryable, now: () => Date = () => n
       return rowCount === 1;
     },
 
-    async confirmTotp(userId, step) {
+    async confirmTotp(userId, step, sealedSecret, begunAfter) {
       const { rowCount } = await db.query(
-        "UPDATE totp_factors SET confirmed_at = $2, last_used_step = $3 WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id",
-        [userId, now(), step],
+        `UPDATE totp_factors SET confirmed_at = $2, last_used_step = $3
+         WHERE user_id = $1 AND confirmed_at IS NULL AND sealed_secret = $4 AND created_at > $5 RETURNING user_id`,
+        [userId, now(), step, sealedSecret, begunAfter],
       );
       return rowCount === 1;
     },
