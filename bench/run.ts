@@ -481,8 +481,9 @@ async function main() {
       Number(args["totp-users"]),
       async (email) => {
         const user = await seed.users.create({ email, emailVerified: true, passwordHash });
-        await factors.beginTotp(user.id, box.seal(TOTP_USER_SECRET, sealContext(user.id)));
-        await factors.confirmTotp(user.id, 0);
+        const sealed = box.seal(TOTP_USER_SECRET, sealContext(user.id));
+        await factors.beginTotp(user.id, sealed);
+        await factors.confirmTotp(user.id, 0, sealed, new Date(0));
       },
       totpUserEmail,
     );
