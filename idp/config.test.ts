@@ -247,6 +247,7 @@ describe("loadConfig explicit values", () => {
       deviceCodeTtlSeconds: 600,
       deviceCodeLimitPerIp: 20,
       mfa: "optional",
+      webauthnRpId: "auth.example.com", // the ISSUER's host name by default
     });
   });
 
