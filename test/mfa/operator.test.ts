@@ -66,7 +66,7 @@ describe("idp clients add --require-mfa, users show, users reset-mfa", () => {
     );
     expect(audit.rows).toEqual([
       { event: "mfa.reset", actor: "cli", details: { totp: true, recovery_codes: 10, others: 0, change: "mfa_reset" } },
-      { event: "user.factors_reset", actor: "cli", details: { second_factors: 11, sessions_revoked: expect.any(Number) } },
+      { event: "user.factors_reset", actor: "cli", details: { second_factors: 11, passkeys: 0, sessions_revoked: expect.any(Number) } },
     ]);
     const mail = await idp.database.db.query<{ template: string; recipient: string }>("SELECT template, recipient FROM mail_outbox WHERE template = 'security_notice' ORDER BY id");
     // One for the enrolment, one for the reset.
