@@ -54,5 +54,5 @@ describe("an invitation in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 90_000); // axe in two schemes on each page: slow on a busy machine (nothing asserts on time)
 });

@@ -54,5 +54,5 @@ describe("password reset in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 90_000); // axe in two schemes on each page: slow on a busy machine (nothing asserts on time)
 });

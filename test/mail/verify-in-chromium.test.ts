@@ -38,5 +38,5 @@ describe("email verification in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 90_000); // axe in two schemes on each page: slow on a busy machine (nothing asserts on time)
 });
